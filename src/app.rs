@@ -1,0 +1,280 @@
+//! The application: shared state, the one route table, and starting the HTTPS server. `main` and
+//! the tests both start Visitas through [`start`].
+
+use std::{net::SocketAddr, os::unix::fs::DirBuilderExt, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::{
+    Router,
+    extract::{MatchedPath, Request},
+    http::{HeaderMap, StatusCode},
+    middleware,
+    response::IntoResponse,
+    routing::{get, post},
+};
+use axum_server::{Handle, tls_rustls::RustlsConfig};
+use sqlx::SqlitePool;
+use tokio::task::JoinHandle;
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer, compression::CompressionLayer, limit::RequestBodyLimitLayer,
+    timeout::TimeoutLayer, trace::TraceLayer,
+};
+use tower_sessions::{
+    Expiry, SessionManagerLayer, cookie::SameSite, session_store::ExpiredDeletion,
+};
+
+use crate::{
+    auth::{self, Passwords},
+    config::Config,
+    db::{self, sessions::SqliteSessionStore},
+    domain::random_token,
+    tls, web,
+};
+
+/// How long a printed setup link stays valid.
+pub const SETUP_LINK_SECS: i64 = 60 * 60;
+/// Name of the staff session cookie. `__Host-` makes browsers insist on Secure, Path=/ and no
+/// Domain, so no other host can set or read it.
+pub const SESSION_COOKIE: &str = "__Host-visitas-session";
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: SqlitePool,
+    pub passwords: Passwords,
+    /// The generated CA certificate, when the server made its own.
+    pub ca_pem: Option<Arc<str>>,
+}
+
+impl AppState {
+    /// True when `origin` (an `Origin` header) is this server as the browser reached it, or the
+    /// configured public URL.
+    pub fn is_own_origin(
+        &self,
+        origin: &str,
+        headers: &HeaderMap,
+        authority: Option<&str>,
+    ) -> bool {
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or(authority);
+        if host.is_some_and(|host| origin.eq_ignore_ascii_case(&format!("https://{host}"))) {
+            return true;
+        }
+        self.config
+            .public_url
+            .as_deref()
+            .is_some_and(|url| origin.eq_ignore_ascii_case(url.trim_end_matches('/')))
+    }
+}
+
+/// The one route table.
+pub fn router(state: AppState) -> Router {
+    let session_store = SqliteSessionStore::new(state.db.clone());
+    let idle =
+        time::Duration::seconds(i64::try_from(state.config.session_idle_secs).unwrap_or(i64::MAX));
+    let sessions = SessionManagerLayer::new(session_store)
+        .with_name(SESSION_COOKIE)
+        .with_secure(true)
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(idle));
+
+    Router::new()
+        .route("/", get(web::home))
+        .route("/healthz", get(web::health))
+        .route("/lang", post(web::switch_language))
+        .route("/static/{*path}", get(web::assets::serve))
+        .route("/login", get(web::login::show).post(web::login::submit))
+        .route("/logout", post(web::login::logout))
+        .route(
+            "/setup/{token}",
+            get(web::setup::show).post(web::setup::submit),
+        )
+        .route(
+            "/patients",
+            get(web::patients::list).post(web::patients::create),
+        )
+        .route("/patients/new", get(web::patients::new_form))
+        .route("/patients/{id}", get(web::patients::show))
+        .route("/patients/{id}/discharge", post(web::patients::discharge))
+        .route("/patients/{id}/rooms", post(web::rooms::create))
+        .route("/rooms", get(web::rooms::list))
+        .route("/rooms/{id}", get(web::rooms::show))
+        .route("/rooms/{id}/close", post(web::rooms::close))
+        .route(
+            "/admin/staff",
+            get(web::staff::list).post(web::staff::create),
+        )
+        .route("/admin/staff/{id}/deactivate", post(web::staff::deactivate))
+        .route("/admin/ca.pem", get(web::staff::download_ca))
+        .fallback(web::not_found)
+        .layer(
+            ServiceBuilder::new()
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                        // The matched route, never the raw path: paths can hold secrets (setup
+                        // links, invite tokens) that must not reach the logs.
+                        let route = request
+                            .extensions()
+                            .get::<MatchedPath>()
+                            .map_or("(unmatched)", MatchedPath::as_str);
+                        tracing::info_span!("request", method = %request.method(), route)
+                    }),
+                )
+                .layer(CompressionLayer::new())
+                .layer(middleware::from_fn(web::security_headers))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    web::render_error_pages,
+                ))
+                .layer(CatchPanicLayer::custom(
+                    |_: Box<dyn std::any::Any + Send>| {
+                        tracing::error!("a request handler panicked");
+                        StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                    },
+                ))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    auth::csrf::protect,
+                ))
+                .layer(RequestBodyLimitLayer::new(auth::csrf::MAX_FORM_BYTES))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Duration::from_secs(30),
+                ))
+                .layer(sessions),
+        )
+        .with_state(state)
+}
+
+/// A running server.
+pub struct Server {
+    /// The address it listens on (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    /// The one-time link that creates the first administrator, while none exists.
+    pub setup_url: Option<String>,
+    /// The state shared by the handlers, for tests and tools.
+    pub state: AppState,
+    handle: Handle<SocketAddr>,
+    task: JoinHandle<std::io::Result<()>>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Stops accepting, lets requests in flight finish (up to 10 s), and waits.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        for task in &self.background {
+            task.abort();
+        }
+        self.task.await.context("joining the server task")??;
+        self.state.db.close().await;
+        Ok(())
+    }
+}
+
+/// Opens the database, prepares TLS and starts serving on `config.bind`.
+pub async fn start(config: Config) -> anyhow::Result<Server> {
+    tls::install_crypto_provider();
+    // Owner-only: the database holds patients' names.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let db = db::open(&config.database_path()).await?;
+
+    let generated = tls::GeneratedPaths {
+        dir: config.tls_dir(),
+    };
+    let names = tls::local_names();
+    let server_tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => tls::load_provided(cert, key)?,
+        _ => tls::ensure_generated(&generated, &names, time::OffsetDateTime::now_utc())?,
+    };
+    let rustls = RustlsConfig::from_pem(server_tls.chain_pem.clone(), server_tls.key_pem.clone())
+        .await
+        .context("loading the TLS certificate and key")?;
+
+    let listener = std::net::TcpListener::bind(config.bind)
+        .with_context(|| format!("listening on {}", config.bind))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+
+    let setup_url = if db::staff::active_admin_exists(&db).await? {
+        None
+    } else {
+        let token = random_token(32);
+        let mut conn = db.acquire().await?;
+        db::setup::replace_token(&mut conn, &token, SETUP_LINK_SECS).await?;
+        Some(format!(
+            "{}/setup/{token}",
+            config.public_base_url(addr.port())
+        ))
+    };
+
+    let state = AppState {
+        config: Arc::new(config.clone()),
+        db: db.clone(),
+        passwords: Passwords::new().await?,
+        ca_pem: server_tls.ca_pem.as_deref().map(Arc::from),
+    };
+    let app = router(state.clone());
+    let handle = Handle::new();
+    let task = tokio::spawn(
+        axum_server::from_tcp_rustls(listener, rustls.clone())?
+            .handle(handle.clone())
+            .serve(app.into_make_service_with_connect_info::<SocketAddr>()),
+    );
+
+    let mut background = vec![tokio::spawn(delete_expired_sessions(
+        SqliteSessionStore::new(db.clone()),
+    ))];
+    if server_tls.ca_pem.is_some() {
+        background.push(tokio::spawn(renew_certificate(rustls, generated, names)));
+    }
+
+    Ok(Server {
+        addr,
+        setup_url,
+        state,
+        handle,
+        task,
+        background,
+    })
+}
+
+async fn delete_expired_sessions(store: SqliteSessionStore) {
+    let mut every = tokio::time::interval(Duration::from_secs(10 * 60));
+    loop {
+        every.tick().await;
+        if let Err(err) = store.delete_expired().await {
+            tracing::warn!(error = %err, "deleting expired sessions");
+        }
+    }
+}
+
+/// Twice a day, reissues the generated server certificate if it nears expiry, and swaps it in
+/// without a restart.
+async fn renew_certificate(rustls: RustlsConfig, paths: tls::GeneratedPaths, names: Vec<String>) {
+    let mut every = tokio::time::interval(Duration::from_secs(12 * 60 * 60));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let result = tls::ensure_generated(&paths, &names, time::OffsetDateTime::now_utc());
+        match result {
+            Ok(fresh) if fresh.reissued => {
+                if let Err(err) = rustls.reload_from_pem(fresh.chain_pem, fresh.key_pem).await {
+                    tracing::error!(error = %err, "loading the renewed certificate");
+                }
+            }
+            Ok(_) => {}
+            Err(err) => tracing::error!(error = format!("{err:#}"), "renewing the certificate"),
+        }
+    }
+}

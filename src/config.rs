@@ -1,0 +1,148 @@
+//! Command line and configuration. Every setting is a flag and a `VISITAS_*` environment
+//! variable; `visitas --help` is the reference, and the README's table mirrors it.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::i18n::Lang;
+
+/// Visitas: hospital video visits between patients and their families.
+#[derive(Debug, Parser)]
+#[command(name = "visitas", version, about)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// The commands of the `visitas` binary.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the HTTPS server (the default).
+    Serve,
+    /// Manage administrator accounts from the command line.
+    Admin {
+        /// What to do with administrators.
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+/// `visitas admin ...`
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Create an administrator. The password is read from a prompt, or from standard input when it
+    /// is not a terminal; never from the command line, where other users could see it.
+    Create {
+        /// Login name (3–64 of a-z 0-9 . _ -).
+        #[arg(long)]
+        username: String,
+        /// Name shown on screen; the username when omitted.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+}
+
+/// Every server setting.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(
+        long,
+        env = "VISITAS_BIND",
+        default_value = "0.0.0.0:3000",
+        global = true
+    )]
+    pub bind: SocketAddr,
+
+    /// Directory for the database and the generated certificates; created when missing.
+    #[arg(long, env = "VISITAS_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// SQLite database file [default: DATA_DIR/visitas.db].
+    #[arg(long, env = "VISITAS_DATABASE", global = true)]
+    pub database: Option<PathBuf>,
+
+    /// PEM certificate chain of the hospital's own certificate (with --tls-key). Without it a
+    /// local CA and server certificate are generated in DATA_DIR/tls and renewed automatically.
+    #[arg(long, env = "VISITAS_TLS_CERT", requires = "tls_key", global = true)]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "VISITAS_TLS_KEY", requires = "tls_cert", global = true)]
+    pub tls_key: Option<PathBuf>,
+
+    /// The address people use to reach this server, e.g. https://visitas.hospital.local:3000.
+    /// Used in printed links and accepted as an origin [default: https://localhost:PORT].
+    #[arg(long, env = "VISITAS_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Language used when the browser asks for neither Spanish nor English (es or en).
+    #[arg(long, env = "VISITAS_DEFAULT_LANG", default_value = "es", value_parser = parse_lang, global = true)]
+    pub default_lang: Lang,
+
+    /// Minimum length of staff passwords, in characters.
+    #[arg(
+        long,
+        env = "VISITAS_MIN_PASSWORD_LENGTH",
+        default_value_t = 12,
+        global = true
+    )]
+    pub min_password_length: usize,
+
+    /// A staff session ends after this many seconds without a request.
+    #[arg(long, env = "VISITAS_SESSION_IDLE_SECS", default_value_t = 30 * 60, global = true)]
+    pub session_idle_secs: u64,
+
+    /// A staff session ends this many seconds after login, however active.
+    #[arg(long, env = "VISITAS_SESSION_MAX_SECS", default_value_t = 12 * 60 * 60, global = true)]
+    pub session_max_secs: u64,
+}
+
+fn parse_lang(value: &str) -> Result<Lang, String> {
+    Lang::from_code(value).ok_or_else(|| format!("unsupported language {value:?}: use es or en"))
+}
+
+impl Config {
+    /// The settings with every default, listening on `bind` and keeping data in `data_dir`.
+    pub fn with_defaults(bind: SocketAddr, data_dir: PathBuf) -> Config {
+        let mut config = Cli::parse_from(["visitas"]).config;
+        config.bind = bind;
+        config.data_dir = data_dir;
+        config
+    }
+
+    /// The SQLite file in use.
+    pub fn database_path(&self) -> PathBuf {
+        self.database
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("visitas.db"))
+    }
+
+    /// Where generated certificates live.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
+    }
+
+    /// Idle timeout of staff sessions.
+    pub fn session_idle(&self) -> Duration {
+        Duration::from_secs(self.session_idle_secs)
+    }
+
+    /// Absolute timeout of staff sessions.
+    pub fn session_max(&self) -> Duration {
+        Duration::from_secs(self.session_max_secs)
+    }
+
+    /// The base URL printed in links, for a server listening on `port`.
+    pub fn public_base_url(&self, port: u16) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("https://localhost:{port}"),
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The audit trail: one row per state-changing action by staff, written in the same transaction
+//! as the change itself so that neither exists without the other.
+
+use sqlx::SqliteConnection;
+
+/// Records that `actor` did `action` to `subject`.
+pub async fn record(
+    conn: &mut SqliteConnection,
+    actor_id: Option<&str>,
+    action: &str,
+    subject: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO audit_events (at, actor_id, action, subject) VALUES ($1, $2, $3, $4)")
+        .bind(super::now())
+        .bind(actor_id)
+        .bind(action)
+        .bind(subject)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! Server-side staff sessions for tower-sessions, in the application's own SQLite pool.
+//!
+//! The released `tower-sessions-sqlx-store` still needs sqlx 0.8; this is the small store it
+//! would have given us: create, save, load, delete and expired deletion.
+
+use sqlx::SqlitePool;
+use tower_sessions::{
+    session::{Id, Record},
+    session_store::{self, ExpiredDeletion, SessionStore},
+};
+
+/// Sessions kept in the `sessions` table.
+#[derive(Debug, Clone)]
+pub struct SqliteSessionStore {
+    pool: SqlitePool,
+}
+
+impl SqliteSessionStore {
+    /// A store on the application's pool.
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+}
+
+fn backend(err: impl std::fmt::Display) -> session_store::Error {
+    session_store::Error::Backend(err.to_string())
+}
+
+fn encode(record: &Record) -> session_store::Result<String> {
+    serde_json::to_string(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))
+}
+
+#[async_trait::async_trait]
+impl SessionStore for SqliteSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        let data = encode(record)?;
+        // A collision of 128-bit random ids is practically impossible, but never overwrite one.
+        loop {
+            let inserted = sqlx::query(
+                "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(record.id.to_string())
+            .bind(&data)
+            .bind(record.expiry_date.unix_timestamp())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+            if inserted.rows_affected() == 1 {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date",
+        )
+        .bind(record.id.to_string())
+        .bind(encode(record)?)
+        .bind(record.expiry_date.unix_timestamp())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "SELECT data, expiry_date FROM sessions WHERE id = $1 AND expiry_date > $2",
+        )
+        .bind(id.to_string())
+        .bind(super::now())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let Some((data, expiry)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Record {
+            id: *id,
+            data: serde_json::from_str(&data)
+                .map_err(|e| session_store::Error::Decode(e.to_string()))?,
+            expiry_date: time::OffsetDateTime::from_unix_timestamp(expiry).map_err(backend)?,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl ExpiredDeletion for SqliteSessionStore {
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE expiry_date <= $1")
+            .bind(super::now())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}

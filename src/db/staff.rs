@@ -1,0 +1,98 @@
+//! Staff accounts.
+
+use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+
+use crate::domain::{PersonName, RandomId, Role, Username};
+
+/// One staff account as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct Staff {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub password_hash: String,
+    pub active: bool,
+    pub created_at: i64,
+}
+
+impl Staff {
+    /// The account's role.
+    pub fn role(&self) -> Role {
+        Role::from_db(&self.role)
+    }
+}
+
+/// A new account to store; the password is already hashed.
+pub struct NewStaff<'a> {
+    pub username: &'a Username,
+    pub display_name: &'a PersonName,
+    pub role: Role,
+    pub password_hash: &'a str,
+}
+
+/// Stores a new account and returns its id. A taken username is a unique violation.
+pub async fn create(conn: &mut SqliteConnection, new: &NewStaff<'_>) -> sqlx::Result<String> {
+    let id = RandomId::new();
+    sqlx::query(
+        "INSERT INTO staff (id, username, display_name, role, password_hash, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id.as_str())
+    .bind(new.username.as_str())
+    .bind(new.display_name.as_str())
+    .bind(new.role.as_str())
+    .bind(new.password_hash)
+    .bind(super::now())
+    .execute(conn)
+    .await?;
+    Ok(id.to_string())
+}
+
+/// The account with this (normalised) username.
+pub async fn find_by_username(
+    db: impl SqliteExecutor<'_>,
+    username: &str,
+) -> sqlx::Result<Option<Staff>> {
+    sqlx::query_as("SELECT * FROM staff WHERE username = $1")
+        .bind(username)
+        .fetch_optional(db)
+        .await
+}
+
+/// The account with this id.
+pub async fn find_by_id(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<Staff>> {
+    sqlx::query_as("SELECT * FROM staff WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Every account, administrators first, then by name.
+pub async fn list(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<Staff>> {
+    sqlx::query_as("SELECT * FROM staff ORDER BY role = 'admin' DESC, active DESC, display_name")
+        .fetch_all(db)
+        .await
+}
+
+/// Deactivates an account; returns false when it does not exist. Sessions check `active` on every
+/// request, so this ends them at once.
+pub async fn deactivate(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE staff SET active = 0, deactivated_at = COALESCE(deactivated_at, $2) WHERE id = $1",
+    )
+    .bind(id)
+    .bind(super::now())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// True when at least one active administrator exists.
+pub async fn active_admin_exists(db: impl SqliteExecutor<'_>) -> sqlx::Result<bool> {
+    let (count,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM staff WHERE role = 'admin' AND active = 1")
+            .fetch_one(db)
+            .await?;
+    Ok(count > 0)
+}

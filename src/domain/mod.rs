@@ -1,0 +1,234 @@
+//! Validated value types. Each `parse` trims and checks its input, so a value of one of these
+//! types is always fit to store; the errors are [`FieldError`]s a form shows beside the field in
+//! the person's language. Nothing here knows about HTTP or the database.
+
+mod ids;
+
+pub use ids::{RandomId, random_token, sha256_hex};
+
+use crate::i18n::{Text, with_number};
+
+/// Why a form field was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldError {
+    /// Empty after trimming.
+    Required,
+    /// Longer than the maximum number of characters.
+    TooLong(usize),
+    /// Holds a control character (newline, tab, NUL, ...).
+    ControlChars,
+    /// A username outside the allowed alphabet or length.
+    UsernameInvalid,
+    /// Shorter than the configured minimum.
+    PasswordTooShort(usize),
+    /// Over the byte limit checked before hashing.
+    PasswordTooLong,
+    /// On the list of the most common passwords.
+    PasswordCommon,
+    /// The two password fields differ.
+    PasswordMismatch,
+    /// The password equals the username.
+    PasswordIsUsername,
+    /// The username belongs to another account.
+    UsernameTaken,
+    /// Another patient has this record number.
+    RecordNumberTaken,
+}
+
+impl FieldError {
+    /// The message shown to the person.
+    pub fn message(self, t: &Text) -> String {
+        match self {
+            FieldError::Required => t.err_required.to_string(),
+            FieldError::TooLong(max) => with_number(t.err_too_long, max),
+            FieldError::ControlChars => t.err_control_chars.to_string(),
+            FieldError::UsernameInvalid => t.err_username_invalid.to_string(),
+            FieldError::PasswordTooShort(min) => with_number(t.err_password_short, min),
+            FieldError::PasswordTooLong => t.err_password_long.to_string(),
+            FieldError::PasswordCommon => t.err_password_common.to_string(),
+            FieldError::PasswordMismatch => t.err_password_mismatch.to_string(),
+            FieldError::PasswordIsUsername => t.err_password_username.to_string(),
+            FieldError::UsernameTaken => t.err_username_taken.to_string(),
+            FieldError::RecordNumberTaken => t.err_record_taken.to_string(),
+        }
+    }
+}
+
+/// Trims `input` and checks it holds 1..=`max` characters and no control characters.
+fn parse_text(input: &str, max: usize) -> Result<String, FieldError> {
+    let trimmed = input.trim();
+    if trimmed.is_empty() {
+        return Err(FieldError::Required);
+    }
+    if trimmed.chars().count() > max {
+        return Err(FieldError::TooLong(max));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(FieldError::ControlChars);
+    }
+    Ok(trimmed.to_string())
+}
+
+macro_rules! text_type {
+    ($(#[$doc:meta])* $name:ident, $max:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Longest accepted value, in characters.
+            pub const MAX: usize = $max;
+
+            /// Trims and validates the input.
+            pub fn parse(input: &str) -> Result<Self, FieldError> {
+                parse_text(input, Self::MAX).map(Self)
+            }
+
+            /// The validated text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+text_type!(
+    /// A person's name as shown on screen: a patient, a staff member or a relative.
+    PersonName,
+    100
+);
+text_type!(
+    /// The ward or unit a patient is in.
+    Ward,
+    60
+);
+text_type!(
+    /// The bed a patient is in.
+    Bed,
+    20
+);
+
+/// A hospital record number: optional, unique when given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordNumber(String);
+
+impl RecordNumber {
+    /// Longest accepted value, in characters.
+    pub const MAX: usize = 40;
+
+    /// An empty field means "no record number".
+    pub fn parse_optional(input: &str) -> Result<Option<Self>, FieldError> {
+        if input.trim().is_empty() {
+            return Ok(None);
+        }
+        parse_text(input, Self::MAX).map(|s| Some(Self(s)))
+    }
+
+    /// The validated text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A staff login name: 3–64 of `a-z 0-9 . _ -`, compared without case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    /// Trims, lowercases and validates the input.
+    pub fn parse(input: &str) -> Result<Self, FieldError> {
+        let name = input.trim().to_lowercase();
+        let valid_chars = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if name.is_empty() {
+            return Err(FieldError::Required);
+        }
+        if !(3..=64).contains(&name.len()) || !valid_chars {
+            return Err(FieldError::UsernameInvalid);
+        }
+        Ok(Self(name))
+    }
+
+    /// The normalised name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A staff role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Manages staff accounts; can also do everything a nurse does.
+    Admin,
+    /// Registers patients, creates rooms and runs visits.
+    Nurse,
+}
+
+impl Role {
+    /// The value stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Nurse => "nurse",
+        }
+    }
+
+    /// Reads the stored value; anything unknown is the least privileged role.
+    pub fn from_db(value: &str) -> Role {
+        if value == "admin" {
+            Role::Admin
+        } else {
+            Role::Nurse
+        }
+    }
+
+    /// The role's name in the person's language.
+    pub fn label(self, t: &Text) -> &'static str {
+        match self {
+            Role::Admin => t.role_admin,
+            Role::Nurse => t.role_nurse,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(PersonName::parse("  Ana  ").map(|n| n.0), Ok("Ana".into()));
+        assert_eq!(PersonName::parse("   "), Err(FieldError::Required));
+        assert_eq!(
+            PersonName::parse(&"a".repeat(101)),
+            Err(FieldError::TooLong(100))
+        );
+        assert!(PersonName::parse(&"ñ".repeat(100)).is_ok());
+        assert_eq!(PersonName::parse("Ana\u{0}"), Err(FieldError::ControlChars));
+        assert_eq!(PersonName::parse("An\na"), Err(FieldError::ControlChars));
+    }
+
+    #[test]
+    fn usernames_are_lowercased_and_restricted() {
+        assert_eq!(
+            Username::parse(" Ana.Ruiz ").map(|u| u.0),
+            Ok("ana.ruiz".into())
+        );
+        assert_eq!(Username::parse("ab"), Err(FieldError::UsernameInvalid));
+        assert_eq!(
+            Username::parse("ana ruiz"),
+            Err(FieldError::UsernameInvalid)
+        );
+    }
+
+    #[test]
+    fn an_empty_record_number_is_none() {
+        assert_eq!(RecordNumber::parse_optional("  "), Ok(None));
+        assert!(
+            RecordNumber::parse_optional("HC-1")
+                .unwrap_or_default()
+                .is_some()
+        );
+    }
+}

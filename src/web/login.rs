@@ -1,0 +1,116 @@
+//! Staff login and logout.
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::{
+    Form,
+    extract::{ConnectInfo, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{PageCtx, render, render_with_status};
+use crate::{
+    app::AppState,
+    auth::{password::MAX_PASSWORD_BYTES, session, throttle},
+    db,
+    error::AppError,
+    i18n::with_number,
+};
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    ctx: PageCtx,
+    username: String,
+    error: Option<String>,
+}
+
+/// `GET /login`.
+pub async fn show(ctx: PageCtx) -> Result<Response, AppError> {
+    render(&LoginPage {
+        ctx,
+        username: String::new(),
+        error: None,
+    })
+}
+
+/// The login form.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+}
+
+/// `POST /login`: throttled per account and per address; unknown user and wrong password get the
+/// same answer after the same work.
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: Session,
+    ctx: PageCtx,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, AppError> {
+    let account: String = form
+        .username
+        .trim()
+        .to_lowercase()
+        .chars()
+        .take(64)
+        .collect();
+    let client = peer.ip().to_string();
+    let t = ctx.t;
+
+    if let Some(wait_minutes) = throttle::login_wait(&state.db, &account, &client).await? {
+        tracing::warn!(client, "login throttled");
+        return render_with_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            &LoginPage {
+                ctx,
+                username: account,
+                error: Some(with_number(t.login_throttled, wait_minutes)),
+            },
+        );
+    }
+
+    let staff = db::staff::find_by_username(&state.db, &account)
+        .await?
+        .filter(|staff| staff.active);
+    let verified = form.password.len() <= MAX_PASSWORD_BYTES
+        && state
+            .passwords
+            .verify(
+                form.password,
+                staff.as_ref().map(|s| s.password_hash.clone()),
+            )
+            .await?;
+
+    match staff {
+        Some(staff) if verified => {
+            session::log_in(&session, &staff.id).await?;
+            let mut conn = state.db.acquire().await?;
+            db::audit::record(&mut conn, Some(&staff.id), "login", None).await?;
+            Ok(Redirect::to("/rooms").into_response())
+        }
+        _ => {
+            throttle::record_login_failure(&state.db, &account, &client).await?;
+            render_with_status(
+                StatusCode::UNAUTHORIZED,
+                &LoginPage {
+                    ctx,
+                    username: account,
+                    error: Some(t.login_failed.to_string()),
+                },
+            )
+        }
+    }
+}
+
+/// `POST /logout`: the session is destroyed on the server, so its cookie is dead everywhere.
+pub async fn logout(session: Session) -> Result<Redirect, AppError> {
+    session::log_out(&session).await?;
+    Ok(Redirect::to("/login"))
+}

@@ -1,0 +1,293 @@
+//! Pages. Each page's askama struct sits beside its handler; [`PageCtx`] carries what every page
+//! needs (language, form token, who is signed in) into the base layout.
+
+pub mod assets;
+pub mod login;
+pub mod patients;
+pub mod rooms;
+pub mod setup;
+pub mod staff;
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::{
+    Form,
+    extract::{FromRequestParts, Request, State},
+    http::{HeaderValue, StatusCode, header, request::Parts},
+    middleware::Next,
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+use crate::{
+    app::AppState,
+    auth::{CurrentStaff, csrf::CsrfToken},
+    domain::FieldError,
+    error::{AppError, ErrorMessage, PendingErrorPage},
+    i18n::{LANG_COOKIE, Lang, Text, cookie_value},
+};
+
+/// Who is signed in, as the layout shows it.
+#[derive(Debug, Clone)]
+pub struct StaffBadge {
+    pub display_name: String,
+    pub is_admin: bool,
+}
+
+/// What every page template needs.
+#[derive(Debug, Clone)]
+pub struct PageCtx {
+    pub t: &'static Text,
+    pub lang: Lang,
+    /// The form token; empty on pages rendered before the token was known (error pages of
+    /// refused requests), where the layout then leaves out its forms.
+    pub csrf: String,
+    /// Path and query of this page, where the language switch returns.
+    pub path: String,
+    pub staff: Option<StaffBadge>,
+}
+
+impl PageCtx {
+    /// The same context, showing `staff` as signed in.
+    pub fn with_staff(mut self, staff: &CurrentStaff) -> Self {
+        self.staff = Some(StaffBadge {
+            display_name: staff.display_name.clone(),
+            is_admin: staff.is_admin(),
+        });
+        self
+    }
+
+    /// A stored time, in the server's local time zone and the language's format.
+    pub fn time(&self, unix_secs: &i64) -> String {
+        chrono::DateTime::from_timestamp(*unix_secs, 0)
+            .map(|utc| {
+                utc.with_timezone(&chrono::Local)
+                    .format(self.t.date_format)
+                    .to_string()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageCtx {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
+        let lang = parts.extensions.get::<Lang>().copied().unwrap_or(Lang::Es);
+        let csrf = parts
+            .extensions
+            .get::<CsrfToken>()
+            .map(|token| token.0.clone())
+            .unwrap_or_default();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_string();
+        Ok(PageCtx {
+            t: lang.text(),
+            lang,
+            csrf,
+            path,
+            staff: None,
+        })
+    }
+}
+
+/// Field errors of a submitted form, by field name, already in the person's language.
+#[derive(Debug, Default)]
+pub struct FormErrors(HashMap<&'static str, String>);
+
+impl FormErrors {
+    /// Records an error for a field.
+    pub fn add(&mut self, field: &'static str, error: FieldError, t: &Text) {
+        self.0.insert(field, error.message(t));
+    }
+
+    /// Keeps the value of a successful parse, or records its error and gives `None`.
+    pub fn check<T>(
+        &mut self,
+        field: &'static str,
+        parsed: Result<T, FieldError>,
+        t: &Text,
+    ) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.add(field, error, t);
+                None
+            }
+        }
+    }
+
+    /// The error of one field, for the template.
+    pub fn get(&self, field: &str) -> Option<&String> {
+        self.0.get(field)
+    }
+
+    /// True when no field has an error.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Renders a template into an HTML response.
+pub fn render(template: &impl Template) -> Result<Response, AppError> {
+    Ok(Html(template.render()?).into_response())
+}
+
+/// Renders a template with a status (a form shown again with its errors).
+pub fn render_with_status(
+    status: StatusCode,
+    template: &impl Template,
+) -> Result<Response, AppError> {
+    Ok((status, Html(template.render()?)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    ctx: PageCtx,
+    status: u16,
+    message: String,
+}
+
+/// Decides the request's language, and turns every error response that is not already a page
+/// (handler errors, 404 fallback, 405, 413, extractor rejections, panics) into the error page in
+/// that language. Extractor rejections of form input (415, 422) become plain 400s.
+pub async fn render_error_pages(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let lang = Lang::negotiate(request.headers(), state.config.default_lang);
+    request.extensions_mut().insert(lang);
+    let csrf = cookie_value(request.headers(), crate::auth::csrf::CSRF_COOKIE).unwrap_or_default();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+
+    let status = response.status();
+    let pending = response.extensions().get::<PendingErrorPage>().copied();
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || (is_html && pending.is_none()) {
+        return response;
+    }
+    let status = match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::UNPROCESSABLE_ENTITY => {
+            StatusCode::BAD_REQUEST
+        }
+        other => other,
+    };
+    let message = pending.map_or_else(|| ErrorMessage::for_status(status), |p| p.0);
+    let page = ErrorPage {
+        ctx: PageCtx {
+            t: lang.text(),
+            lang,
+            csrf,
+            path,
+            staff: None,
+        },
+        status: status.as_u16(),
+        message: message.render(lang.text()),
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    parts.status = status;
+    match page.render() {
+        Ok(html) => Response::from_parts(parts, html.into()),
+        Err(err) => {
+            tracing::error!(error = %err, "rendering the error page");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal error / Error interno",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Security headers on every response. Pages may only load what this server serves; nothing may
+/// frame them; camera and microphone are for this site only; pages with patient data are not
+/// cached.
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let set = |headers: &mut axum::http::HeaderMap, name: &'static str, value: &'static str| {
+        headers.insert(name, HeaderValue::from_static(value));
+    };
+    set(
+        headers,
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; media-src 'self' blob:; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'",
+    );
+    set(headers, "strict-transport-security", "max-age=31536000");
+    set(headers, "x-content-type-options", "nosniff");
+    set(headers, "referrer-policy", "no-referrer");
+    set(headers, "x-frame-options", "DENY");
+    set(headers, "cross-origin-opener-policy", "same-origin");
+    set(
+        headers,
+        "permissions-policy",
+        "camera=(self), microphone=(self), display-capture=(), geolocation=(), payment=(), usb=()",
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        set(headers, "cache-control", "no-store");
+    }
+    response
+}
+
+/// `/`: the rooms list for staff, the login page for everyone else.
+pub async fn home(staff: Result<CurrentStaff, AppError>) -> Redirect {
+    match staff {
+        Ok(_) => Redirect::to("/rooms"),
+        Err(_) => Redirect::to("/login"),
+    }
+}
+
+/// `/healthz`: 200 when the database answers.
+pub async fn health(State(state): State<AppState>) -> Result<&'static str, AppError> {
+    sqlx::query("SELECT 1").execute(&state.db).await?;
+    Ok("ok")
+}
+
+/// Unknown paths.
+pub async fn not_found() -> AppError {
+    AppError::not_found()
+}
+
+/// The language switch form.
+#[derive(Debug, Deserialize)]
+pub struct LanguageForm {
+    lang: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// `POST /lang`: remembers the chosen language for a year and returns to the page.
+pub async fn switch_language(Form(form): Form<LanguageForm>) -> Result<Response, AppError> {
+    let lang = Lang::from_code(&form.lang).ok_or_else(AppError::bad_request)?;
+    // Only same-site paths: never an open redirect to another host.
+    let back = if form.back.starts_with('/')
+        && !form.back.starts_with("//")
+        && !form.back.contains('\\')
+    {
+        form.back
+    } else {
+        "/".to_string()
+    };
+    let cookie = format!(
+        "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; Secure; SameSite=Lax",
+        lang.code()
+    );
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&back)).into_response())
+}

@@ -1,0 +1,182 @@
+//! The administrators' staff page: nurse accounts, deactivation, and the CA certificate download.
+
+use askama::Template;
+use axum::{
+    Form,
+    extract::{Path, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+use super::{FormErrors, PageCtx, render, render_with_status};
+use crate::{
+    app::AppState,
+    auth::{
+        AdminStaff,
+        accounts::{AccountInput, CreateAccountError, create_account},
+    },
+    db::{self, staff::Staff},
+    domain::{RandomId, Role},
+    error::AppError,
+};
+
+#[derive(Template)]
+#[template(path = "staff/list.html")]
+struct StaffPage {
+    ctx: PageCtx,
+    me: String,
+    staff: Vec<Staff>,
+    form: NewNurseForm,
+    errors: FormErrors,
+    min_password: usize,
+    has_ca: bool,
+}
+
+impl StaffPage {
+    fn role_label(&self, member: &Staff) -> &'static str {
+        member.role().label(self.ctx.t)
+    }
+}
+
+/// The new nurse form.
+#[derive(Debug, Default, Deserialize)]
+pub struct NewNurseForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+}
+
+async fn page(
+    state: &AppState,
+    ctx: PageCtx,
+    admin: &AdminStaff,
+    form: NewNurseForm,
+    errors: FormErrors,
+) -> Result<StaffPage, AppError> {
+    Ok(StaffPage {
+        ctx: ctx.with_staff(&admin.0),
+        me: admin.0.id.clone(),
+        staff: db::staff::list(&state.db).await?,
+        form,
+        errors,
+        min_password: state.config.min_password_length,
+        has_ca: state.ca_pem.is_some(),
+    })
+}
+
+/// `GET /admin/staff`.
+pub async fn list(
+    State(state): State<AppState>,
+    admin: AdminStaff,
+    ctx: PageCtx,
+) -> Result<Response, AppError> {
+    render(
+        &page(
+            &state,
+            ctx,
+            &admin,
+            NewNurseForm::default(),
+            FormErrors::default(),
+        )
+        .await?,
+    )
+}
+
+/// `POST /admin/staff`: creates a nurse account.
+pub async fn create(
+    State(state): State<AppState>,
+    admin: AdminStaff,
+    ctx: PageCtx,
+    Form(form): Form<NewNurseForm>,
+) -> Result<Response, AppError> {
+    let input = AccountInput {
+        username: &form.username,
+        display_name: &form.display_name,
+        password: &form.password,
+        confirmation: &form.password_confirm,
+    };
+    let created = create_account(
+        &state.db,
+        &state.passwords,
+        state.config.min_password_length,
+        input,
+        Role::Nurse,
+        Some(&admin.0.id),
+        None,
+    )
+    .await;
+    match created {
+        Ok(_) => Ok(Redirect::to("/admin/staff").into_response()),
+        Err(CreateAccountError::Invalid(fields)) => {
+            let mut errors = FormErrors::default();
+            for (field, error) in fields {
+                errors.add(field, error, ctx.t);
+            }
+            let status = if username_taken(&errors, ctx.t) {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            render_with_status(status, &page(&state, ctx, &admin, form, errors).await?)
+        }
+        Err(CreateAccountError::SetupLinkInvalid) => Err(AppError::bad_request()),
+        Err(CreateAccountError::Internal(err)) => Err(err.into()),
+    }
+}
+
+fn username_taken(errors: &FormErrors, t: &crate::i18n::Text) -> bool {
+    errors
+        .get("username")
+        .is_some_and(|e| e == t.err_username_taken)
+}
+
+/// `POST /admin/staff/{id}/deactivate`: the account's sessions stop working at once. An
+/// administrator cannot deactivate their own account (and so lock everyone out).
+pub async fn deactivate(
+    State(state): State<AppState>,
+    admin: AdminStaff,
+    Path(id): Path<String>,
+) -> Result<Redirect, AppError> {
+    let id = RandomId::parse(&id).ok_or_else(AppError::not_found)?;
+    if id.as_str() == admin.0.id {
+        return Err(AppError::conflict(|t| t.err_self_deactivate));
+    }
+    let mut tx = state.db.begin().await?;
+    if !db::staff::deactivate(&mut tx, id.as_str()).await? {
+        return Err(AppError::not_found());
+    }
+    db::audit::record(
+        &mut tx,
+        Some(&admin.0.id),
+        "staff.deactivate",
+        Some(id.as_str()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Redirect::to("/admin/staff"))
+}
+
+/// `GET /admin/ca.pem`: the generated CA, to install on managed devices.
+pub async fn download_ca(
+    State(state): State<AppState>,
+    _admin: AdminStaff,
+) -> Result<Response, AppError> {
+    let pem = state.ca_pem.clone().ok_or_else(AppError::not_found)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-pem-file"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"visitas-ca.pem\"",
+            ),
+        ],
+        pem.to_string(),
+    )
+        .into_response())
+}

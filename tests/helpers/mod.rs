@@ -1,0 +1,293 @@
+//! Shared test helpers: start the real server (HTTPS, 127.0.0.1, port 0, its own temporary data
+//! directory) and talk to it like a browser would.
+
+#![allow(
+    clippy::unwrap_used,
+    dead_code,
+    reason = "each test binary uses a different part of the helpers"
+)]
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use reqwest::{
+    Client, Response, StatusCode,
+    cookie::{CookieStore, Jar},
+    header,
+};
+use sqlx::SqlitePool;
+use tempfile::TempDir;
+use visitas::{
+    app::{self, Server},
+    auth::accounts::{AccountInput, create_account},
+    config::Config,
+    domain::Role,
+};
+
+/// A strong password accepted by the rules.
+pub const PASSWORD: &str = "correct horse battery 42";
+
+/// A running server with its own data directory and a cookie-keeping client.
+pub struct TestApp {
+    pub server: Option<Server>,
+    pub addr: SocketAddr,
+    pub base: String,
+    pub dir: TempDir,
+    pub config: Config,
+    pub client: Client,
+    pub jar: Arc<Jar>,
+}
+
+/// Starts a server with the default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts a server after `adjust` changes the settings.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut config = Config::with_defaults("127.0.0.1:0".parse().unwrap(), dir.path().join("data"));
+    adjust(&mut config);
+    start_in(dir, config).await
+}
+
+/// Starts a server on an existing data directory (a restart).
+pub async fn start_in(dir: TempDir, config: Config) -> TestApp {
+    let server = app::start(config.clone()).await.expect("server starts");
+    let addr = server.addr;
+    let (client, jar) = new_client();
+    TestApp {
+        base: format!("https://127.0.0.1:{}", addr.port()),
+        server: Some(server),
+        addr,
+        dir,
+        config,
+        client,
+        jar,
+    }
+}
+
+/// A client like a fresh browser: its own cookies, no redirects followed, the self-signed
+/// certificate accepted.
+pub fn new_client() -> (Client, Arc<Jar>) {
+    visitas::tls::install_crypto_provider();
+    let jar = Arc::new(Jar::default());
+    let client = Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .expect("http client");
+    (client, jar)
+}
+
+impl TestApp {
+    /// The database the server uses.
+    pub fn db(&self) -> SqlitePool {
+        self.server.as_ref().expect("running").state.db.clone()
+    }
+
+    /// The one-time setup link printed at start, with the host the tests can reach.
+    pub fn setup_path(&self) -> Option<String> {
+        let url = self.server.as_ref()?.setup_url.clone()?;
+        Some(url[url.find("/setup/")?..].to_string())
+    }
+
+    /// Full URL of a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GET with this app's client.
+    pub async fn get(&self, path: &str) -> Response {
+        self.get_with(&self.client, path).await
+    }
+
+    /// GET with another client (another device).
+    pub async fn get_with(&self, client: &Client, path: &str) -> Response {
+        client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// The form token this client's browser would have, fetching a page first if needed.
+    pub async fn csrf_token(&self, client: &Client, jar: &Jar) -> String {
+        let url = self.base.parse().unwrap();
+        if let Some(token) = cookie_in(jar, &url, "__Host-visitas-csrf") {
+            return token;
+        }
+        self.get_with(client, "/login").await;
+        cookie_in(jar, &url, "__Host-visitas-csrf").expect("the server hands out a form token")
+    }
+
+    /// POST a form as a same-origin page would: with the form token and the Origin header.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        self.post_with(&self.client, &self.jar, path, fields).await
+    }
+
+    /// POST a form from another client.
+    pub async fn post_with(
+        &self,
+        client: &Client,
+        jar: &Jar,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Response {
+        let token = self.csrf_token(client, jar).await;
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf", &token));
+        client
+            .post(self.url(path))
+            .header(header::ORIGIN, &self.base)
+            .form(&form)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Creates an account directly, as the staff page would.
+    pub async fn create_staff(&self, role: Role, username: &str) -> String {
+        let state = &self.server.as_ref().expect("running").state;
+        create_account(
+            &state.db,
+            &state.passwords,
+            state.config.min_password_length,
+            AccountInput {
+                username,
+                display_name: username,
+                password: PASSWORD,
+                confirmation: PASSWORD,
+            },
+            role,
+            None,
+            None,
+        )
+        .await
+        .expect("account created")
+    }
+
+    /// Logs this app's client in.
+    pub async fn login(&self, username: &str) -> Response {
+        self.login_with(&self.client, &self.jar, username, PASSWORD)
+            .await
+    }
+
+    /// Logs a client in with a password.
+    pub async fn login_with(
+        &self,
+        client: &Client,
+        jar: &Jar,
+        username: &str,
+        password: &str,
+    ) -> Response {
+        self.post_with(
+            client,
+            jar,
+            "/login",
+            &[("username", username), ("password", password)],
+        )
+        .await
+    }
+
+    /// A new nurse account, logged in on this app's client.
+    pub async fn logged_in_nurse(&self) -> String {
+        let id = self.create_staff(Role::Nurse, "nurse.ana").await;
+        let response = self.login("nurse.ana").await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        id
+    }
+
+    /// The value of the staff session cookie this client holds.
+    pub fn session_cookie(&self, jar: &Jar) -> Option<String> {
+        cookie_in(
+            jar,
+            &self.base.parse().unwrap(),
+            visitas::app::SESSION_COOKIE,
+        )
+    }
+
+    /// Registers a patient through the form and returns its id.
+    pub async fn register_patient(&self, name: &str, record: &str) -> String {
+        let response = self
+            .post(
+                "/patients",
+                &[
+                    ("display_name", name),
+                    ("ward", "UCI"),
+                    ("bed", "7"),
+                    ("record_number", record),
+                ],
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "patient registered"
+        );
+        location(&response)
+            .trim_start_matches("/patients/")
+            .to_string()
+    }
+
+    /// Creates a room for a patient and returns its id.
+    pub async fn create_room(&self, patient_id: &str) -> String {
+        let response = self
+            .post(&format!("/patients/{patient_id}/rooms"), &[])
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "room created");
+        location(&response)
+            .trim_start_matches("/rooms/")
+            .to_string()
+    }
+
+    /// Counts rows of a table.
+    pub async fn count(&self, table: &str) -> i64 {
+        let sql = match table {
+            "patients" => "SELECT COUNT(*) FROM patients",
+            "rooms" => "SELECT COUNT(*) FROM rooms",
+            "staff" => "SELECT COUNT(*) FROM staff",
+            "sessions" => "SELECT COUNT(*) FROM sessions",
+            other => panic!("unknown table {other}"),
+        };
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&self.db()).await.unwrap();
+        n
+    }
+
+    /// Stops the server, keeping the data directory.
+    pub async fn stop(mut self) -> (TempDir, Config) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+        (self.dir, self.config)
+    }
+
+    /// Where generated certificates are.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.config.tls_dir()
+    }
+}
+
+/// One cookie's value from a jar.
+pub fn cookie_in(jar: &Jar, url: &reqwest::Url, name: &str) -> Option<String> {
+    let header = jar.cookies(url)?;
+    header
+        .to_str()
+        .ok()?
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The Location header of a redirect.
+pub fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get(header::LOCATION)
+        .expect("a Location header")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The body as text.
+pub async fn text(response: Response) -> String {
+    response.text().await.expect("body")
+}
