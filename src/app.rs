@@ -13,6 +13,7 @@ use axum::{
     routing::{get, post},
 };
 use axum_server::{Handle, tls_rustls::RustlsConfig};
+use socketioxide::layer::SocketIoLayer;
 use sqlx::SqlitePool;
 use tokio::task::JoinHandle;
 use tower::ServiceBuilder;
@@ -25,10 +26,11 @@ use tower_sessions::{
 };
 
 use crate::{
-    auth::{self, Passwords},
+    auth::{self, Passwords, secret::ServerSecret},
     config::Config,
     db::{self, sessions::SqliteSessionStore},
     domain::random_token,
+    signaling::{self, Signaling},
     tls, web,
 };
 
@@ -46,6 +48,10 @@ pub struct AppState {
     pub passwords: Passwords,
     /// The generated CA certificate, when the server made its own.
     pub ca_pem: Option<Arc<str>>,
+    /// Signs call tickets and keys access-code hashes.
+    pub secret: ServerSecret,
+    /// The running calls.
+    pub signaling: Signaling,
 }
 
 impl AppState {
@@ -71,8 +77,10 @@ impl AppState {
     }
 }
 
-/// The one route table.
-pub fn router(state: AppState) -> Router {
+/// The one route table. `/socket.io/` is served by the signaling layer, outside the page
+/// middleware (no timeout or compression on a long-lived WebSocket) but inside the session layer
+/// (so the handshake sees the staff session) and behind the Origin check.
+pub fn router(state: AppState, signaling_layer: SocketIoLayer) -> Router {
     let session_store = SqliteSessionStore::new(state.db.clone());
     let idle =
         time::Duration::seconds(i64::try_from(state.config.session_idle_secs).unwrap_or(i64::MAX));
@@ -146,9 +154,14 @@ pub fn router(state: AppState) -> Router {
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::SERVICE_UNAVAILABLE,
                     Duration::from_secs(30),
-                ))
-                .layer(sessions),
+                )),
         )
+        .layer(signaling_layer)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            signaling::check_origin,
+        ))
+        .layer(sessions)
         .with_state(state)
 }
 
@@ -168,6 +181,7 @@ pub struct Server {
 impl Server {
     /// Stops accepting, lets requests in flight finish (up to 10 s), and waits.
     pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.state.signaling.end_all().await;
         self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
         for task in &self.background {
             task.abort();
@@ -192,10 +206,13 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let generated = tls::GeneratedPaths {
         dir: config.tls_dir(),
     };
-    let names = tls::local_names();
     let server_tls = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => tls::load_provided(cert, key)?,
-        _ => tls::ensure_generated(&generated, &names, time::OffsetDateTime::now_utc())?,
+        _ => tls::ensure_generated(
+            &generated,
+            &tls::local_names(),
+            time::OffsetDateTime::now_utc(),
+        )?,
     };
     let rustls = RustlsConfig::from_pem(server_tls.chain_pem.clone(), server_tls.key_pem.clone())
         .await
@@ -218,13 +235,25 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         ))
     };
 
+    let closed = db::visit_log::close_dangling(&db).await?;
+    if closed > 0 {
+        tracing::warn!(
+            closed,
+            "closed visit log entries left open by an earlier crash"
+        );
+    }
+    let secret = ServerSecret::load_or_create(&config.data_dir.join("secret.key"))?;
+    let config = Arc::new(config);
+    let (signaling_layer, signaling) = signaling::build(db.clone(), secret.clone(), config.clone());
     let state = AppState {
-        config: Arc::new(config.clone()),
+        config,
         db: db.clone(),
         passwords: Passwords::new().await?,
         ca_pem: server_tls.ca_pem.as_deref().map(Arc::from),
+        secret,
+        signaling,
     };
-    let app = router(state.clone());
+    let app = router(state.clone(), signaling_layer);
     let handle = Handle::new();
     let task = tokio::spawn(
         axum_server::from_tcp_rustls(listener, rustls.clone())?
@@ -236,7 +265,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         SqliteSessionStore::new(db.clone()),
     ))];
     if server_tls.ca_pem.is_some() {
-        background.push(tokio::spawn(renew_certificate(rustls, generated, names)));
+        background.push(tokio::spawn(renew_certificate(rustls, generated)));
     }
 
     Ok(Server {
@@ -259,13 +288,14 @@ async fn delete_expired_sessions(store: SqliteSessionStore) {
     }
 }
 
-/// Twice a day, reissues the generated server certificate if it nears expiry, and swaps it in
-/// without a restart.
-async fn renew_certificate(rustls: RustlsConfig, paths: tls::GeneratedPaths, names: Vec<String>) {
+/// Twice a day, reissues the generated server certificate if it nears expiry or the machine's
+/// names or addresses changed, and swaps it in without a restart.
+async fn renew_certificate(rustls: RustlsConfig, paths: tls::GeneratedPaths) {
     let mut every = tokio::time::interval(Duration::from_secs(12 * 60 * 60));
     every.tick().await;
     loop {
         every.tick().await;
+        let names = tls::local_names();
         let result = tls::ensure_generated(&paths, &names, time::OffsetDateTime::now_utc());
         match result {
             Ok(fresh) if fresh.reissued => {

@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::i18n::Lang;
 
@@ -101,6 +101,71 @@ pub struct Config {
     /// A staff session ends this many seconds after login, however active.
     #[arg(long, env = "VISITAS_SESSION_MAX_SECS", default_value_t = 12 * 60 * 60, global = true)]
     pub session_max_secs: u64,
+
+    /// Hours an invite for a relative stays valid.
+    #[arg(
+        long,
+        env = "VISITAS_INVITE_HOURS",
+        default_value_t = 24,
+        global = true
+    )]
+    pub invite_hours: u32,
+
+    /// Most participants in one call (patient included).
+    #[arg(
+        long,
+        env = "VISITAS_ROOM_CAPACITY",
+        default_value_t = 4,
+        global = true
+    )]
+    pub room_capacity: usize,
+
+    /// Upper bound of each sender's video bitrate, in kbit/s, so visits never saturate the ward's
+    /// network.
+    #[arg(
+        long,
+        env = "VISITAS_MAX_VIDEO_KBPS",
+        default_value_t = 500,
+        global = true
+    )]
+    pub max_video_kbps: u32,
+
+    /// A STUN or TURN server for the call pages (repeatable; comma-separated in the variable),
+    /// e.g. turn:turn.hospital.local:3478. None by default: on one LAN peers reach each other.
+    #[arg(
+        long = "ice-url",
+        env = "VISITAS_ICE_URLS",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub ice_urls: Vec<String>,
+
+    /// coturn's static-auth-secret: TURN URLs then get credentials valid for 12 hours.
+    #[arg(
+        long,
+        env = "VISITAS_TURN_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub turn_secret: Option<Secret>,
+}
+
+/// A setting that must never reach the logs.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
 }
 
 fn parse_lang(value: &str) -> Result<Lang, String> {
@@ -108,9 +173,23 @@ fn parse_lang(value: &str) -> Result<Lang, String> {
 }
 
 impl Config {
-    /// The settings with every default, listening on `bind` and keeping data in `data_dir`.
+    /// The settings with every default (ignoring `VISITAS_*` variables), listening on `bind` and
+    /// keeping data in `data_dir`.
     pub fn with_defaults(bind: SocketAddr, data_dir: PathBuf) -> Config {
-        let mut config = Cli::parse_from(["visitas"]).config;
+        let mut command = Cli::command();
+        let ids: Vec<clap::Id> = command
+            .get_arguments()
+            .map(|a| a.get_id().clone())
+            .collect();
+        for id in ids {
+            command = command.mut_arg(id, |arg| arg.env(None));
+        }
+        let matches = command
+            .try_get_matches_from(["visitas"])
+            .expect("the defaults parse");
+        let mut config = Cli::from_arg_matches(&matches)
+            .expect("the defaults parse")
+            .config;
         config.bind = bind;
         config.data_dir = data_dir;
         config

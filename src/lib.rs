@@ -17,5 +17,6 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod i18n;
+pub mod signaling;
 pub mod tls;
 pub mod web;

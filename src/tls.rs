@@ -131,6 +131,7 @@ pub fn ensure_generated(
         .ok()
         .zip(fs::read_to_string(paths.server_key()).ok());
     if let Some((chain, key)) = current
+        && chain.ends_with(&ca_pem)
         && server_cert_is_fit(&chain, names, now)
     {
         return Ok(ServerTls {
@@ -170,16 +171,31 @@ pub fn ensure_generated(
     })
 }
 
+/// The CA, created on first use. A CA certificate without its key is an error, not a reason to
+/// make a new CA: IT may have installed the old one on every tablet.
 fn load_or_create_ca(
     paths: &GeneratedPaths,
     now: OffsetDateTime,
 ) -> anyhow::Result<(String, KeyPair)> {
-    if let (Ok(pem), Ok(key)) = (
+    match (
         fs::read_to_string(paths.ca_cert()),
         fs::read_to_string(paths.ca_key()),
     ) {
-        let key = KeyPair::from_pem(&key).context("reading the local CA key")?;
-        return Ok((pem, key));
+        (Ok(pem), Ok(key)) => {
+            let key = KeyPair::from_pem(&key).context("reading the local CA key")?;
+            return Ok((pem, key));
+        }
+        (Ok(_), Err(err)) => {
+            return Err(err).with_context(|| {
+                format!(
+                    "{} exists but its key {} cannot be read; restore the key, or move both away \
+                     to create a new CA (and install it again on managed devices)",
+                    paths.ca_cert().display(),
+                    paths.ca_key().display()
+                )
+            });
+        }
+        _ => {}
     }
     let key = KeyPair::generate().context("generating the CA key")?;
     let mut params = CertificateParams::default();

@@ -381,3 +381,39 @@ async fn an_administrator_cannot_deactivate_their_own_account() {
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert_eq!(app.get("/admin/staff").await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn parallel_guesses_cannot_slip_past_the_account_limit() {
+    let app = spawn_app().await;
+    app.create_staff(Role::Nurse, "nurse.ana").await;
+    let token = app.csrf_token(&app.client, &app.jar).await;
+
+    let guesses = (0..25).map(|i| {
+        let request = app
+            .client
+            .post(app.url("/login"))
+            .header(header::ORIGIN, &app.base)
+            .form(&[
+                ("username", "nurse.ana"),
+                ("password", &format!("guess number {i}")),
+                ("csrf", &token),
+            ]);
+        async move { request.send().await.unwrap().status() }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let throttled = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(
+        checked as i64,
+        visitas::auth::throttle::MAX_FAILURES_PER_ACCOUNT,
+        "{statuses:?}"
+    );
+    assert_eq!(checked + throttled, 25);
+}

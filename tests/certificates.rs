@@ -29,8 +29,12 @@ async fn the_certificate_is_reused_across_restarts_and_fit_for_phones() {
             "SAN {expected} in {names:?}"
         );
     }
-    let host = gethostname::gethostname().to_string_lossy().to_lowercase();
-    assert!(names.contains(&host), "the host name {host} is a SAN");
+    for name in local_names() {
+        assert!(
+            names.contains(&name),
+            "{name}, a name or address of this machine, is a SAN"
+        );
+    }
     let validity = cert.validity();
     let days = (validity.not_after.timestamp() - validity.not_before.timestamp()) / 86_400;
     assert!(days <= 397, "valid {days} days");
@@ -155,4 +159,24 @@ async fn the_hospital_s_own_certificate_is_used_when_given() {
 
     assert!(!app.tls_dir().exists(), "nothing is generated");
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_ca_without_its_key_stops_the_start_instead_of_being_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = GeneratedPaths {
+        dir: dir.path().join("tls"),
+    };
+    ensure_generated(&paths, &local_names(), ::time::OffsetDateTime::now_utc()).unwrap();
+    let ca_before = fs::read_to_string(paths.dir.join("ca.pem")).unwrap();
+    fs::remove_file(paths.dir.join("ca.key")).unwrap();
+
+    let result = ensure_generated(&paths, &local_names(), ::time::OffsetDateTime::now_utc());
+
+    let message = format!("{:#}", result.unwrap_err());
+    assert!(message.contains("ca.key"), "{message}");
+    assert_eq!(
+        fs::read_to_string(paths.dir.join("ca.pem")).unwrap(),
+        ca_before
+    );
 }

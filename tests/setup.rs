@@ -236,3 +236,70 @@ async fn the_binary_prints_a_working_setup_link_and_stops_cleanly_on_sigterm() {
         .unwrap();
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
 }
+
+#[tokio::test]
+async fn a_used_setup_link_stays_used_even_if_no_administrator_is_left() {
+    let app = spawn_app().await;
+    let setup = app.setup_path().unwrap();
+    app.post(&setup, &ADMIN_FORM).await;
+    let (used_at,): (Option<i64>,) = sqlx::query_as("SELECT used_at FROM setup_tokens")
+        .fetch_one(&app.db())
+        .await
+        .unwrap();
+    assert!(used_at.is_some());
+
+    sqlx::query("UPDATE staff SET active = 0")
+        .execute(&app.db())
+        .await
+        .unwrap();
+    let mut second = ADMIN_FORM;
+    second[0] = ("username", "second.admin");
+    let reused = app.post(&setup, &second).await;
+
+    assert_eq!(reused.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.count("staff").await, 1);
+}
+
+#[tokio::test]
+async fn the_database_is_durable_and_checks_foreign_keys() {
+    let app = spawn_app().await;
+    let mut conn = app.db().acquire().await.unwrap();
+
+    let (journal,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    let (synchronous,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    let (foreign_keys,): (i64,) = sqlx::query_as("PRAGMA foreign_keys")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    let (busy,): (i64,) = sqlx::query_as("PRAGMA busy_timeout")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+
+    assert_eq!(journal, "wal");
+    assert_eq!(synchronous, 2, "FULL");
+    assert_eq!(foreign_keys, 1);
+    assert!(busy >= 1000);
+    assert!(app.config.database_path().exists());
+}
+
+#[test]
+fn the_default_is_https_on_port_3000_with_data_in_the_working_directory() {
+    let config =
+        visitas::config::Config::with_defaults("0.0.0.0:3000".parse().unwrap(), "data".into());
+    let parsed = <visitas::config::Cli as clap::Parser>::try_parse_from(["visitas"]).unwrap();
+
+    assert_eq!(parsed.config.bind.to_string(), "0.0.0.0:3000");
+    assert_eq!(parsed.config.data_dir, std::path::PathBuf::from("data"));
+    assert_eq!(
+        config.database_path(),
+        std::path::PathBuf::from("data/visitas.db")
+    );
+    assert!(parsed.command.is_none(), "serve is the default");
+}

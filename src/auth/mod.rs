@@ -4,8 +4,10 @@
 pub mod accounts;
 pub mod csrf;
 pub mod password;
+pub mod secret;
 pub mod session;
 pub mod throttle;
+pub mod ticket;
 
 pub use password::Passwords;
 pub use session::{AdminStaff, CurrentStaff};

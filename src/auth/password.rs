@@ -55,10 +55,20 @@ impl Passwords {
 
     /// The PHC string of a new password.
     pub async fn hash(&self, password: String) -> anyhow::Result<String> {
-        let _permit = self.permits.acquire().await.context("hasher closed")?;
-        tokio::task::spawn_blocking(move || hash_blocking(&password))
+        // The permit moves into the blocking task: a cancelled request cannot free its slot while
+        // the 46 MiB hash is still being computed.
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
             .await
-            .context("joining the hashing task")?
+            .context("hasher closed")?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            hash_blocking(&password)
+        })
+        .await
+        .context("joining the hashing task")?
     }
 
     /// True when `password` matches `stored`. With no stored hash (unknown user) a dummy hash is
@@ -67,10 +77,16 @@ impl Passwords {
         if password.len() > MAX_PASSWORD_BYTES {
             return Ok(false);
         }
-        let _permit = self.permits.acquire().await.context("hasher closed")?;
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .context("hasher closed")?;
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let matches = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             argon2()
                 .verify_password(password.as_bytes(), hash.as_str())
                 .is_ok()

@@ -7,7 +7,9 @@ use axum::{extract::FromRequestParts, http::request::Parts};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-use crate::{app::AppState, db, domain::Role, error::AppError};
+use sqlx::SqlitePool;
+
+use crate::{app::AppState, config::Config, db, domain::Role, error::AppError};
 
 const STAFF_KEY: &str = "staff";
 
@@ -67,30 +69,40 @@ impl FromRequestParts<AppState> for CurrentStaff {
             .get::<Session>()
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("the session layer is missing"))?;
-        let Some(mut remembered) = session.get::<StaffSession>(STAFF_KEY).await? else {
-            return Err(AppError::LoginRequired);
-        };
-        let now = db::now();
-        let idle = i64::try_from(state.config.session_idle_secs).unwrap_or(i64::MAX);
-        let max = i64::try_from(state.config.session_max_secs).unwrap_or(i64::MAX);
-        if now - remembered.last_seen > idle || now - remembered.login_at > max {
-            session.flush().await?;
-            return Err(AppError::LoginRequired);
-        }
-        let staff = db::staff::find_by_id(&state.db, &remembered.staff_id).await?;
-        let Some(staff) = staff.filter(|s| s.active) else {
-            session.flush().await?;
-            return Err(AppError::LoginRequired);
-        };
-        remembered.last_seen = now;
-        session.insert(STAFF_KEY, remembered).await?;
-        Ok(CurrentStaff {
-            role: staff.role(),
-            id: staff.id,
-            username: staff.username,
-            display_name: staff.display_name,
-        })
+        current_staff(&session, &state.db, &state.config).await
     }
+}
+
+/// The staff member signed in on `session`, after the idle and absolute timeouts and a fresh look
+/// at the account (deactivated accounts are signed out here). Counts as activity.
+pub async fn current_staff(
+    session: &Session,
+    db: &SqlitePool,
+    config: &Config,
+) -> Result<CurrentStaff, AppError> {
+    let Some(mut remembered) = session.get::<StaffSession>(STAFF_KEY).await? else {
+        return Err(AppError::LoginRequired);
+    };
+    let now = db::now();
+    let idle = i64::try_from(config.session_idle_secs).unwrap_or(i64::MAX);
+    let max = i64::try_from(config.session_max_secs).unwrap_or(i64::MAX);
+    if now - remembered.last_seen > idle || now - remembered.login_at > max {
+        session.flush().await?;
+        return Err(AppError::LoginRequired);
+    }
+    let staff = db::staff::find_by_id(db, &remembered.staff_id).await?;
+    let Some(staff) = staff.filter(|s| s.active) else {
+        session.flush().await?;
+        return Err(AppError::LoginRequired);
+    };
+    remembered.last_seen = now;
+    session.insert(STAFF_KEY, remembered).await?;
+    Ok(CurrentStaff {
+        role: staff.role(),
+        id: staff.id,
+        username: staff.username,
+        display_name: staff.display_name,
+    })
 }
 
 /// A signed-in administrator; anyone else gets 403.

@@ -2,12 +2,14 @@
 //! an executor and plain values; they know nothing about HTTP.
 
 pub mod audit;
+pub mod invites;
 pub mod patients;
 pub mod rooms;
 pub mod sessions;
 pub mod setup;
 pub mod staff;
 pub mod throttle;
+pub mod visit_log;
 
 use std::{path::Path, str::FromStr, time::Duration};
 

@@ -2,59 +2,90 @@
 
 use sqlx::SqliteExecutor;
 
-/// Failures counted over the last `window_secs`, per account and per client address.
+/// Limits checked when an attempt is reserved.
 #[derive(Debug, Clone, Copy)]
-pub struct RecentFailures {
-    pub by_account: i64,
-    pub by_client: i64,
-    /// The oldest failure in the window, for telling how long to wait.
-    pub oldest_at: Option<i64>,
+pub struct Limits {
+    pub window_secs: i64,
+    pub per_account: i64,
+    pub per_client: i64,
 }
 
-/// Counts recent failures for an account name and a client address.
-pub async fn recent_failures(
+/// Reserves one attempt for an account name and client address, counted as a failure until
+/// [`forget_attempt`] says it succeeded. Check and insert are one statement, so parallel attempts
+/// cannot all slip under the limit. `None` when a limit is reached.
+pub async fn reserve_attempt(
+    db: impl SqliteExecutor<'_>,
+    account: &str,
+    client: &str,
+    limits: Limits,
+) -> sqlx::Result<Option<i64>> {
+    let now = super::now();
+    let reserved: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO login_failures (account, client, at)
+         SELECT $1, $2, $3
+         WHERE (SELECT COUNT(*) FROM login_failures WHERE account = $1 AND at > $4) < $5
+           AND (SELECT COUNT(*) FROM login_failures WHERE client = $2 AND at > $4) < $6
+         RETURNING id",
+    )
+    .bind(account)
+    .bind(client)
+    .bind(now)
+    .bind(now - limits.window_secs)
+    .bind(limits.per_account)
+    .bind(limits.per_client)
+    .fetch_optional(db)
+    .await?;
+    Ok(reserved.map(|(id,)| id))
+}
+
+/// Drops a reserved attempt that turned out to be a successful login.
+pub async fn forget_attempt(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM login_failures WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Seconds until the account or client (whichever is over its limit) may try again.
+pub async fn seconds_until_allowed(
     db: impl SqliteExecutor<'_> + Copy,
     account: &str,
     client: &str,
-    window_secs: i64,
-) -> sqlx::Result<RecentFailures> {
-    let since = super::now() - window_secs;
-    let (by_account, oldest_account): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT COUNT(*), MIN(at) FROM login_failures WHERE account = $1 AND at > $2",
+    limits: Limits,
+) -> sqlx::Result<i64> {
+    let now = super::now();
+    let since = now - limits.window_secs;
+    // The count drops below the limit when the limit-th newest failure leaves the window.
+    let account_edge: Option<(i64,)> = sqlx::query_as(
+        "SELECT at FROM login_failures WHERE account = $1 AND at > $2 ORDER BY at DESC LIMIT 1 OFFSET $3",
     )
     .bind(account)
     .bind(since)
-    .fetch_one(db)
+    .bind(limits.per_account - 1)
+    .fetch_optional(db)
     .await?;
-    let (by_client, oldest_client): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT COUNT(*), MIN(at) FROM login_failures WHERE client = $1 AND at > $2",
+    let client_edge: Option<(i64,)> = sqlx::query_as(
+        "SELECT at FROM login_failures WHERE client = $1 AND at > $2 ORDER BY at DESC LIMIT 1 OFFSET $3",
     )
     .bind(client)
     .bind(since)
-    .fetch_one(db)
+    .bind(limits.per_client - 1)
+    .fetch_optional(db)
     .await?;
-    Ok(RecentFailures {
-        by_account,
-        by_client,
-        oldest_at: oldest_account.into_iter().chain(oldest_client).min(),
-    })
+    let wait = [account_edge, client_edge]
+        .into_iter()
+        .flatten()
+        .map(|(at,)| at + limits.window_secs - now)
+        .max()
+        .unwrap_or(0);
+    Ok(wait.max(1))
 }
 
-/// Records one failure and forgets failures older than a day.
-pub async fn record_failure(
-    db: impl SqliteExecutor<'_> + Copy,
-    account: &str,
-    client: &str,
-) -> sqlx::Result<()> {
-    let now = super::now();
-    sqlx::query("INSERT INTO login_failures (account, client, at) VALUES ($1, $2, $3)")
-        .bind(account)
-        .bind(client)
-        .bind(now)
-        .execute(db)
-        .await?;
+/// Forgets failures older than a day.
+pub async fn prune(db: impl SqliteExecutor<'_>) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM login_failures WHERE at < $1")
-        .bind(now - 24 * 60 * 60)
+        .bind(super::now() - 24 * 60 * 60)
         .execute(db)
         .await?;
     Ok(())

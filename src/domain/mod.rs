@@ -108,6 +108,56 @@ text_type!(
     20
 );
 
+text_type!(
+    /// How a relative is related to the patient ("hija", "son", "friend").
+    Relationship,
+    60
+);
+
+/// The 6-digit code a relative types after opening the invite link.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessCode(String);
+
+impl std::fmt::Debug for AccessCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessCode(<redacted>)")
+    }
+}
+
+impl AccessCode {
+    /// A fresh uniformly random code.
+    pub fn generate() -> Self {
+        loop {
+            let mut bytes = [0u8; 4];
+            getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+            let n = u32::from_le_bytes(bytes);
+            // Rejection sampling: no digit is more likely than another.
+            if n < 4_294_000_000 {
+                return Self(format!("{:06}", n % 1_000_000));
+            }
+        }
+    }
+
+    /// What a relative typed: spaces and dashes are ignored, then exactly six digits.
+    pub fn parse(input: &str) -> Option<Self> {
+        let digits: String = input
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.'))
+            .collect();
+        (digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(Self(digits))
+    }
+
+    /// The six digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Grouped for reading aloud and typing: `123 456`.
+    pub fn grouped(&self) -> String {
+        format!("{} {}", &self.0[..3], &self.0[3..])
+    }
+}
+
 /// A hospital record number: optional, unique when given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordNumber(String);
@@ -220,6 +270,20 @@ mod tests {
             Username::parse("ana ruiz"),
             Err(FieldError::UsernameInvalid)
         );
+    }
+
+    #[test]
+    fn access_codes_are_six_digits_and_forgive_spacing() {
+        let code = AccessCode::generate();
+        assert_eq!(code.as_str().len(), 6);
+        assert_eq!(AccessCode::parse(&code.grouped()), Some(code));
+        assert_eq!(
+            AccessCode::parse(" 012-345 ").map(|c| c.0),
+            Some("012345".into())
+        );
+        assert_eq!(AccessCode::parse("12345"), None);
+        assert_eq!(AccessCode::parse("12345a"), None);
+        assert_eq!(AccessCode::parse("１２３４５６"), None, "only ASCII digits");
     }
 
     #[test]

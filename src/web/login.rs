@@ -64,17 +64,20 @@ pub async fn submit(
     let client = peer.ip().to_string();
     let t = ctx.t;
 
-    if let Some(wait_minutes) = throttle::login_wait(&state.db, &account, &client).await? {
-        tracing::warn!(client, "login throttled");
-        return render_with_status(
-            StatusCode::TOO_MANY_REQUESTS,
-            &LoginPage {
-                ctx,
-                username: account,
-                error: Some(with_number(t.login_throttled, wait_minutes)),
-            },
-        );
-    }
+    let attempt = match throttle::begin_attempt(&state.db, &account, &client).await? {
+        Ok(attempt) => attempt,
+        Err(wait_minutes) => {
+            tracing::warn!(client, "login throttled");
+            return render_with_status(
+                StatusCode::TOO_MANY_REQUESTS,
+                &LoginPage {
+                    ctx,
+                    username: account,
+                    error: Some(with_number(t.login_throttled, wait_minutes)),
+                },
+            );
+        }
+    };
 
     let staff = db::staff::find_by_username(&state.db, &account)
         .await?
@@ -90,13 +93,14 @@ pub async fn submit(
 
     match staff {
         Some(staff) if verified => {
+            throttle::succeeded(&state.db, attempt).await?;
             session::log_in(&session, &staff.id).await?;
             let mut conn = state.db.acquire().await?;
             db::audit::record(&mut conn, Some(&staff.id), "login", None).await?;
             Ok(Redirect::to("/rooms").into_response())
         }
         _ => {
-            throttle::record_login_failure(&state.db, &account, &client).await?;
+            throttle::failed(&state.db, attempt).await?;
             render_with_status(
                 StatusCode::UNAUTHORIZED,
                 &LoginPage {

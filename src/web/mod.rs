@@ -277,10 +277,12 @@ pub struct LanguageForm {
 pub async fn switch_language(Form(form): Form<LanguageForm>) -> Result<Response, AppError> {
     let lang = Lang::from_code(&form.lang).ok_or_else(AppError::bad_request)?;
     // Only same-site paths: never an open redirect to another host.
-    let back = if form.back.starts_with('/')
+    let local_path = form.back.starts_with('/')
         && !form.back.starts_with("//")
         && !form.back.contains('\\')
-    {
+        && !form.back.chars().any(char::is_control)
+        && form.back.parse::<axum::http::Uri>().is_ok();
+    let back = if local_path {
         form.back
     } else {
         "/".to_string()

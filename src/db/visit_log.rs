@@ -1,0 +1,99 @@
+//! The visit log: who was in which call, when, for how long, and why it ended.
+
+use sqlx::{FromRow, SqliteExecutor};
+
+/// One participant's stay, as stored.
+pub struct NewVisit<'a> {
+    pub room_id: &'a str,
+    pub role: &'a str,
+    pub display_name: &'a str,
+    pub staff_id: Option<&'a str>,
+    pub invite_id: Option<&'a str>,
+}
+
+/// Records that a participant joined; returns the row id to close later.
+pub async fn record_join(db: impl SqliteExecutor<'_>, visit: &NewVisit<'_>) -> sqlx::Result<i64> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO visit_log (room_id, patient_id, role, display_name, staff_id, invite_id, joined_at)
+         SELECT id, patient_id, $2, $3, $4, $5, $6 FROM rooms WHERE id = $1 RETURNING id",
+    )
+    .bind(visit.room_id)
+    .bind(visit.role)
+    .bind(visit.display_name)
+    .bind(visit.staff_id)
+    .bind(visit.invite_id)
+    .bind(super::now())
+    .fetch_one(db)
+    .await?;
+    Ok(id)
+}
+
+/// Records that a participant left and why.
+pub async fn record_leave(db: impl SqliteExecutor<'_>, id: i64, reason: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE visit_log SET left_at = $2, end_reason = $3 WHERE id = $1 AND left_at IS NULL",
+    )
+    .bind(id)
+    .bind(super::now())
+    .bind(reason)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Closes stays left open by a crash or kill: nobody is in a call when the server starts.
+pub async fn close_dangling(db: impl SqliteExecutor<'_>) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE visit_log SET left_at = $1, end_reason = 'server-restart' WHERE left_at IS NULL",
+    )
+    .bind(super::now())
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// One row of the administrators' visit log page.
+#[derive(Debug, Clone, FromRow)]
+pub struct VisitRow {
+    pub id: i64,
+    pub room_id: String,
+    pub patient_name: String,
+    pub ward: String,
+    pub bed: String,
+    pub role: String,
+    pub display_name: String,
+    pub staff_username: Option<String>,
+    pub invite_id: Option<String>,
+    pub joined_at: i64,
+    pub left_at: Option<i64>,
+    pub end_reason: Option<String>,
+}
+
+impl VisitRow {
+    /// Minutes and seconds in the call, when it has ended.
+    pub fn duration(&self) -> String {
+        match self.left_at {
+            Some(left) => {
+                let secs = (left - self.joined_at).max(0);
+                format!("{}:{:02}", secs / 60, secs % 60)
+            }
+            None => "…".to_string(),
+        }
+    }
+}
+
+/// The newest `limit` stays, newest first.
+pub async fn list_recent(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec<VisitRow>> {
+    sqlx::query_as(
+        "SELECT v.id, v.room_id, p.display_name AS patient_name, p.ward, p.bed, v.role, v.display_name,
+                s.username AS staff_username, v.invite_id, v.joined_at, v.left_at, v.end_reason
+         FROM visit_log v
+         JOIN patients p ON p.id = v.patient_id
+         LEFT JOIN staff s ON s.id = v.staff_id
+         ORDER BY v.joined_at DESC, v.id DESC
+         LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -1,0 +1,190 @@
+//! Who is in which call right now. In memory: a restart ends every call anyway, and the visit
+//! log keeps the history.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use socketioxide::socket::Sid;
+
+use super::Participant;
+use crate::auth::ticket::CallRole;
+
+/// One socket admitted to a room.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub sid: Sid,
+    pub participant: Participant,
+    /// The visit log row, once written.
+    pub visit_id: Option<i64>,
+}
+
+/// One participant as the rooms list shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct PresenceEntry {
+    pub role: CallRole,
+    pub name: String,
+}
+
+/// The outcome of a join.
+#[derive(Debug)]
+pub enum Admission {
+    /// In, with the others already there.
+    Admitted { others: Vec<Member> },
+    /// This socket had already joined.
+    AlreadyJoined,
+    /// The room is at capacity.
+    Full,
+}
+
+/// Rooms and their members.
+#[derive(Debug, Default)]
+pub struct Registry {
+    rooms: HashMap<String, Vec<Member>>,
+    room_of: HashMap<Sid, String>,
+}
+
+impl Registry {
+    /// Admits a socket to its participant's room unless the room is full.
+    pub fn admit(&mut self, sid: Sid, participant: Participant, capacity: usize) -> Admission {
+        if self.room_of.contains_key(&sid) {
+            return Admission::AlreadyJoined;
+        }
+        let members = self.rooms.entry(participant.room_id.clone()).or_default();
+        if members.len() >= capacity {
+            return Admission::Full;
+        }
+        let others = members.clone();
+        self.room_of.insert(sid, participant.room_id.clone());
+        members.push(Member {
+            sid,
+            participant,
+            visit_id: None,
+        });
+        Admission::Admitted { others }
+    }
+
+    /// Remembers the visit log row of a member; false when it is no longer in a room.
+    pub fn set_visit_id(&mut self, sid: Sid, visit_id: i64) -> bool {
+        let Some(room) = self.room_of.get(&sid) else {
+            return false;
+        };
+        let member = self
+            .rooms
+            .get_mut(room)
+            .and_then(|members| members.iter_mut().find(|m| m.sid == sid));
+        match member {
+            Some(member) => {
+                member.visit_id = Some(visit_id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// True when both sockets are members of the same room.
+    pub fn same_room(&self, a: Sid, b: Sid) -> bool {
+        match (self.room_of.get(&a), self.room_of.get(&b)) {
+            (Some(x), Some(y)) => x == y && a != b,
+            _ => false,
+        }
+    }
+
+    /// The members of a room.
+    pub fn members_of(&self, room_id: &str) -> Vec<Member> {
+        self.rooms.get(room_id).cloned().unwrap_or_default()
+    }
+
+    /// Takes one socket out of its room.
+    pub fn remove(&mut self, sid: Sid) -> Option<Member> {
+        let room = self.room_of.remove(&sid)?;
+        let members = self.rooms.get_mut(&room)?;
+        let index = members.iter().position(|m| m.sid == sid)?;
+        let member = members.remove(index);
+        if members.is_empty() {
+            self.rooms.remove(&room);
+        }
+        Some(member)
+    }
+
+    /// Takes out every member matching `predicate`.
+    pub fn remove_where(&mut self, predicate: impl Fn(&Member) -> bool) -> Vec<Member> {
+        let sids: Vec<Sid> = self
+            .rooms
+            .values()
+            .flatten()
+            .filter(|m| predicate(m))
+            .map(|m| m.sid)
+            .collect();
+        sids.into_iter()
+            .filter_map(|sid| self.remove(sid))
+            .collect()
+    }
+
+    /// Room id → who is there.
+    pub fn presence(&self) -> HashMap<String, Vec<PresenceEntry>> {
+        self.rooms
+            .iter()
+            .map(|(room, members)| {
+                let entries = members
+                    .iter()
+                    .map(|m| PresenceEntry {
+                        role: m.participant.role,
+                        name: m.participant.display_name.clone(),
+                    })
+                    .collect();
+                (room.clone(), entries)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn participant(room: &str) -> Participant {
+        Participant {
+            room_id: room.into(),
+            role: CallRole::Relative,
+            display_name: "Ana".into(),
+            staff_id: None,
+            invite_id: None,
+        }
+    }
+
+    #[test]
+    fn capacity_is_enforced_and_rooms_are_separate() {
+        let mut registry = Registry::default();
+        let (a, b, c) = (Sid::new(), Sid::new(), Sid::new());
+        assert!(matches!(
+            registry.admit(a, participant("r1"), 2),
+            Admission::Admitted { .. }
+        ));
+        assert!(matches!(
+            registry.admit(a, participant("r1"), 2),
+            Admission::AlreadyJoined
+        ));
+        assert!(
+            matches!(registry.admit(b, participant("r1"), 2), Admission::Admitted { others } if others.len() == 1)
+        );
+        assert!(matches!(
+            registry.admit(c, participant("r1"), 2),
+            Admission::Full
+        ));
+        assert!(
+            matches!(registry.admit(c, participant("r2"), 2), Admission::Admitted { others } if others.is_empty())
+        );
+        assert!(registry.same_room(a, b));
+        assert!(!registry.same_room(a, c));
+        assert!(!registry.same_room(a, a));
+        assert_eq!(registry.remove(a).map(|m| m.sid), Some(a));
+        assert!(!registry.same_room(a, b));
+        assert_eq!(
+            registry
+                .remove_where(|m| m.participant.room_id == "r2")
+                .len(),
+            1
+        );
+        assert_eq!(registry.presence().len(), 1);
+    }
+}
