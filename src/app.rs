@@ -114,6 +114,19 @@ pub fn router(state: AppState, signaling_layer: SocketIoLayer) -> Router {
         .route("/rooms", get(web::rooms::list))
         .route("/rooms/{id}", get(web::rooms::show))
         .route("/rooms/{id}/close", post(web::rooms::close))
+        .route("/rooms/presence", get(web::rooms::presence))
+        .route("/rooms/{id}/call", get(web::call::staff_call))
+        .route("/rooms/{id}/ticket", get(web::call::staff_ticket))
+        .route("/rooms/{id}/invites", post(web::invites::create))
+        .route(
+            "/rooms/{room}/invites/{invite}/revoke",
+            post(web::invites::revoke),
+        )
+        .route("/i/{token}", get(web::visit::open_link))
+        .route("/visit", get(web::visit::show))
+        .route("/visit/code", post(web::visit::submit_code))
+        .route("/visit/ticket", get(web::visit::ticket))
+        .route("/admin/visits", get(web::visit_log::list))
         .route(
             "/admin/staff",
             get(web::staff::list).post(web::staff::create),

@@ -1,6 +1,8 @@
 //! The `visitas` binary: parses the command line, sets up logging, and starts the server or runs
 //! an administration command.
 
+use std::io::Write;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use visitas::{
@@ -39,43 +41,37 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn serve(config: visitas::config::Config) -> anyhow::Result<()> {
+    // Listen for signals before anything is printed: whoever reads the output may stop us at once.
+    let stop = shutdown_signal()?;
     let server = app::start(config.clone()).await?;
     let base = config.public_base_url(server.addr.port());
-    println!("Visitas is listening on {} ({base})", server.addr);
+    // Printing must never stop the server: stdout may be a closed pipe (`visitas | head`).
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "Visitas is listening on {} ({base})", server.addr);
     if let Some(url) = &server.setup_url {
-        println!();
-        println!(
-            "No administrator exists yet. Open this one-time link within an hour to create one:"
+        let _ = writeln!(
+            out,
+            "\nNo administrator exists yet. Open this one-time link within an hour to create one:\n\
+             Aún no hay administrador. Abra este enlace de un solo uso antes de una hora para crearlo:\n    \
+             {url}\n(or run: visitas admin create --username NAME)\n"
         );
-        println!(
-            "Aún no hay administrador. Abra este enlace de un solo uso antes de una hora para crearlo:"
-        );
-        println!("    {url}");
-        println!("(or run: visitas admin create --username NAME)");
-        println!();
     }
-    shutdown_signal().await;
+    let _ = out.flush();
+    drop(out);
+    stop.await;
     tracing::info!("shutting down");
     server.shutdown().await
 }
 
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %err, "listening for Ctrl-C");
+/// Resolves on Ctrl-C or SIGTERM; the handlers are in place when this returns.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
         }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => tracing::error!(error = %err, "listening for SIGTERM"),
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
+    })
 }

@@ -252,7 +252,21 @@ async fn a_cross_site_post_is_refused_and_changes_nothing() {
         .await
         .unwrap();
 
-    for response in [foreign_origin, cross_site_fetch, no_token] {
+    let null_origin_cross_site = app
+        .client
+        .post(app.url("/patients"))
+        .header(header::ORIGIN, "null")
+        .header("sec-fetch-site", "cross-site")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    for response in [
+        foreign_origin,
+        cross_site_fetch,
+        no_token,
+        null_origin_cross_site,
+    ] {
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         assert!(
             text(response)
@@ -416,4 +430,29 @@ async fn parallel_guesses_cannot_slip_past_the_account_limit() {
         "{statuses:?}"
     );
     assert_eq!(checked + throttled, 25);
+}
+
+#[tokio::test]
+async fn our_own_form_is_accepted_with_the_null_origin_that_no_referrer_makes_browsers_send() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let token = app.csrf_token(&app.client, &app.jar).await;
+
+    let response = app
+        .client
+        .post(app.url("/patients"))
+        .header(header::ORIGIN, "null")
+        .header("sec-fetch-site", "same-origin")
+        .form(&[
+            ("display_name", "Ana"),
+            ("ward", "UCI"),
+            ("bed", "1"),
+            ("csrf", token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.count("patients").await, 1);
 }

@@ -2,8 +2,6 @@
 
 use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
 
-use crate::domain::RandomId;
-
 /// Wrong codes that lock an invite.
 pub const MAX_CODE_ATTEMPTS: i64 = 5;
 
@@ -66,6 +64,7 @@ impl Invite {
 
 /// A new invite, secrets already hashed.
 pub struct NewInvite<'a> {
+    pub id: &'a str,
     pub room_id: &'a str,
     pub relative_name: &'a str,
     pub relationship: &'a str,
@@ -88,18 +87,14 @@ macro_rules! select_invite {
     };
 }
 
-/// Stores an invite for an open room; `None` when the room is closed or unknown.
-pub async fn create(
-    conn: &mut SqliteConnection,
-    new: &NewInvite<'_>,
-) -> sqlx::Result<Option<String>> {
-    let id = RandomId::new();
+/// Stores an invite for an open room; false when the room is closed or unknown.
+pub async fn create(conn: &mut SqliteConnection, new: &NewInvite<'_>) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "INSERT INTO invites (id, room_id, relative_name, relationship, lang, token_hash, code_hash,
                               created_at, expires_at, created_by)
          SELECT $1, id, $3, $4, $5, $6, $7, $8, $9, $10 FROM rooms WHERE id = $2 AND closed_at IS NULL",
     )
-    .bind(id.as_str())
+    .bind(new.id)
     .bind(new.room_id)
     .bind(new.relative_name)
     .bind(new.relationship)
@@ -111,7 +106,7 @@ pub async fn create(
     .bind(new.created_by)
     .execute(conn)
     .await?;
-    Ok((done.rows_affected() == 1).then(|| id.to_string()))
+    Ok(done.rows_affected() == 1)
 }
 
 /// The invite whose link token hashes to `token_hash`.

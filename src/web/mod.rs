@@ -2,11 +2,15 @@
 //! needs (language, form token, who is signed in) into the base layout.
 
 pub mod assets;
+pub mod call;
+pub mod invites;
 pub mod login;
 pub mod patients;
 pub mod rooms;
 pub mod setup;
 pub mod staff;
+pub mod visit;
+pub mod visit_log;
 
 use std::collections::HashMap;
 
@@ -129,6 +133,28 @@ impl FormErrors {
     /// True when no field has an error.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+/// The address relatives and devices should use: the configured public URL, else the host this
+/// request came to (what the nurse typed, e.g. the box's LAN address): the `Host` header over
+/// HTTP/1.1, the request's authority over HTTP/2.
+pub fn public_base_url(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    uri: &axum::http::Uri,
+) -> String {
+    if let Some(url) = &state.config.public_url {
+        return url.trim_end_matches('/').to_string();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()));
+    match host {
+        Some(host) => format!("https://{host}"),
+        None => state.config.public_base_url(state.config.bind.port()),
     }
 }
 

@@ -177,6 +177,7 @@ pub async fn discharge(
 ) -> Result<Redirect, AppError> {
     let patient = find_patient(&state, &id).await?;
     let mut tx = state.db.begin().await?;
+    let mut closed = Vec::new();
     if db::patients::discharge(&mut tx, &patient.id, &staff.id).await? {
         db::audit::record(
             &mut tx,
@@ -185,10 +186,14 @@ pub async fn discharge(
             Some(&patient.id),
         )
         .await?;
-        for room in db::rooms::close_all_for_patient(&mut tx, &patient.id, &staff.id).await? {
-            db::audit::record(&mut tx, Some(&staff.id), "room.close", Some(&room)).await?;
+        closed = db::rooms::close_all_for_patient(&mut tx, &patient.id, &staff.id).await?;
+        for room in &closed {
+            db::audit::record(&mut tx, Some(&staff.id), "room.close", Some(room)).await?;
         }
     }
     tx.commit().await?;
+    for room in &closed {
+        state.signaling.end_room(room).await;
+    }
     Ok(Redirect::to(&format!("/patients/{}", patient.id)))
 }

@@ -1,25 +1,45 @@
-//! Rooms: the list of open rooms, one room's page, creating and closing.
+//! Rooms: the list of open rooms with who is in each, one room's page (invites, call buttons),
+//! creating and closing.
+
+use std::collections::HashMap;
 
 use askama::Template;
 use axum::{
+    Json,
     extract::{Path, State},
     response::{Redirect, Response},
 };
 
-use super::{PageCtx, patients::find_patient, render};
+use super::{FormErrors, PageCtx, invites::InviteForm, patients::find_patient, render};
 use crate::{
     app::AppState,
     auth::CurrentStaff,
-    db::{self, rooms::RoomView},
+    db::{
+        self,
+        invites::{Invite, InviteStatus},
+        rooms::RoomView,
+    },
     domain::RandomId,
     error::AppError,
+    i18n::{Lang, Text},
+    signaling::PresenceEntry,
 };
+
+/// Who is in a room, as one line of text.
+fn presence_line(entries: Option<&Vec<PresenceEntry>>, t: &Text) -> Option<String> {
+    let entries = entries.filter(|e| !e.is_empty())?;
+    let names: Vec<String> = entries
+        .iter()
+        .map(|e| format!("{} ({})", e.name, super::call::role_label(e.role, t)))
+        .collect();
+    Some(names.join(", "))
+}
 
 #[derive(Template)]
 #[template(path = "rooms/list.html")]
 struct RoomsPage {
     ctx: PageCtx,
-    rooms: Vec<RoomView>,
+    rooms: Vec<(RoomView, Option<String>)>,
 }
 
 /// `GET /rooms`: every open room with its patient, ward, bed, creation time and who is in it.
@@ -28,21 +48,118 @@ pub async fn list(
     staff: CurrentStaff,
     ctx: PageCtx,
 ) -> Result<Response, AppError> {
-    let rooms = db::rooms::list_open(&state.db).await?;
+    let presence = state.signaling.presence();
+    let rooms = db::rooms::list_open(&state.db)
+        .await?
+        .into_iter()
+        .map(|room| {
+            let here = presence_line(presence.get(&room.id), ctx.t);
+            (room, here)
+        })
+        .collect();
     render(&RoomsPage {
         ctx: ctx.with_staff(&staff),
         rooms,
     })
 }
 
-#[derive(Template)]
-#[template(path = "rooms/show.html")]
-struct RoomPage {
+/// `GET /rooms/presence`: room id → who is there, for the rooms list to refresh itself.
+pub async fn presence(
+    State(state): State<AppState>,
+    _staff: CurrentStaff,
     ctx: PageCtx,
-    room: RoomView,
+) -> Json<HashMap<String, String>> {
+    let presence = state.signaling.presence();
+    Json(
+        presence
+            .iter()
+            .filter_map(|(room, entries)| {
+                Some((room.clone(), presence_line(Some(entries), ctx.t)?))
+            })
+            .collect(),
+    )
 }
 
-async fn find_room(state: &AppState, id: &str) -> Result<RoomView, AppError> {
+/// An invite as the room page lists it.
+pub struct InviteRow {
+    pub invite: Invite,
+    pub status: InviteStatus,
+}
+
+impl InviteRow {
+    /// The status in the nurse's language.
+    pub fn status_label(&self, t: &Text) -> &'static str {
+        match self.status {
+            InviteStatus::Active => t.invite_status_active,
+            InviteStatus::Expired => t.invite_status_expired,
+            InviteStatus::Revoked => t.invite_status_revoked,
+            InviteStatus::Locked => t.invite_status_locked,
+            InviteStatus::RoomClosed => t.invite_status_room_closed,
+        }
+    }
+}
+
+/// A room's page.
+#[derive(Template)]
+#[template(path = "rooms/show.html")]
+pub struct RoomPage {
+    ctx: PageCtx,
+    room: RoomView,
+    here: Option<String>,
+    invites: Vec<InviteRow>,
+    form: InviteForm,
+    errors: FormErrors,
+    languages: [Lang; 2],
+}
+
+impl RoomPage {
+    /// Loads what the page shows around `room`.
+    pub async fn load(
+        state: &AppState,
+        ctx: PageCtx,
+        room: RoomView,
+        form: InviteForm,
+        errors: FormErrors,
+    ) -> Result<RoomPage, AppError> {
+        let now = db::now();
+        let invites = db::invites::list_for_room(&state.db, &room.id)
+            .await?
+            .into_iter()
+            .map(|invite| InviteRow {
+                status: invite.status(now),
+                invite,
+            })
+            .collect();
+        let here = presence_line(state.signaling.presence().get(&room.id), ctx.t);
+        let form = InviteForm {
+            lang: if form.lang.is_empty() {
+                ctx.lang.code().to_string()
+            } else {
+                form.lang
+            },
+            ..form
+        };
+        Ok(RoomPage {
+            ctx,
+            room,
+            here,
+            invites,
+            form,
+            errors,
+            languages: Lang::ALL,
+        })
+    }
+
+    fn language_name(&self, lang: &Lang) -> &'static str {
+        match lang {
+            Lang::Es => "Español",
+            Lang::En => "English",
+        }
+    }
+}
+
+/// Loads a room named in a path, or 404.
+pub async fn find_room(state: &AppState, id: &str) -> Result<RoomView, AppError> {
     let id = RandomId::parse(id).ok_or_else(AppError::not_found)?;
     db::rooms::find(&state.db, id.as_str())
         .await?
@@ -57,10 +174,15 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let room = find_room(&state, &id).await?;
-    render(&RoomPage {
-        ctx: ctx.with_staff(&staff),
+    let page = RoomPage::load(
+        &state,
+        ctx.with_staff(&staff),
         room,
-    })
+        InviteForm::default(),
+        FormErrors::default(),
+    )
+    .await?;
+    render(&page)
 }
 
 /// `POST /patients/{id}/rooms`: opens a room for an admitted patient; 409 once discharged.
@@ -79,7 +201,7 @@ pub async fn create(
     Ok(Redirect::to(&format!("/rooms/{room_id}")))
 }
 
-/// `POST /rooms/{id}/close`.
+/// `POST /rooms/{id}/close`: everyone in the call is removed.
 pub async fn close(
     State(state): State<AppState>,
     staff: CurrentStaff,
@@ -91,5 +213,6 @@ pub async fn close(
         db::audit::record(&mut tx, Some(&staff.id), "room.close", Some(&room.id)).await?;
     }
     tx.commit().await?;
+    state.signaling.end_room(&room.id).await;
     Ok(Redirect::to("/rooms"))
 }

@@ -7,6 +7,9 @@
     reason = "each test binary uses a different part of the helpers"
 )]
 
+pub mod browser;
+pub mod socket;
+
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
 use reqwest::{
@@ -262,6 +265,89 @@ impl TestApp {
     pub fn tls_dir(&self) -> PathBuf {
         self.config.tls_dir()
     }
+}
+
+/// An invite as its card shows it, once.
+#[derive(Debug, Clone)]
+pub struct InviteCard {
+    pub link: String,
+    pub code: String,
+    pub html: String,
+}
+
+impl TestApp {
+    /// Creates an invite through the room page's form and reads the card.
+    pub async fn create_invite(&self, room_id: &str, name: &str) -> InviteCard {
+        let response = self
+            .post(
+                &format!("/rooms/{room_id}/invites"),
+                &[
+                    ("relative_name", name),
+                    ("relationship", "hija"),
+                    ("lang", "es"),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "invite created");
+        let html = text(response).await;
+        let link = attribute(&html, "data-invite-link").expect("the card shows the link");
+        let code = attribute(&html, "data-invite-code").expect("the card shows the code");
+        InviteCard { link, code, html }
+    }
+
+    /// The path of an invite link on this test server (the card names the host the nurse used).
+    pub fn invite_path(card: &InviteCard) -> String {
+        card.link[card.link.find("/i/").expect("an invite link")..].to_string()
+    }
+
+    /// A relative's device that opened the link and typed the code.
+    pub async fn admitted_relative(&self, card: &InviteCard) -> (Client, Arc<Jar>) {
+        let (client, jar) = new_client();
+        let opened = self.get_with(&client, &Self::invite_path(card)).await;
+        assert_eq!(opened.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&opened), "/visit");
+        let entered = self
+            .post_with(&client, &jar, "/visit/code", &[("code", &card.code)])
+            .await;
+        assert_eq!(
+            entered.status(),
+            StatusCode::SEE_OTHER,
+            "the code is accepted"
+        );
+        (client, jar)
+    }
+
+    /// A call ticket fetched the way the call page does.
+    pub async fn ticket_with(&self, client: &Client, path: &str) -> String {
+        let response = self.get_with(client, path).await;
+        assert_eq!(response.status(), StatusCode::OK, "a ticket from {path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["ticket"].as_str().unwrap().to_string()
+    }
+
+    /// The Cookie header a browser holding `jar` would send.
+    pub fn cookie_header(&self, jar: &Jar) -> String {
+        jar.cookies(&self.base.parse().unwrap())
+            .map(|h| h.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The origin browsers use for this server in the WebSocket tests.
+    pub fn ws_origin(&self) -> String {
+        format!("https://localhost:{}", self.addr.port())
+    }
+}
+
+/// The value of the first `name="..."` attribute in some HTML, unescaped.
+pub fn attribute(html: &str, name: &str) -> Option<String> {
+    let start = html.find(&format!("{name}=\""))? + name.len() + 2;
+    let end = start + html[start..].find('"')?;
+    Some(
+        html[start..end]
+            .replace("&#x2f;", "/")
+            .replace("&#47;", "/")
+            .replace("&amp;", "&"),
+    )
 }
 
 /// One cookie's value from a jar.

@@ -1,0 +1,147 @@
+//! The call page (bedside, staff, relative) and the call tickets that let it signal.
+
+use askama::Template;
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+    response::Response,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{PageCtx, render, rooms::find_room};
+use crate::{
+    app::AppState,
+    auth::{
+        CurrentStaff,
+        ticket::{CallRole, CallTicket, TICKET_SECS},
+    },
+    db,
+    error::AppError,
+    i18n::Text,
+};
+
+/// A role's name in the person's language.
+pub fn role_label(role: CallRole, t: &Text) -> &'static str {
+    match role {
+        CallRole::Patient => t.role_patient,
+        CallRole::Relative => t.role_relative,
+        CallRole::Staff => t.role_staff,
+    }
+}
+
+/// The call page. The same page serves every side; `role` decides what it shows (the relative
+/// gets the device check first; the bedside starts at once, hands-free).
+#[derive(Template)]
+#[template(path = "call.html")]
+pub struct CallPage {
+    pub ctx: PageCtx,
+    pub role: CallRole,
+    pub title: String,
+    pub ticket_url: String,
+    /// Where "back" leads after the call: the room page for staff, the visit page for relatives.
+    pub exit_url: String,
+}
+
+impl CallPage {
+    fn role_name(&self) -> &'static str {
+        self.role.as_str()
+    }
+
+    fn is_relative(&self) -> bool {
+        self.role == CallRole::Relative
+    }
+}
+
+/// Which side a staff member opens.
+#[derive(Debug, Deserialize)]
+pub struct SideQuery {
+    #[serde(default, rename = "as")]
+    side: Option<String>,
+}
+
+fn staff_side(query: &SideQuery) -> Result<CallRole, AppError> {
+    match query.side.as_deref() {
+        None | Some("patient") => Ok(CallRole::Patient),
+        Some("staff") => Ok(CallRole::Staff),
+        Some(_) => Err(AppError::bad_request()),
+    }
+}
+
+/// `GET /rooms/{id}/call?as=patient|staff`: the bedside view (large video, a few large buttons,
+/// nothing about other patients) or a nurse's own view of the call.
+pub async fn staff_call(
+    State(state): State<AppState>,
+    _staff: CurrentStaff,
+    ctx: PageCtx,
+    Path(id): Path<String>,
+    Query(query): Query<SideQuery>,
+) -> Result<Response, AppError> {
+    let role = staff_side(&query)?;
+    let room = find_room(&state, &id).await?;
+    if !room.is_open() {
+        return Err(AppError::conflict(|t| t.err_room_closed));
+    }
+    render(&CallPage {
+        title: room.patient_name.clone(),
+        ctx,
+        role,
+        ticket_url: format!("/rooms/{}/ticket?as={}", room.id, role.as_str()),
+        exit_url: format!("/rooms/{}", room.id),
+    })
+}
+
+/// A ticket for the page's next handshake.
+#[derive(Debug, Serialize)]
+pub struct TicketResponse {
+    ticket: String,
+}
+
+/// `GET /rooms/{id}/ticket?as=patient|staff`: a short-lived ticket for this room, for a signed-in
+/// staff member.
+pub async fn staff_ticket(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<String>,
+    Query(query): Query<SideQuery>,
+) -> Result<Json<TicketResponse>, AppError> {
+    let role = staff_side(&query)?;
+    let room = find_room(&state, &id).await?;
+    if !room.is_open() {
+        return Err(AppError::conflict(|t| t.err_room_closed));
+    }
+    let display_name = match role {
+        CallRole::Patient => room.patient_name,
+        _ => staff.display_name,
+    };
+    let ticket = CallTicket {
+        room_id: room.id,
+        role,
+        display_name,
+        staff_id: Some(staff.id),
+        invite_id: None,
+        expires_at: db::now() + TICKET_SECS,
+    };
+    Ok(Json(TicketResponse {
+        ticket: ticket.seal(&state.secret),
+    }))
+}
+
+/// Seals a relative's ticket.
+pub fn relative_ticket(
+    state: &AppState,
+    room_id: String,
+    invite_id: String,
+    name: String,
+) -> TicketResponse {
+    let ticket = CallTicket {
+        room_id,
+        role: CallRole::Relative,
+        display_name: name,
+        staff_id: None,
+        invite_id: Some(invite_id),
+        expires_at: db::now() + TICKET_SECS,
+    };
+    TicketResponse {
+        ticket: ticket.seal(&state.secret),
+    }
+}

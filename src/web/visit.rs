@@ -1,0 +1,278 @@
+//! The relative's way in: the invite link, the access code, then the call page.
+//!
+//! Opening `/i/{token}` puts the invite in a fresh server-side session and moves the browser to
+//! `/visit`, so the token stays out of the address bar, the history and any later Referer. The
+//! code is checked against its keyed hash; five wrong codes lock the invite, and wrong codes are
+//! also limited per client address.
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::{
+    Form, Json,
+    extract::{ConnectInfo, Path, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use super::{
+    PageCtx,
+    call::{CallPage, TicketResponse, relative_ticket},
+    invites::code_matches,
+    render, render_with_status,
+};
+use crate::{
+    app::AppState,
+    auth::ticket::CallRole,
+    db::{
+        self,
+        invites::{Invite, InviteStatus, MAX_CODE_ATTEMPTS},
+    },
+    domain::{AccessCode, sha256_hex},
+    error::AppError,
+    i18n::{LANG_COOKIE, Lang, Text, cookie_value, with_number},
+};
+
+const INVITE_KEY: &str = "invite";
+/// Wrong codes per client address in [`CODE_WINDOW_SECS`].
+pub const MAX_CODE_FAILURES_PER_CLIENT: i64 = 20;
+const CODE_WINDOW_SECS: i64 = 15 * 60;
+
+/// What the relative's session remembers.
+#[derive(Debug, Serialize, Deserialize)]
+struct InviteSession {
+    invite_id: String,
+    verified: bool,
+}
+
+#[derive(Template)]
+#[template(path = "visit/message.html")]
+struct MessagePage {
+    ctx: PageCtx,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "visit/code.html")]
+struct CodePage {
+    ctx: PageCtx,
+    relative_name: String,
+    error: Option<String>,
+}
+
+fn status_message(status: InviteStatus, t: &Text) -> &'static str {
+    match status {
+        InviteStatus::Active => "",
+        InviteStatus::Expired => t.invite_expired,
+        InviteStatus::Revoked => t.invite_revoked,
+        InviteStatus::Locked => t.invite_locked,
+        InviteStatus::RoomClosed => t.invite_room_closed,
+    }
+}
+
+fn message(ctx: PageCtx, status: StatusCode, text: &str) -> Result<Response, AppError> {
+    render_with_status(
+        status,
+        &MessagePage {
+            ctx,
+            message: text.to_string(),
+        },
+    )
+}
+
+/// `GET /i/{token}`: the invite link.
+pub async fn open_link(
+    State(state): State<AppState>,
+    session: Session,
+    ctx: PageCtx,
+    headers: axum::http::HeaderMap,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    let invite = if token.len() <= 64 {
+        db::invites::find_by_token_hash(&state.db, &sha256_hex(&token)).await?
+    } else {
+        None
+    };
+    let Some(invite) = invite else {
+        return message(ctx.clone(), StatusCode::NOT_FOUND, ctx.t.invite_invalid);
+    };
+    let lang = Lang::from_code(&invite.lang).unwrap_or(ctx.lang);
+    let status = invite.status(db::now());
+    if status != InviteStatus::Active {
+        let t = lang.text();
+        return message(
+            PageCtx { t, lang, ..ctx },
+            StatusCode::GONE,
+            status_message(status, t),
+        );
+    }
+    session.cycle_id().await?;
+    session
+        .insert(
+            INVITE_KEY,
+            InviteSession {
+                invite_id: invite.id,
+                verified: false,
+            },
+        )
+        .await?;
+    let mut response = Redirect::to("/visit").into_response();
+    if cookie_value(&headers, LANG_COOKIE).is_none() {
+        let cookie = format!(
+            "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; Secure; SameSite=Lax",
+            lang.code()
+        );
+        if let Ok(value) = cookie.parse() {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
+}
+
+/// The invite in the session, or the page to show instead.
+async fn session_invite(
+    state: &AppState,
+    session: &Session,
+    ctx: &PageCtx,
+) -> Result<Result<(Invite, bool), Response>, AppError> {
+    let Some(remembered) = session.get::<InviteSession>(INVITE_KEY).await? else {
+        return Ok(Err(message(
+            ctx.clone(),
+            StatusCode::FORBIDDEN,
+            ctx.t.open_link_again,
+        )?));
+    };
+    let Some(invite) = db::invites::find(&state.db, &remembered.invite_id).await? else {
+        return Ok(Err(message(
+            ctx.clone(),
+            StatusCode::FORBIDDEN,
+            ctx.t.open_link_again,
+        )?));
+    };
+    let status = invite.status(db::now());
+    if status != InviteStatus::Active {
+        return Ok(Err(message(
+            ctx.clone(),
+            StatusCode::GONE,
+            status_message(status, ctx.t),
+        )?));
+    }
+    Ok(Ok((invite, remembered.verified)))
+}
+
+/// `GET /visit`: the code form, then the call page.
+pub async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    ctx: PageCtx,
+) -> Result<Response, AppError> {
+    let (invite, verified) = match session_invite(&state, &session, &ctx).await? {
+        Ok(found) => found,
+        Err(page) => return Ok(page),
+    };
+    if !verified {
+        return render(&CodePage {
+            ctx,
+            relative_name: invite.relative_name,
+            error: None,
+        });
+    }
+    let title = ctx.t.visit_title.to_string();
+    render(&CallPage {
+        ctx,
+        role: CallRole::Relative,
+        title,
+        ticket_url: "/visit/ticket".into(),
+        exit_url: "/visit".into(),
+    })
+}
+
+/// The code form.
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /visit/code`.
+pub async fn submit_code(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: Session,
+    ctx: PageCtx,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, AppError> {
+    let (invite, _) = match session_invite(&state, &session, &ctx).await? {
+        Ok(found) => found,
+        Err(page) => return Ok(page),
+    };
+    let client = peer.ip().to_string();
+    let again = |status: StatusCode, error: String| {
+        render_with_status(
+            status,
+            &CodePage {
+                ctx: ctx.clone(),
+                relative_name: invite.relative_name.clone(),
+                error: Some(error),
+            },
+        )
+    };
+    if db::invites::code_failures(&state.db, &client, CODE_WINDOW_SECS).await?
+        >= MAX_CODE_FAILURES_PER_CLIENT
+    {
+        tracing::warn!(client, "access code attempts throttled");
+        return again(
+            StatusCode::TOO_MANY_REQUESTS,
+            ctx.t.err_too_many.to_string(),
+        );
+    }
+    let Some(code) = AccessCode::parse(&form.code) else {
+        return again(StatusCode::BAD_REQUEST, ctx.t.code_malformed.to_string());
+    };
+    if !code_matches(&state.secret, &invite.id, &code, &invite.code_hash) {
+        let mut conn = state.db.acquire().await?;
+        let attempts = db::invites::record_wrong_code(&mut conn, &invite.id).await?;
+        db::invites::record_code_failure(&state.db, &client, CODE_WINDOW_SECS).await?;
+        tracing::info!(attempts, "wrong access code");
+        if attempts >= MAX_CODE_ATTEMPTS {
+            return message(ctx.clone(), StatusCode::GONE, ctx.t.invite_locked);
+        }
+        return again(
+            StatusCode::BAD_REQUEST,
+            with_number(ctx.t.code_wrong, MAX_CODE_ATTEMPTS - attempts),
+        );
+    }
+    session.cycle_id().await?;
+    session
+        .insert(
+            INVITE_KEY,
+            InviteSession {
+                invite_id: invite.id.clone(),
+                verified: true,
+            },
+        )
+        .await?;
+    let mut conn = state.db.acquire().await?;
+    db::audit::record(&mut conn, None, "invite.code_accepted", Some(&invite.id)).await?;
+    Ok(Redirect::to("/visit").into_response())
+}
+
+/// `GET /visit/ticket`: a ticket for a relative who passed the code, while the invite is active.
+pub async fn ticket(
+    State(state): State<AppState>,
+    session: Session,
+    ctx: PageCtx,
+) -> Result<Response, AppError> {
+    let (invite, verified) = match session_invite(&state, &session, &ctx).await? {
+        Ok(found) => found,
+        Err(_) => return Err(AppError::forbidden()),
+    };
+    if !verified {
+        return Err(AppError::forbidden());
+    }
+    let response: TicketResponse =
+        relative_ticket(&state, invite.room_id, invite.id, invite.relative_name);
+    Ok(Json(response).into_response())
+}

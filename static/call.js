@@ -1,0 +1,439 @@
+// Visitas call page: device check, Socket.IO signaling and a WebRTC mesh with perfect
+// negotiation. Plain ES module, no build step. Media goes peer to peer; the server only relays
+// the offers, answers and ICE candidates of the room its ticket names.
+import { io } from "./vendor/socket.io.esm.min.js";
+
+const root = document.getElementById("call");
+const $ = (id) => document.getElementById(id);
+
+/** All call state lives here. */
+const state = {
+  role: root.dataset.role,
+  callState: "idle",
+  localStream: null,
+  socket: null,
+  selfId: null,
+  joined: false,
+  ended: false,
+  peers: new Map(), // peer id -> { id, name, role, pc, polite, makingOffer, ignoreOffer, tracksAdded, pending, queue, tile }
+  iceServers: [],
+  maxVideoKbps: 500,
+  muted: false,
+  cameraOff: false,
+  meter: null,
+};
+
+/** A translated string from the page's data-t-* attributes. */
+function t(key) {
+  const name = "t" + key.replace(/(^|-)([a-z])/g, (_, __, c) => c.toUpperCase());
+  return root.dataset[name] || key;
+}
+
+// ---------------------------------------------------------------- call state
+
+function setCallState(next) {
+  state.callState = next;
+  document.documentElement.dataset.callState = next;
+  $("status").textContent = t(next);
+}
+
+/** Derives the shown state from the socket and the peer connections. */
+function refreshCallState() {
+  if (state.ended) return setCallState("ended");
+  if (!state.joined) return setCallState(state.socket && state.selfId ? "reconnecting" : "connecting");
+  const peers = [...state.peers.values()];
+  if (peers.length === 0) return setCallState("waiting");
+  const states = peers.map((p) => p.pc.connectionState);
+  if (states.includes("connected")) return setCallState("connected");
+  if (states.some((s) => s === "disconnected" || s === "failed")) return setCallState("reconnecting");
+  setCallState("connecting");
+}
+
+function showNotice(message) {
+  const notice = $("notice");
+  notice.textContent = message;
+  notice.hidden = !message;
+}
+
+// ---------------------------------------------------------------- media
+
+const VIDEO = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 20, max: 24 } };
+const AUDIO = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+
+/** Opens camera and microphone (the chosen ones, if any); falls back to sound only. */
+async function openMedia() {
+  if (!window.isSecureContext || !navigator.mediaDevices?.getUserMedia) {
+    throw Object.assign(new Error("insecure"), { key: "insecure" });
+  }
+  const cameraId = $("camera-select")?.value;
+  const micId = $("mic-select")?.value;
+  const video = cameraId ? { ...VIDEO, deviceId: { exact: cameraId } } : VIDEO;
+  const audio = micId ? { ...AUDIO, deviceId: { exact: micId } } : AUDIO;
+  try {
+    return { stream: await navigator.mediaDevices.getUserMedia({ video, audio }), notice: "" };
+  } catch (err) {
+    if (err.name === "NotAllowedError" || err.name === "SecurityError") {
+      throw Object.assign(err, { key: "perm-denied" });
+    }
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio });
+      return { stream, notice: t("no-camera") };
+    } catch (audioErr) {
+      const key = audioErr.name === "NotAllowedError" ? "perm-denied" : "no-devices";
+      throw Object.assign(audioErr, { key });
+    }
+  }
+}
+
+function stopMedia() {
+  state.localStream?.getTracks().forEach((track) => track.stop());
+  state.localStream = null;
+  stopMeter();
+}
+
+/** Fills the device choices once the browser has let us see their names. */
+async function listDevices() {
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  fillSelect($("camera-select"), devices.filter((d) => d.kind === "videoinput"), "videoinput");
+  fillSelect($("mic-select"), devices.filter((d) => d.kind === "audioinput"), "audioinput");
+}
+
+function fillSelect(select, devices, kind) {
+  const current = state.localStream?.getTracks().find((tr) => (kind === "videoinput" ? tr.kind === "video" : tr.kind === "audio"));
+  const currentId = current?.getSettings().deviceId;
+  select.replaceChildren(...devices.map((d, i) => {
+    const option = new Option(d.label || `${kind === "videoinput" ? "📷" : "🎤"} ${i + 1}`, d.deviceId);
+    option.selected = d.deviceId === currentId;
+    return option;
+  }));
+  select.closest("label").hidden = devices.length === 0;
+}
+
+/** Microphone level bar, so a relative can see the microphone works. */
+function startMeter(stream) {
+  stopMeter();
+  const track = stream.getAudioTracks()[0];
+  if (!track || !window.AudioContext) return;
+  const context = new AudioContext();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 512;
+  context.createMediaStreamSource(stream).connect(analyser);
+  const samples = new Uint8Array(analyser.fftSize);
+  const bar = $("level");
+  let frame = 0;
+  const draw = () => {
+    analyser.getByteTimeDomainData(samples);
+    let peak = 0;
+    for (const s of samples) peak = Math.max(peak, Math.abs(s - 128));
+    bar.style.width = `${Math.min(100, (peak / 64) * 100)}%`;
+    frame = requestAnimationFrame(draw);
+  };
+  draw();
+  state.meter = { context, stop: () => cancelAnimationFrame(frame) };
+}
+
+function stopMeter() {
+  state.meter?.stop();
+  state.meter?.context.close();
+  state.meter = null;
+}
+
+// ---------------------------------------------------------------- device check (relatives)
+
+async function runDeviceCheck() {
+  $("check").hidden = false;
+  $("check-error").hidden = true;
+  $("retry").hidden = true;
+  $("join").disabled = true;
+  try {
+    stopMedia();
+    const { stream, notice } = await openMedia();
+    state.localStream = stream;
+    $("preview").srcObject = stream;
+    startMeter(stream);
+    await listDevices();
+    if (notice) showCheckError(notice, false);
+    $("join").disabled = false;
+  } catch (err) {
+    showCheckError(t(err.key || "no-devices"), true);
+  }
+}
+
+function showCheckError(message, canRetry) {
+  $("check-error").textContent = message;
+  $("check-error").hidden = false;
+  $("retry").hidden = !canRetry;
+}
+
+// ---------------------------------------------------------------- signaling
+
+function connect() {
+  $("check").hidden = true;
+  $("stage").hidden = false;
+  $("after").hidden = true;
+  showNotice("");
+  stopMeter();
+  $("self-view").srcObject = state.localStream;
+  state.ended = false;
+  setCallState("connecting");
+
+  const socket = io({
+    transports: ["websocket"],
+    reconnectionDelay: 500,
+    reconnectionDelayMax: 3000,
+    // A fresh ticket for every (re)connection: tickets live two minutes.
+    auth: (cb) => {
+      fetch(root.dataset.ticketUrl, { credentials: "same-origin", cache: "no-store" })
+        .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`ticket ${r.status}`))))
+        .then((j) => cb({ ticket: j.ticket }))
+        .catch(() => cb({ ticket: "" }));
+    },
+  });
+  state.socket = socket;
+
+  socket.on("connect", () => socket.emit("join", onJoined));
+  socket.on("connect_error", () => {
+    // A refused handshake (revoked, room closed, session over) is not retried by the client.
+    if (!socket.active) endCall("not-allowed");
+  });
+  socket.on("disconnect", (reason) => {
+    state.joined = false;
+    closeAllPeers();
+    if (reason === "io server disconnect" && !state.ended) return endCall("not-allowed");
+    refreshCallState();
+  });
+  socket.on("peer-joined", (peer) => {
+    showNotice("");
+    ensurePeer(peer.id, peer.name, peer.role);
+    refreshCallState();
+  });
+  socket.on("peer-left", ({ id }) => {
+    const peer = state.peers.get(id);
+    if (peer) showNotice(t("other-left").replace("{name}", peer.name || t("role-" + peer.role)));
+    removePeer(id);
+  });
+  socket.on("signal", ({ from, data }) => {
+    const peer = ensurePeer(from);
+    peer.queue = peer.queue.then(() => handleSignal(peer, data)).catch((err) => console.warn("signal", err));
+  });
+  socket.on("ended", ({ reason }) => endCall(reason));
+}
+
+function onJoined(answer) {
+  if (!answer || answer.error) return endCall(answer?.error || "not-allowed");
+  state.selfId = answer.id;
+  state.joined = true;
+  state.iceServers = answer.iceServers || [];
+  state.maxVideoKbps = answer.maxVideoKbps || 500;
+  // The newcomer starts the negotiation with everyone already there.
+  for (const peer of answer.peers) addLocalTracks(ensurePeer(peer.id, peer.name, peer.role));
+  refreshCallState();
+}
+
+function send(to, data) {
+  state.socket?.emit("signal", { to, data });
+}
+
+// ---------------------------------------------------------------- peers
+
+function ensurePeer(id, name = "", role = "") {
+  let peer = state.peers.get(id);
+  if (peer) {
+    if (name) peer.name = name;
+    if (role) peer.role = role;
+    return peer;
+  }
+  const pc = new RTCPeerConnection({ iceServers: state.iceServers });
+  peer = { id, name, role, pc, polite: state.selfId < id, makingOffer: false, ignoreOffer: false,
+    tracksAdded: false, pending: [], queue: Promise.resolve(), tile: createTile(id, name, role) };
+  state.peers.set(id, peer);
+
+  pc.ontrack = ({ track, streams }) => {
+    const video = peer.tile.querySelector("video");
+    const stream = streams[0] || video.srcObject || new MediaStream();
+    if (!streams[0]) stream.addTrack(track);
+    if (video.srcObject !== stream) video.srcObject = stream;
+    video.play?.().catch(() => {});
+  };
+  pc.onicecandidate = ({ candidate }) => send(id, { candidate: candidate ? candidate.toJSON() : null });
+  pc.onnegotiationneeded = async () => {
+    try {
+      peer.makingOffer = true;
+      await pc.setLocalDescription();
+      send(id, { description: pc.localDescription.toJSON() });
+    } catch (err) {
+      console.warn("negotiation", err);
+    } finally {
+      peer.makingOffer = false;
+    }
+  };
+  pc.onconnectionstatechange = () => {
+    if (pc.connectionState === "connected") capBitrate(peer);
+    if (pc.connectionState === "failed") pc.restartIce?.();
+    refreshCallState();
+  };
+  pc.oniceconnectionstatechange = () => {
+    if (pc.iceConnectionState === "failed") pc.restartIce?.();
+  };
+  return peer;
+}
+
+/** Perfect negotiation (W3C WebRTC §10.7): works whoever offers first, and after a reload. */
+async function handleSignal(peer, { description, candidate }) {
+  const pc = peer.pc;
+  if (description) {
+    const collision = description.type === "offer" && (peer.makingOffer || pc.signalingState !== "stable");
+    peer.ignoreOffer = !peer.polite && collision;
+    if (peer.ignoreOffer) return;
+    await pc.setRemoteDescription(description);
+    for (const c of peer.pending.splice(0)) await addCandidate(peer, c);
+    if (description.type === "offer") {
+      addLocalTracks(peer); // reuses the offer's transceivers, so the answer carries our media
+      await pc.setLocalDescription();
+      send(peer.id, { description: pc.localDescription.toJSON() });
+    }
+  } else if (candidate !== undefined) {
+    if (!pc.remoteDescription) peer.pending.push(candidate);
+    else await addCandidate(peer, candidate);
+  }
+}
+
+async function addCandidate(peer, candidate) {
+  try {
+    await peer.pc.addIceCandidate(candidate ?? undefined);
+  } catch (err) {
+    if (!peer.ignoreOffer) console.warn("candidate", err);
+  }
+}
+
+function addLocalTracks(peer) {
+  if (peer.tracksAdded || !state.localStream) return;
+  peer.tracksAdded = true;
+  for (const track of state.localStream.getTracks()) peer.pc.addTrack(track, state.localStream);
+}
+
+/** Keeps each video sender under the site's bitrate cap. */
+function capBitrate(peer) {
+  for (const sender of peer.pc.getSenders()) {
+    if (sender.track?.kind !== "video") continue;
+    const params = sender.getParameters();
+    if (!params.encodings || params.encodings.length === 0) params.encodings = [{}];
+    params.encodings[0].maxBitrate = state.maxVideoKbps * 1000;
+    sender.setParameters(params).catch((err) => console.warn("bitrate", err));
+  }
+}
+
+function createTile(id, name, role) {
+  const tile = document.createElement("figure");
+  tile.className = "tile";
+  tile.dataset.peerId = id;
+  const video = document.createElement("video");
+  video.autoplay = true;
+  video.playsInline = true;
+  const caption = document.createElement("figcaption");
+  caption.textContent = name || (role ? t("role-" + role) : "");
+  tile.append(video, caption);
+  $("remotes").append(tile);
+  return tile;
+}
+
+function removePeer(id) {
+  const peer = state.peers.get(id);
+  if (!peer) return;
+  state.peers.delete(id);
+  peer.pc.close();
+  peer.tile.remove();
+  refreshCallState();
+}
+
+function closeAllPeers() {
+  for (const id of [...state.peers.keys()]) removePeer(id);
+}
+
+// ---------------------------------------------------------------- controls
+
+function endCall(reason) {
+  if (state.ended) return;
+  state.ended = true;
+  state.joined = false;
+  closeAllPeers();
+  state.socket?.disconnect();
+  state.socket = null;
+  stopMedia();
+  setCallState("ended");
+  const message = reason && reason !== "hangup" ? t("ended-" + reason) : "";
+  showNotice(message);
+  $("after").hidden = false;
+}
+
+function hangUp() {
+  state.socket?.emit("leave");
+  endCall("hangup");
+}
+
+function toggleMute() {
+  state.muted = !state.muted;
+  state.localStream?.getAudioTracks().forEach((track) => (track.enabled = !state.muted));
+  $("mute").textContent = t(state.muted ? "unmute" : "mute");
+  $("mute").setAttribute("aria-pressed", String(state.muted));
+}
+
+function toggleCamera() {
+  state.cameraOff = !state.cameraOff;
+  state.localStream?.getVideoTracks().forEach((track) => (track.enabled = !state.cameraOff));
+  $("camera").textContent = t(state.cameraOff ? "camera-on" : "camera-off");
+  $("camera").setAttribute("aria-pressed", String(state.cameraOff));
+}
+
+async function startCall() {
+  if (!state.localStream) {
+    try {
+      const { stream, notice } = await openMedia();
+      state.localStream = stream;
+      if (notice) showNotice(notice);
+    } catch (err) {
+      $("stage").hidden = false;
+      setCallState("ended");
+      showNotice(t(err.key || "no-devices"));
+      $("after").hidden = false;
+      return;
+    }
+  }
+  connect();
+}
+
+/** Numbers for tests and diagnostics: what each peer connection has received. */
+async function stats() {
+  const result = [];
+  for (const peer of state.peers.values()) {
+    const report = await peer.pc.getStats();
+    let framesDecoded = 0;
+    let audioPackets = 0;
+    report.forEach((s) => {
+      if (s.type !== "inbound-rtp") return;
+      if (s.kind === "video") framesDecoded += s.framesDecoded || 0;
+      if (s.kind === "audio") audioPackets += s.packetsReceived || 0;
+    });
+    result.push({ id: peer.id, name: peer.name, role: peer.role, connectionState: peer.pc.connectionState, framesDecoded, audioPackets });
+  }
+  return result;
+}
+
+window.visitas = { stats, state };
+
+$("join").addEventListener("click", startCall);
+$("retry").addEventListener("click", runDeviceCheck);
+$("camera-select").addEventListener("change", runDeviceCheck);
+$("mic-select").addEventListener("change", runDeviceCheck);
+$("hangup").addEventListener("click", hangUp);
+$("mute").addEventListener("click", toggleMute);
+$("camera").addEventListener("click", toggleCamera);
+$("rejoin").addEventListener("click", () => location.reload());
+window.addEventListener("pagehide", () => state.socket?.emit("leave"));
+
+if (state.role === "relative") {
+  runDeviceCheck();
+} else {
+  // The bedside device and staff start at once: nobody at the bed should have to tap anything.
+  startCall();
+}

@@ -1,0 +1,337 @@
+//! End to end in real headless Chromium: separate browsers as separate devices, fake camera and
+//! microphone, real WebRTC between them, and the frames counted on arrival.
+
+mod helpers;
+
+use std::time::Duration;
+
+use helpers::{PASSWORD, TestApp, browser::Browser, spawn_app};
+use serde_json::Value;
+use visitas::domain::Role;
+
+/// Chromium instances are heavy on two cores: one browser test at a time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const CONNECT: Duration = Duration::from_secs(30);
+
+async fn log_in(browser: &Browser, app: &TestApp, username: &str) {
+    browser.goto(&app.url("/login")).await;
+    browser.type_into("input[name=username]", username).await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser
+        .click("form[action='/login'] button[type=submit]")
+        .await;
+    browser
+        .wait_for(
+            "location.pathname === '/rooms'",
+            CONNECT,
+            "the rooms page after login",
+        )
+        .await;
+}
+
+/// A relative's device: opens the link, types the code, passes the device check, joins.
+async fn relative_joins(app: &TestApp, link: &str, code: &str) -> Browser {
+    let relative = Browser::start().await;
+    assert!(
+        link.starts_with(&format!("{}/i/", app.base)),
+        "the card's link points at this server: {link}"
+    );
+    relative.goto(link).await;
+    assert!(
+        relative.url().await.ends_with("/visit"),
+        "the token left the address bar"
+    );
+    relative.type_into("#code", code).await;
+    relative.click("#code-submit").await;
+    relative
+        .wait_for(
+            "document.querySelector('#join') && !document.querySelector('#join').disabled",
+            CONNECT,
+            "the device check",
+        )
+        .await;
+    relative
+        .wait_for(
+            "document.querySelector('#preview').videoWidth > 0",
+            CONNECT,
+            "the camera preview",
+        )
+        .await;
+    relative.click("#join").await;
+    relative
+}
+
+/// Waits until the page has received video from `peers` others, then checks it keeps coming.
+async fn assert_receiving(browser: &Browser, peers: usize, who: &str) {
+    let deadline = tokio::time::Instant::now() + CONNECT;
+    let frames = |stats: &[Value]| {
+        stats
+            .iter()
+            .map(|s| s["framesDecoded"].as_u64().unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
+    let first = loop {
+        let stats = browser.stats().await;
+        if stats.len() == peers
+            && frames(&stats).iter().all(|f| *f > 0)
+            && stats
+                .iter()
+                .all(|s| s["audioPackets"].as_u64().unwrap_or(0) > 0)
+        {
+            break stats;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{who} never received media from {peers} peers: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let later = browser.stats().await;
+    for (before, after) in frames(&first).iter().zip(frames(&later)) {
+        assert!(
+            after > *before,
+            "{who}: frames keep arriving ({before} → {after})"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_nurse_and_a_relative_see_and_hear_each_other_and_the_visit_is_logged() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let app = spawn_app().await;
+    app.create_staff(Role::Nurse, "nurse.ana").await;
+    let nurse = Browser::start().await;
+
+    // The nurse: log in, register a patient, open a room, invite a relative.
+    log_in(&nurse, &app, "nurse.ana").await;
+    nurse.goto(&app.url("/patients/new")).await;
+    nurse
+        .type_into("input[name=display_name]", "Manuel Ortega")
+        .await;
+    nurse.type_into("input[name=ward]", "UCI").await;
+    nurse.type_into("input[name=bed]", "12").await;
+    nurse
+        .click("form[action='/patients'] button[type=submit]")
+        .await;
+    nurse
+        .wait_for(
+            "/^\\/patients\\/[A-Za-z0-9_-]{22}$/.test(location.pathname)",
+            CONNECT,
+            "the patient page",
+        )
+        .await;
+    nurse
+        .click("form[action$='/rooms'] button[type=submit]")
+        .await;
+    nurse
+        .wait_for(
+            "location.pathname.startsWith('/rooms/')",
+            CONNECT,
+            "the room page",
+        )
+        .await;
+    let room_path = nurse
+        .eval("return location.pathname")
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    nurse.type_into("input[name=relative_name]", "Marta").await;
+    nurse.type_into("input[name=relationship]", "hija").await;
+    nurse
+        .click("form[action$='/invites'] button[type=submit]")
+        .await;
+    nurse
+        .wait_for(
+            "document.querySelector('[data-invite-link]')",
+            CONNECT,
+            "the invite card",
+        )
+        .await;
+    let link = nurse
+        .eval("return document.querySelector('[data-invite-link]').dataset.inviteLink")
+        .await;
+    let code = nurse
+        .eval("return document.querySelector('[data-invite-code]').dataset.inviteCode")
+        .await;
+
+    // The bedside side, opened by the nurse from the room page.
+    nurse.goto(&app.url(&room_path)).await;
+    nurse.click("#open-bedside").await;
+    nurse
+        .wait_for(
+            "document.documentElement.dataset.callState === 'waiting'",
+            CONNECT,
+            "the bedside waiting",
+        )
+        .await;
+
+    // The relative, on another device.
+    let relative = relative_joins(&app, link.as_str().unwrap(), code.as_str().unwrap()).await;
+
+    for (browser, who) in [(&nurse, "bedside"), (&relative, "relative")] {
+        browser
+            .wait_for(
+                "document.documentElement.dataset.callState === 'connected'",
+                CONNECT,
+                who,
+            )
+            .await;
+        assert_receiving(browser, 1, who).await;
+    }
+
+    relative.click("#hangup").await;
+    relative
+        .wait_for(
+            "document.documentElement.dataset.callState === 'ended'",
+            CONNECT,
+            "the relative's page ended",
+        )
+        .await;
+    nurse
+        .wait_for(
+            "document.documentElement.dataset.callState === 'waiting'",
+            CONNECT,
+            "the bedside back to waiting",
+        )
+        .await;
+    let notice = nurse.text("#notice").await;
+    assert!(
+        notice.contains("Marta"),
+        "the bedside says who left: {notice:?}"
+    );
+
+    let deadline = tokio::time::Instant::now() + CONNECT;
+    loop {
+        let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT role, display_name, joined_at, left_at FROM visit_log ORDER BY id",
+        )
+        .fetch_all(&app.db())
+        .await
+        .unwrap();
+        let relative_row = rows.iter().find(|r| r.0 == "relative");
+        if let (Some(patient), Some(relative)) =
+            (rows.iter().find(|r| r.0 == "patient"), relative_row)
+            && relative.3.is_some()
+        {
+            assert_eq!(patient.1, "Manuel Ortega");
+            assert_eq!(relative.1, "Marta");
+            assert!(relative.3.unwrap() >= relative.2);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "visit log: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(nurse);
+    drop(relative);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn three_parties_each_receive_video_from_both_others() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let patient = app.register_patient("Lucía Gómez", "").await;
+    let room = app.create_room(&patient).await;
+    let first = app.create_invite(&room, "Pablo").await;
+    let second = app.create_invite(&room, "Sara").await;
+
+    let bedside = Browser::start().await;
+    log_in(&bedside, &app, "nurse.ana").await;
+    bedside
+        .goto(&app.url(&format!("/rooms/{room}/call?as=patient")))
+        .await;
+    bedside
+        .wait_for(
+            "document.documentElement.dataset.callState === 'waiting'",
+            CONNECT,
+            "the bedside",
+        )
+        .await;
+    let pablo = relative_joins(&app, &first.link, &first.code).await;
+    pablo
+        .wait_for(
+            "document.documentElement.dataset.callState === 'connected'",
+            CONNECT,
+            "Pablo connected",
+        )
+        .await;
+    let sara = relative_joins(&app, &second.link, &second.code).await;
+
+    for (browser, who) in [(&bedside, "bedside"), (&pablo, "Pablo"), (&sara, "Sara")] {
+        assert_receiving(browser, 2, who).await;
+    }
+    let presence: Value = app.get("/rooms/presence").await.json().await.unwrap();
+    let here = presence[&room].as_str().unwrap();
+    assert!(
+        here.contains("Pablo") && here.contains("Sara") && here.contains("Lucía"),
+        "{here}"
+    );
+    drop((bedside, pablo, sara));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn revoking_the_invite_mid_call_drops_the_relative_within_two_seconds() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let patient = app.register_patient("Ramón Gil", "").await;
+    let room = app.create_room(&patient).await;
+    let card = app.create_invite(&room, "Teresa").await;
+    let bedside = Browser::start().await;
+    log_in(&bedside, &app, "nurse.ana").await;
+    bedside
+        .goto(&app.url(&format!("/rooms/{room}/call?as=patient")))
+        .await;
+    let relative = relative_joins(&app, &card.link, &card.code).await;
+    relative
+        .wait_for(
+            "document.documentElement.dataset.callState === 'connected'",
+            CONNECT,
+            "connected",
+        )
+        .await;
+    assert_receiving(&relative, 1, "relative").await;
+    let (invite_id,): (String,) = sqlx::query_as("SELECT id FROM invites")
+        .fetch_one(&app.db())
+        .await
+        .unwrap();
+
+    let revoked = app
+        .post(&format!("/rooms/{room}/invites/{invite_id}/revoke"), &[])
+        .await;
+    assert_eq!(revoked.status(), reqwest::StatusCode::SEE_OTHER);
+
+    relative
+        .wait_for(
+            "document.documentElement.dataset.callState === 'ended'",
+            Duration::from_secs(2),
+            "the relative dropped within 2 s",
+        )
+        .await;
+    let notice = relative.text("#notice").await;
+    assert!(
+        notice.contains("ha terminado la visita"),
+        "the relative is told why, in Spanish: {notice:?}"
+    );
+    bedside
+        .wait_for(
+            "document.documentElement.dataset.callState === 'waiting'",
+            CONNECT,
+            "the bedside alone again",
+        )
+        .await;
+    assert!(
+        relative.stats().await.is_empty(),
+        "no peer connection is left on the relative's side"
+    );
+    drop((bedside, relative));
+    app.stop().await;
+}

@@ -1,0 +1,306 @@
+//! Real headless Chromium, driven over the W3C WebDriver protocol by `chromedriver`. Each
+//! [`Browser`] is its own Chromium with its own profile: a separate device.
+//!
+//! Chromium and chromedriver come from Debian (`chromium`, `chromium-driver`); when they are
+//! missing and we are root, they are installed on first use, so `cargo test` works on a fresh
+//! machine.
+
+use std::{
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    sync::OnceLock,
+    time::Duration,
+};
+
+use serde_json::{Value, json};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// Installs Chromium and chromedriver from Debian when they are missing.
+pub fn ensure_chromium() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let present = || std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
+        if present() {
+            return;
+        }
+        let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+        assert!(
+            is_root,
+            "the browser tests need Debian's chromium and chromium-driver: sudo apt-get install -y chromium chromium-driver"
+        );
+        eprintln!("installing chromium and chromium-driver from Debian for the browser tests…");
+        let apt = |args: &[&str]| {
+            let status = Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdout(Stdio::null())
+                .status()
+                .expect("apt-get runs");
+            assert!(status.success(), "apt-get {args:?} failed");
+        };
+        apt(&["update"]);
+        apt(&["install", "-y", "--no-install-recommends", "chromium", "chromium-driver"]);
+        assert!(present(), "chromium and chromedriver are installed");
+    });
+}
+
+/// One chromedriver process with one Chromium session. Both stop on drop.
+pub struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+    _profile: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Browsers start one at a time: two cores do not like several Chromiums booting at once.
+static STARTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+impl Browser {
+    /// Starts chromedriver on a free loopback port and opens a Chromium session with fake camera
+    /// and microphone.
+    pub async fn start() -> Browser {
+        ensure_chromium();
+        let port = free_port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        for _ in 0..100 {
+            if http.get(format!("{base}/status")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let capabilities = json!({
+            "capabilities": { "alwaysMatch": {
+                "browserName": "chrome",
+                "acceptInsecureCerts": true,
+                "goog:chromeOptions": {
+                    "binary": CHROMIUM,
+                    "args": [
+                        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                        "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                        "--allow-loopback-in-peer-connection", "--ignore-certificate-errors",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        "--no-first-run", "--disable-quic", "--autoplay-policy=no-user-gesture-required",
+                        "--window-size=800,900",
+                        format!("--user-data-dir={}", profile.path().display()),
+                    ]
+                }
+            }}
+        });
+        let session = {
+            let _one_at_a_time = STARTING.lock().await;
+            let response: Value = http
+                .post(format!("{base}/session"))
+                .json(&capabilities)
+                .send()
+                .await
+                .expect("a WebDriver session")
+                .json()
+                .await
+                .unwrap();
+            response["value"]["sessionId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no session: {response}"))
+                .to_string()
+        };
+        Browser {
+            driver,
+            base,
+            session,
+            http,
+            _profile: profile,
+        }
+    }
+
+    async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut request = self.http.request(method, url);
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        let response: Value = request
+            .send()
+            .await
+            .expect("WebDriver answers")
+            .json()
+            .await
+            .expect("WebDriver JSON");
+        if let Some(error) = response["value"].get("error") {
+            panic!("WebDriver {path}: {error} {}", response["value"]["message"]);
+        }
+        response["value"].clone()
+    }
+
+    /// Opens a URL and waits for the page to load.
+    pub async fn goto(&self, url: &str) {
+        self.command(reqwest::Method::POST, "/url", json!({ "url": url }))
+            .await;
+    }
+
+    /// The current address.
+    pub async fn url(&self) -> String {
+        self.command(reqwest::Method::GET, "/url", Value::Null)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let found = self
+            .command(
+                reqwest::Method::POST,
+                "/element",
+                json!({ "using": "css selector", "value": css }),
+            )
+            .await;
+        found[ELEMENT].as_str().expect("an element").to_string()
+    }
+
+    /// Clicks the element matching `css`.
+    pub async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.command(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            json!({}),
+        )
+        .await;
+    }
+
+    /// Types into the element matching `css`.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.command(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            json!({ "text": text }),
+        )
+        .await;
+    }
+
+    /// Runs JavaScript and returns its value.
+    pub async fn eval(&self, script: &str) -> Value {
+        self.command(
+            reqwest::Method::POST,
+            "/execute/sync",
+            json!({ "script": script, "args": [] }),
+        )
+        .await
+    }
+
+    /// Runs asynchronous JavaScript; the script calls `arguments[0]` with its result.
+    pub async fn eval_async(&self, script: &str) -> Value {
+        self.command(
+            reqwest::Method::POST,
+            "/execute/async",
+            json!({ "script": script, "args": [] }),
+        )
+        .await
+    }
+
+    /// Polls `script` (an expression) until it is truthy; panics with `what` after `timeout`.
+    pub async fn wait_for(&self, script: &str, timeout: Duration, what: &str) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let value = self.eval(&format!("return Boolean({script});")).await;
+            if value == Value::Bool(true) {
+                return;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let state = self.call_state().await;
+                let page = self
+                    .eval("return location.href + '\\n' + (document.body ? document.body.innerText : '')")
+                    .await;
+                panic!("timed out waiting for {what} (call state {state:?}); page: {page}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Saves a PNG of the viewport (for looking at what people see).
+    pub async fn screenshot(&self, path: &std::path::Path) {
+        use base64::Engine;
+        let data = self
+            .command(reqwest::Method::GET, "/screenshot", Value::Null)
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(data.as_str().unwrap_or_default())
+            .expect("a base64 PNG");
+        std::fs::write(path, png).expect("writing the screenshot");
+    }
+
+    /// The page's `data-call-state`.
+    pub async fn call_state(&self) -> String {
+        self.eval("return document.documentElement.dataset.callState || ''")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// What each peer connection of the call page has received.
+    pub async fn stats(&self) -> Vec<Value> {
+        let value = self
+            .eval_async(
+                "const done = arguments[0]; window.visitas.stats().then(done, () => done([]));",
+            )
+            .await;
+        value.as_array().cloned().unwrap_or_default()
+    }
+
+    /// The text of the element matching `css`.
+    pub async fn text(&self, css: &str) -> String {
+        let script = format!(
+            "const e = document.querySelector({}); return e ? e.textContent : null;",
+            serde_json::to_string(css).unwrap()
+        );
+        self.eval(&script)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Ending the session closes Chromium (a plain blocking request: drop cannot await);
+        // killing chromedriver is the backstop.
+        use std::io::{Read, Write};
+        let address = self.base.trim_start_matches("http://").to_string();
+        if let Ok(mut stream) = std::net::TcpStream::connect(&address) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let request = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            if stream.write_all(request.as_bytes()).is_ok() {
+                let mut answer = Vec::new();
+                let _ = stream.read_to_end(&mut answer);
+            }
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}

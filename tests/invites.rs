@@ -1,0 +1,482 @@
+//! Invites for relatives: link and code, locking, expiry, revocation, closed rooms, hashing.
+
+mod helpers;
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+use helpers::{TestApp, location, new_client, socket::connect, spawn_app, text};
+use reqwest::StatusCode;
+use serde_json::json;
+
+async fn room(app: &TestApp) -> String {
+    app.logged_in_nurse().await;
+    let patient = app.register_patient("Rosa Díaz", "HC-55").await;
+    app.create_room(&patient).await
+}
+
+/// Everything the server logs, at every level, for the log test.
+fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || SharedWriter(writer.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("one subscriber per test binary");
+        buffer
+    })
+    .clone()
+}
+
+struct SharedWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_card_shows_link_code_and_qr_once_in_the_relative_s_language() {
+    let app = spawn_app().await;
+    let room = room(&app).await;
+
+    let response = app
+        .post(
+            &format!("/rooms/{room}/invites"),
+            &[
+                ("relative_name", "John"),
+                ("relationship", "son"),
+                ("lang", "en"),
+            ],
+        )
+        .await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let card = text(response).await;
+    assert!(
+        card.contains("Hospital video visit") && card.contains("Type this access code"),
+        "English card"
+    );
+    assert!(card.contains("<svg"), "a QR code");
+    let link = helpers::attribute(&card, "data-invite-link").unwrap();
+    assert!(
+        link.starts_with(&format!("https://127.0.0.1:{}/i/", app.addr.port())),
+        "{link}"
+    );
+    let token = link.rsplit('/').next().unwrap();
+    assert!(token.len() >= 22, "at least 128 bits");
+    let code = helpers::attribute(&card, "data-invite-code").unwrap();
+    assert_eq!(code.replace(' ', "").len(), 6);
+    let page = text(app.get(&format!("/rooms/{room}")).await).await;
+    assert!(
+        page.contains("John") && !page.contains(token) && !page.contains(&code),
+        "shown once"
+    );
+}
+
+#[tokio::test]
+async fn only_hashes_of_the_link_and_code_are_stored() {
+    let app = spawn_app().await;
+    let room = room(&app).await;
+    let card = app.create_invite(&room, "Ana").await;
+    let token = card.link.rsplit('/').next().unwrap().to_string();
+    let code = card.code.replace(' ', "");
+
+    let (token_hash, code_hash): (String, String) =
+        sqlx::query_as("SELECT token_hash, code_hash FROM invites")
+            .fetch_one(&app.db())
+            .await
+            .unwrap();
+
+    assert_eq!(token_hash, visitas::domain::sha256_hex(&token));
+    assert!(!code_hash.contains(&code));
+    drop(app.db());
+    let db_bytes = std::fs::read(app.config.database_path()).unwrap();
+    let wal =
+        std::fs::read(app.config.database_path().with_extension("db-wal")).unwrap_or_default();
+    for haystack in [db_bytes, wal] {
+        let text = String::from_utf8_lossy(&haystack);
+        assert!(
+            !text.contains(&token),
+            "the token is nowhere in the database files"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_right_code_lets_the_relative_in_and_the_token_leaves_the_address() {
+    let app = spawn_app().await;
+    let room = room(&app).await;
+    let card = app.create_invite(&room, "Ana").await;
+    let (relative, relative_jar) = new_client();
+
+    let opened = app.get_with(&relative, &TestApp::invite_path(&card)).await;
+    assert_eq!(opened.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&opened), "/visit");
+    let code_page = text(app.get_with(&relative, "/visit").await).await;
+    assert!(
+        code_page.contains("Escriba el código de 6 cifras"),
+        "the code page in the invite's language"
+    );
+    assert!(
+        !code_page.contains("Rosa"),
+        "nothing about the patient before the code"
+    );
+    let ticket_before = app.get_with(&relative, "/visit/ticket").await;
+    assert_eq!(
+        ticket_before.status(),
+        StatusCode::FORBIDDEN,
+        "no ticket before the code"
+    );
+
+    let entered = app
+        .post_with(
+            &relative,
+            &relative_jar,
+            "/visit/code",
+            &[("code", &card.code)],
+        )
+        .await;
+
+    assert_eq!(entered.status(), StatusCode::SEE_OTHER);
+    let call_page = text(app.get_with(&relative, "/visit").await).await;
+    assert!(call_page.contains("data-role=\"relative\"") && call_page.contains("Antes de entrar"));
+    assert!(!app.ticket_with(&relative, "/visit/ticket").await.is_empty());
+}
+
+#[tokio::test]
+async fn five_wrong_codes_lock_the_invite_and_the_nurse_sees_it() {
+    let app = spawn_app().await;
+    let room = room(&app).await;
+    let card = app.create_invite(&room, "Ana").await;
+    let (relative, jar) = new_client();
+    app.get_with(&relative, &TestApp::invite_path(&card)).await;
+    let wrong = if card.code.starts_with('0') {
+        "111111"
+    } else {
+        "000000"
+    };
+
+    for left in (1..=4).rev() {
+        let response = app
+            .post_with(&relative, &jar, "/visit/code", &[("code", wrong)])
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            text(response)
+                .await
+                .contains(&format!("Le quedan {left} intentos"))
+        );
+    }
+    let fifth = app
+        .post_with(&relative, &jar, "/visit/code", &[("code", wrong)])
+        .await;
+    assert_eq!(fifth.status(), StatusCode::GONE);
+    assert!(text(fifth).await.contains("se ha bloqueado"));
+
+    let right = app
+        .post_with(&relative, &jar, "/visit/code", &[("code", &card.code)])
+        .await;
+    assert_eq!(
+        right.status(),
+        StatusCode::GONE,
+        "even the right code does nothing now"
+    );
+    let (other, _) = new_client();
+    assert_eq!(
+        app.get_with(&other, &TestApp::invite_path(&card))
+            .await
+            .status(),
+        StatusCode::GONE
+    );
+    let page = text(app.get(&format!("/rooms/{room}")).await).await;
+    assert!(page.contains("data-invite-status=\"locked\""));
+    let malformed = app
+        .post_with(&other, &jar, "/visit/code", &[("code", "12a")])
+        .await;
+    assert_ne!(malformed.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_malformed_code_is_explained_and_not_counted() {
+    let app = spawn_app().await;
+    let room = room(&app).await;
+    let card = app.create_invite(&room, "Ana").await;
+    let (relative, jar) = new_client();
+    app.get_with(&relative, &TestApp::invite_path(&card)).await;
+
+    let response = app
+        .post_with(&relative, &jar, "/visit/code", &[("code", "12 34")])
+        .await;
+
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(text(response).await.contains("El código tiene 6 cifras."));
+    let (attempts,): (i64,) = sqlx::query_as("SELECT failed_attempts FROM invites")
+        .fetch_one(&app.db())
+        .await
+        .unwrap();
+    assert_eq!(attempts, 0);
+}
+
+#[tokio::test]
+async fn wrong_codes_are_throttled_per_client_address_across_invites() {
+    let app = spawn_app().await;
+    let room = room(&app).await;
+    let mut tries = 0;
+    while tries < visitas::web::visit::MAX_CODE_FAILURES_PER_CLIENT {
+        let card = app.create_invite(&room, "Ana").await;
+        let (relative, jar) = new_client();
+        app.get_with(&relative, &TestApp::invite_path(&card)).await;
+        let wrong = if card.code.starts_with('0') {
+            "111111"
+        } else {
+            "000000"
+        };
+        for _ in 0..4 {
+            app.post_with(&relative, &jar, "/visit/code", &[("code", wrong)])
+                .await;
+            tries += 1;
+        }
+    }
+    let card = app.create_invite(&room, "Última").await;
+    let (relative, jar) = new_client();
+    app.get_with(&relative, &TestApp::invite_path(&card)).await;
+
+    let response = app
+        .post_with(&relative, &jar, "/visit/code", &[("code", &card.code)])
+        .await;
+
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn expired_revoked_and_closed_room_invites_say_so_in_the_relative_s_language() {
+    let app = spawn_app().await;
+    let room = room(&app).await;
+    let expired = app.create_invite(&room, "Ana").await;
+    let revoked = app.create_invite(&room, "Beto").await;
+    sqlx::query("UPDATE invites SET expires_at = $1 WHERE relative_name = 'Ana'")
+        .bind(chrono::Utc::now().timestamp() - 1)
+        .execute(&app.db())
+        .await
+        .unwrap();
+    let (revoked_id,): (String,) =
+        sqlx::query_as("SELECT id FROM invites WHERE relative_name = 'Beto'")
+            .fetch_one(&app.db())
+            .await
+            .unwrap();
+    app.post(&format!("/rooms/{room}/invites/{revoked_id}/revoke"), &[])
+        .await;
+    let (relative, _) = new_client();
+
+    let expired_page = app
+        .get_with(&relative, &TestApp::invite_path(&expired))
+        .await;
+    let revoked_page = app
+        .get_with(&relative, &TestApp::invite_path(&revoked))
+        .await;
+    let unknown = app
+        .get_with(&relative, "/i/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .await;
+
+    assert_eq!(expired_page.status(), StatusCode::GONE);
+    let expired_text = text(expired_page).await;
+    assert!(expired_text.contains("ha caducado"));
+    assert!(!expired_text.contains("Rosa"), "nothing about the patient");
+    assert_eq!(revoked_page.status(), StatusCode::GONE);
+    assert!(text(revoked_page).await.contains("ya no es válida"));
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert!(text(unknown).await.contains("no es válido"));
+
+    let open = app.create_invite(&room, "Carla").await;
+    let (carla, carla_jar) = app.admitted_relative(&open).await;
+    app.post(&format!("/rooms/{room}/close"), &[]).await;
+    let closed = app.get_with(&carla, "/visit").await;
+    assert_eq!(closed.status(), StatusCode::GONE);
+    assert!(text(closed).await.contains("La visita ha terminado"));
+    assert_eq!(
+        app.get_with(&carla, "/visit/ticket").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let _ = carla_jar;
+}
+
+#[tokio::test]
+async fn revoking_removes_the_relative_from_the_call_within_two_seconds() {
+    let app = spawn_app().await;
+    let room = room(&app).await;
+    let bedside_ticket = app
+        .ticket_with(&app.client, &format!("/rooms/{room}/ticket?as=patient"))
+        .await;
+    let mut patient = connect(
+        &app,
+        Some(&app.ws_origin()),
+        Some(&app.cookie_header(&app.jar)),
+        json!({ "ticket": bedside_ticket }),
+    )
+    .await
+    .expect_connected();
+    patient.join().await;
+    let card = app.create_invite(&room, "Dora").await;
+    let (relative, _) = app.admitted_relative(&card).await;
+    let ticket = app.ticket_with(&relative, "/visit/ticket").await;
+    let mut visitor = connect(
+        &app,
+        Some(&app.ws_origin()),
+        None,
+        json!({ "ticket": ticket }),
+    )
+    .await
+    .expect_connected();
+    visitor.join().await;
+    let (invite_id,): (String,) = sqlx::query_as("SELECT id FROM invites")
+        .fetch_one(&app.db())
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    app.post(&format!("/rooms/{room}/invites/{invite_id}/revoke"), &[])
+        .await;
+
+    let ended = visitor
+        .expect_event("ended", Duration::from_secs(2))
+        .await
+        .expect("told within 2 s");
+    assert_eq!(ended["reason"], "revoked");
+    assert!(
+        visitor
+            .is_closed_within(Duration::from_secs(2).saturating_sub(started.elapsed()))
+            .await
+    );
+    assert!(
+        patient
+            .expect_event("peer-left", Duration::from_secs(2))
+            .await
+            .is_some()
+    );
+    let again = connect(
+        &app,
+        Some(&app.ws_origin()),
+        None,
+        json!({ "ticket": ticket }),
+    )
+    .await;
+    assert!(
+        matches!(again, helpers::socket::Handshake::Refused(_)),
+        "the old ticket no longer works"
+    );
+    let (reason,): (Option<String>,) =
+        sqlx::query_as("SELECT end_reason FROM visit_log WHERE role = 'relative'")
+            .fetch_one(&app.db())
+            .await
+            .unwrap();
+    assert_eq!(reason.as_deref(), Some("revoked"));
+}
+
+#[tokio::test]
+async fn closing_the_room_or_discharging_ends_the_call_for_everyone() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let patient_id = app.register_patient("Eva", "").await;
+    let room = app.create_room(&patient_id).await;
+    let card = app.create_invite(&room, "Fran").await;
+    let (relative, _) = app.admitted_relative(&card).await;
+    let ticket = app.ticket_with(&relative, "/visit/ticket").await;
+    let mut visitor = connect(
+        &app,
+        Some(&app.ws_origin()),
+        None,
+        json!({ "ticket": ticket }),
+    )
+    .await
+    .expect_connected();
+    visitor.join().await;
+
+    app.post(&format!("/patients/{patient_id}/discharge"), &[])
+        .await;
+
+    let ended = visitor
+        .expect_event("ended", Duration::from_secs(2))
+        .await
+        .expect("told within 2 s");
+    assert_eq!(ended["reason"], "room-closed");
+    let refused = app
+        .post(
+            &format!("/rooms/{room}/invites"),
+            &[
+                ("relative_name", "X"),
+                ("relationship", "y"),
+                ("lang", "es"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        refused.status(),
+        StatusCode::CONFLICT,
+        "no invites for a closed room"
+    );
+}
+
+#[tokio::test]
+async fn the_link_token_never_reaches_the_logs() {
+    let logs = captured_logs();
+    let app = spawn_app().await;
+    let room = room(&app).await;
+    let card = app.create_invite(&room, "Gala").await;
+    let token = card.link.rsplit('/').next().unwrap().to_string();
+
+    let (client, jar) = new_client();
+    app.get_with(&client, &TestApp::invite_path(&card)).await;
+    app.post_with(&client, &jar, "/visit/code", &[("code", "000000")])
+        .await;
+    app.get_with(&client, &format!("/i/{token}x")).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let logged = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    assert!(
+        logged.contains("/i/{token}"),
+        "requests are logged by route"
+    );
+    assert!(!logged.contains(&token), "the token itself is not");
+    assert!(
+        !logged.contains(&card.code.replace(' ', "")),
+        "nor the code"
+    );
+}
+
+#[tokio::test]
+async fn invite_form_errors_are_shown_and_nothing_is_stored() {
+    let app = spawn_app().await;
+    let room = room(&app).await;
+
+    let response = app
+        .post(
+            &format!("/rooms/{room}/invites"),
+            &[
+                ("relative_name", " "),
+                ("relationship", "hija"),
+                ("lang", "es"),
+            ],
+        )
+        .await;
+
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(text(response).await.contains("Este campo es obligatorio."));
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM invites")
+        .fetch_one(&app.db())
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}

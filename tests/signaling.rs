@@ -1,0 +1,356 @@
+//! The signaling server against a real Socket.IO client speaking the wire protocol.
+
+mod helpers;
+
+use std::time::Duration;
+
+use helpers::{
+    TestApp, new_client,
+    socket::{Handshake, SocketClient, connect},
+    spawn_app, spawn_app_with,
+};
+use serde_json::{Value, json};
+
+/// role, display name, staff id, invite id, joined, left, end reason
+type VisitLogRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
+
+const QUIET: Duration = Duration::from_millis(600);
+const SOON: Duration = Duration::from_secs(5);
+
+/// A nurse's browser with a room open, and a ticket for its bedside side.
+async fn room_with_bedside(app: &TestApp) -> (String, String, String) {
+    let patient = app.register_patient("Ana", "").await;
+    let room = app.create_room(&patient).await;
+    let ticket = app
+        .ticket_with(&app.client, &format!("/rooms/{room}/ticket?as=patient"))
+        .await;
+    (room, ticket, app.cookie_header(&app.jar))
+}
+
+async fn bedside(app: &TestApp, ticket: &str, cookie: &str) -> SocketClient {
+    connect(
+        app,
+        Some(&app.ws_origin()),
+        Some(cookie),
+        json!({ "ticket": ticket }),
+    )
+    .await
+    .expect_connected()
+}
+
+async fn relative(app: &TestApp, room: &str, name: &str) -> SocketClient {
+    let card = app.create_invite(room, name).await;
+    let (client, _) = app.admitted_relative(&card).await;
+    let ticket = app.ticket_with(&client, "/visit/ticket").await;
+    connect(
+        app,
+        Some(&app.ws_origin()),
+        None,
+        json!({ "ticket": ticket }),
+    )
+    .await
+    .expect_connected()
+}
+
+fn id(ack: &Value) -> String {
+    ack["id"]
+        .as_str()
+        .expect("the ack names the socket")
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_refused_even_with_a_valid_cookie_and_ticket() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let (_, ticket, cookie) = room_with_bedside(&app).await;
+
+    let foreign = connect(
+        &app,
+        Some("https://evil.example"),
+        Some(&cookie),
+        json!({ "ticket": ticket }),
+    )
+    .await;
+    let missing = connect(&app, None, Some(&cookie), json!({ "ticket": ticket })).await;
+
+    assert!(
+        matches!(foreign, Handshake::HttpRefused(403)),
+        "{foreign:?}"
+    );
+    assert!(
+        matches!(missing, Handshake::HttpRefused(403)),
+        "{missing:?}"
+    );
+    bedside(&app, &ticket, &cookie).await;
+}
+
+#[tokio::test]
+async fn no_ticket_a_forged_ticket_or_a_staff_ticket_without_its_session_is_refused() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let (_, ticket, cookie) = room_with_bedside(&app).await;
+    let origin = app.ws_origin();
+
+    let nothing = connect(&app, Some(&origin), None, json!({})).await;
+    let forged = connect(
+        &app,
+        Some(&origin),
+        Some(&cookie),
+        json!({ "ticket": format!("{ticket}x") }),
+    )
+    .await;
+    let without_session = connect(&app, Some(&origin), None, json!({ "ticket": ticket })).await;
+
+    for refused in [nothing, forged, without_session] {
+        assert!(
+            matches!(&refused, Handshake::Refused(message) if message == "unauthorized"),
+            "{refused:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_participant_in_room_a_cannot_reach_room_b_whatever_it_sends() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let (room_a, ticket_a, cookie) = room_with_bedside(&app).await;
+    let patient_b = app.register_patient("Berta", "").await;
+    let room_b = app.create_room(&patient_b).await;
+    let mut in_a = bedside(&app, &ticket_a, &cookie).await;
+    let a_id = id(&in_a.join().await);
+    let mut in_b = relative(&app, &room_b, "Bruno").await;
+    in_b.join().await;
+
+    let candidate = json!({ "candidate": { "candidate": "x", "sdpMid": "0" } });
+    in_b.emit("signal", json!({ "to": a_id, "data": candidate }))
+        .await;
+    in_b.emit(
+        "signal",
+        json!({ "to": a_id, "room": room_a, "data": candidate }),
+    )
+    .await;
+    in_b.emit("join", json!({ "room": room_a })).await;
+    in_b.emit("peer-joined", json!({ "id": "x" })).await;
+
+    assert!(
+        in_a.receives_no("signal", QUIET).await,
+        "nothing from room B reaches room A"
+    );
+    assert!(
+        in_a.receives_no("peer-joined", Duration::from_millis(100))
+            .await
+    );
+    let mut also_a = relative(&app, &room_a, "Alicia").await;
+    let also_ack = also_a.join().await;
+    assert_eq!(
+        also_ack["peers"].as_array().unwrap().len(),
+        1,
+        "room A holds only its own"
+    );
+}
+
+#[tokio::test]
+async fn a_relayed_message_reaches_only_the_named_peer() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let (room, ticket, cookie) = room_with_bedside(&app).await;
+    let mut patient = bedside(&app, &ticket, &cookie).await;
+    let patient_id = id(&patient.join().await);
+    let mut first = relative(&app, &room, "Carla").await;
+    let first_ack = first.join().await;
+    let first_id = id(&first_ack);
+    assert_eq!(first_ack["peers"][0]["role"], "patient");
+    let mut second = relative(&app, &room, "Diego").await;
+    second.join().await;
+    assert!(patient.expect_event("peer-joined", SOON).await.is_some());
+
+    let offer = json!({ "description": { "type": "offer", "sdp": "v=0" } });
+    patient
+        .emit("signal", json!({ "to": first_id, "data": offer }))
+        .await;
+
+    let relayed = first
+        .expect_event("signal", SOON)
+        .await
+        .expect("the named peer gets it");
+    assert_eq!(relayed["from"], patient_id);
+    assert_eq!(relayed["data"], offer);
+    assert!(
+        second.receives_no("signal", QUIET).await,
+        "the other peer gets nothing"
+    );
+}
+
+#[tokio::test]
+async fn the_room_capacity_is_enforced() {
+    let app = spawn_app_with(|c| c.room_capacity = 2).await;
+    app.logged_in_nurse().await;
+    let (room, ticket, cookie) = room_with_bedside(&app).await;
+    let mut patient = bedside(&app, &ticket, &cookie).await;
+    patient.join().await;
+    let mut first = relative(&app, &room, "Elena").await;
+    first.join().await;
+    let mut third = relative(&app, &room, "Fede").await;
+
+    let refused = third.call("join").await.expect("an answer");
+
+    assert_eq!(refused["error"], "room-full");
+    assert!(third.is_closed_within(SOON).await);
+    let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM visit_log")
+        .fetch_one(&app.db())
+        .await
+        .unwrap();
+    assert_eq!(rows, 2, "the refused participant is not in the visit log");
+}
+
+#[tokio::test]
+async fn an_oversized_payload_closes_only_its_sender() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let (room, ticket, cookie) = room_with_bedside(&app).await;
+    let mut patient = bedside(&app, &ticket, &cookie).await;
+    patient.join().await;
+    let mut good = relative(&app, &room, "Gema").await;
+    let good_id = id(&good.join().await);
+    let mut flooder = relative(&app, &room, "Hugo").await;
+    let flooder_id = id(&flooder.join().await);
+
+    let huge = "x".repeat(200 * 1024);
+    flooder
+        .emit(
+            "signal",
+            json!({ "to": good_id, "data": { "candidate": huge } }),
+        )
+        .await;
+    flooder.send_raw("42[\"signal\", {not json".into()).await;
+
+    assert!(
+        flooder.is_closed_within(SOON).await,
+        "the sender is disconnected"
+    );
+    let left = patient
+        .expect_event("peer-left", SOON)
+        .await
+        .expect("the others hear it left");
+    assert_eq!(left["id"], flooder_id);
+    assert!(
+        good.receives_no("signal", Duration::from_millis(200)).await,
+        "the oversized signal went nowhere"
+    );
+    let hello = json!({ "candidate": { "candidate": "ok", "sdpMid": "0" } });
+    patient
+        .emit("signal", json!({ "to": good_id, "data": hello }))
+        .await;
+    assert_eq!(
+        good.expect_event("signal", SOON)
+            .await
+            .expect("relay still works")["data"],
+        hello
+    );
+}
+
+#[tokio::test]
+async fn malformed_and_unknown_events_are_dropped_without_harm() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let (room, ticket, cookie) = room_with_bedside(&app).await;
+    let mut patient = bedside(&app, &ticket, &cookie).await;
+    patient.join().await;
+    let mut other = relative(&app, &room, "Inés").await;
+    let other_id = id(&other.join().await);
+
+    for junk in [
+        json!({ "to": 42 }),
+        json!({ "to": other_id, "data": "not an object" }),
+        json!({ "to": other_id, "data": { "description": {}, "candidate": {} } }),
+        json!({ "to": "not-a-sid", "data": { "candidate": {} } }),
+        json!(null),
+    ] {
+        patient.emit("signal", junk).await;
+    }
+    patient.emit("delete-everything", json!({})).await;
+
+    assert!(other.receives_no("signal", QUIET).await);
+    let fine = json!({ "candidate": null });
+    patient
+        .emit("signal", json!({ "to": other_id, "data": fine }))
+        .await;
+    assert_eq!(
+        other
+            .expect_event("signal", SOON)
+            .await
+            .expect("still relaying")["data"],
+        fine
+    );
+
+    // Garbage below the event level is a protocol error: that one connection is closed.
+    patient.send_raw("42[]".into()).await;
+    assert!(patient.is_closed_within(SOON).await);
+    assert!(other.expect_event("peer-left", SOON).await.is_some());
+    assert!(!other.closed);
+}
+
+#[tokio::test]
+async fn joins_and_leaves_are_written_to_the_visit_log() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let (room, ticket, cookie) = room_with_bedside(&app).await;
+    let mut patient = bedside(&app, &ticket, &cookie).await;
+    patient.join().await;
+    let mut visitor = relative(&app, &room, "Julia").await;
+    visitor.join().await;
+    let presence: Value = app.get("/rooms/presence").await.json().await.unwrap();
+    assert!(
+        presence[&room].as_str().unwrap().contains("Julia"),
+        "{presence}"
+    );
+
+    visitor.emit("leave", Value::Null).await;
+    assert!(patient.expect_event("peer-left", SOON).await.is_some());
+    drop(patient);
+
+    let deadline = tokio::time::Instant::now() + SOON;
+    loop {
+        let rows: Vec<VisitLogRow> = sqlx::query_as(
+            "SELECT role, display_name, staff_id, invite_id, joined_at, left_at, end_reason FROM visit_log ORDER BY id",
+        )
+        .fetch_all(&app.db())
+        .await
+        .unwrap();
+        if rows.iter().all(|r| r.5.is_some()) {
+            assert_eq!(rows.len(), 2);
+            assert_eq!((rows[0].0.as_str(), rows[0].1.as_str()), ("patient", "Ana"));
+            assert!(
+                rows[0].2.is_some(),
+                "the nurse who opened the bedside is recorded"
+            );
+            assert_eq!(
+                (rows[1].0.as_str(), rows[1].1.as_str()),
+                ("relative", "Julia")
+            );
+            assert!(rows[1].3.is_some(), "the invite used is recorded");
+            assert_eq!(rows[1].6.as_deref(), Some("hangup"));
+            assert_eq!(rows[0].6.as_deref(), Some("connection-lost"));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "both stays closed: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (client, _) = new_client();
+    assert_eq!(
+        app.get_with(&client, "/rooms/presence").await.status(),
+        reqwest::StatusCode::SEE_OTHER
+    );
+}
