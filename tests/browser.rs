@@ -202,6 +202,14 @@ async fn a_nurse_and_a_relative_see_and_hear_each_other_and_the_visit_is_logged(
         notice.contains("Marta"),
         "the bedside says who left: {notice:?}"
     );
+    nurse.click("#hangup").await;
+    nurse
+        .wait_for(
+            "document.documentElement.dataset.callState === 'ended'",
+            CONNECT,
+            "the bedside ended",
+        )
+        .await;
 
     let deadline = tokio::time::Instant::now() + CONNECT;
     loop {
@@ -211,14 +219,16 @@ async fn a_nurse_and_a_relative_see_and_hear_each_other_and_the_visit_is_logged(
         .fetch_all(&app.db())
         .await
         .unwrap();
-        let relative_row = rows.iter().find(|r| r.0 == "relative");
-        if let (Some(patient), Some(relative)) =
-            (rows.iter().find(|r| r.0 == "patient"), relative_row)
+        let patient = rows.iter().find(|r| r.0 == "patient");
+        let relative = rows.iter().find(|r| r.0 == "relative");
+        if let (Some(patient), Some(relative)) = (patient, relative)
+            && patient.3.is_some()
             && relative.3.is_some()
         {
+            assert_eq!(rows.len(), 2, "{rows:?}");
             assert_eq!(patient.1, "Manuel Ortega");
             assert_eq!(relative.1, "Marta");
-            assert!(relative.3.unwrap() >= relative.2);
+            assert!(relative.3.unwrap() >= relative.2 && patient.3.unwrap() >= patient.2);
             break;
         }
         assert!(
