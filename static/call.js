@@ -21,6 +21,7 @@ const state = {
   muted: false,
   cameraOff: false,
   meter: null,
+  keepAlive: 0,
 };
 
 /** A translated string from the page's data-t-* attributes. */
@@ -129,6 +130,7 @@ function startMeter(stream) {
     frame = requestAnimationFrame(draw);
   };
   draw();
+  context.resume().catch(() => {});
   state.meter = { context, stop: () => cancelAnimationFrame(frame) };
 }
 
@@ -182,14 +184,13 @@ function connect() {
     reconnectionDelay: 500,
     reconnectionDelayMax: 3000,
     // A fresh ticket for every (re)connection: tickets live two minutes.
-    auth: (cb) => {
-      fetch(root.dataset.ticketUrl, { credentials: "same-origin", cache: "no-store" })
-        .then((r) => (r.ok ? r.json() : Promise.reject(new Error(`ticket ${r.status}`))))
-        .then((j) => cb({ ticket: j.ticket }))
-        .catch(() => cb({ ticket: "" }));
-    },
+    auth: (cb) => fetchTicket().then((ticket) => cb({ ticket })),
   });
   state.socket = socket;
+  // Fetching a ticket now and then keeps the session alive during a long call, so that a
+  // reconnection after a network blip is still allowed.
+  clearInterval(state.keepAlive);
+  state.keepAlive = setInterval(() => fetchTicket(), 5 * 60 * 1000);
 
   socket.on("connect", () => socket.emit("join", onJoined));
   socket.on("connect_error", () => {
@@ -217,6 +218,22 @@ function connect() {
     peer.queue = peer.queue.then(() => handleSignal(peer, data)).catch((err) => console.warn("signal", err));
   });
   socket.on("ended", ({ reason }) => endCall(reason));
+}
+
+/** A call ticket; "" when the server says no (the handshake then fails and the call ends).
+ * Network and server errors are retried, so a blip does not end a visit. */
+async function fetchTicket() {
+  for (let attempt = 0; attempt < 6; attempt++) {
+    try {
+      const r = await fetch(root.dataset.ticketUrl, { credentials: "same-origin", cache: "no-store", redirect: "manual" });
+      if (r.ok) return (await r.json()).ticket;
+      if (r.type === "opaqueredirect" || (r.status >= 400 && r.status < 500)) return "";
+    } catch {
+      // Offline for a moment: try again below.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000 * (attempt + 1)));
+  }
+  return "";
 }
 
 function onJoined(answer) {
@@ -253,7 +270,9 @@ function ensurePeer(id, name = "", role = "") {
     const stream = streams[0] || video.srcObject || new MediaStream();
     if (!streams[0]) stream.addTrack(track);
     if (video.srcObject !== stream) video.srcObject = stream;
-    video.play?.().catch(() => {});
+    // Autoplay with sound can be blocked where nobody tapped the page (a bedside started
+    // hands-free on an old tablet): then one big button brings the sound.
+    video.play?.().catch(() => ($("unmute-audio").hidden = false));
   };
   pc.onicecandidate = ({ candidate }) => send(id, { candidate: candidate ? candidate.toJSON() : null });
   pc.onnegotiationneeded = async () => {
@@ -355,6 +374,7 @@ function closeAllPeers() {
 function endCall(reason) {
   if (state.ended) return;
   state.ended = true;
+  clearInterval(state.keepAlive);
   state.joined = false;
   closeAllPeers();
   state.socket?.disconnect();
@@ -422,6 +442,12 @@ async function stats() {
 window.visitas = { stats, state };
 
 $("join").addEventListener("click", startCall);
+$("unmute-audio").addEventListener("click", () => {
+  $("unmute-audio").hidden = true;
+  for (const video of document.querySelectorAll(".tile video")) video.play().catch(() => {});
+});
+// Browsers start an AudioContext made without a tap suspended; the first tap wakes the meter.
+document.addEventListener("pointerdown", () => state.meter?.context.resume(), { once: false, passive: true });
 $("retry").addEventListener("click", runDeviceCheck);
 $("camera-select").addEventListener("change", runDeviceCheck);
 $("mic-select").addEventListener("change", runDeviceCheck);

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use helpers::{TestApp, location, new_client, socket::connect, spawn_app, text};
+use helpers::{TestApp, new_client, socket::connect, spawn_app, text};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -102,6 +102,12 @@ async fn only_hashes_of_the_link_and_code_are_stored() {
 
     assert_eq!(token_hash, visitas::domain::sha256_hex(&token));
     assert!(!code_hash.contains(&code));
+    let (audit,): (String,) =
+        sqlx::query_as("SELECT group_concat(coalesce(subject, '') || action) FROM audit_events")
+            .fetch_one(&app.db())
+            .await
+            .unwrap();
+    assert!(!audit.contains(&code) && !audit.contains(&token));
     drop(app.db());
     let db_bytes = std::fs::read(app.config.database_path()).unwrap();
     let wal =
@@ -112,6 +118,7 @@ async fn only_hashes_of_the_link_and_code_are_stored() {
             !text.contains(&token),
             "the token is nowhere in the database files"
         );
+        assert!(!text.contains(&code), "nor the code");
     }
 }
 
@@ -123,8 +130,13 @@ async fn the_right_code_lets_the_relative_in_and_the_token_leaves_the_address() 
     let (relative, relative_jar) = new_client();
 
     let opened = app.get_with(&relative, &TestApp::invite_path(&card)).await;
-    assert_eq!(opened.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&opened), "/visit");
+    assert_eq!(opened.status(), StatusCode::OK);
+    let opened = text(opened).await;
+    assert!(opened.contains("<meta http-equiv=\"refresh\" content=\"0;url=/visit\">"));
+    assert!(
+        !opened.contains(&TestApp::invite_path(&card)),
+        "the token is not repeated in the page"
+    );
     let code_page = text(app.get_with(&relative, "/visit").await).await;
     assert!(
         code_page.contains("Escriba el código de 6 cifras"),
@@ -479,4 +491,113 @@ async fn invite_form_errors_are_shown_and_nothing_is_stored() {
         .await
         .unwrap();
     assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn parallel_guesses_cannot_get_more_than_five_tries() {
+    let app = spawn_app().await;
+    let room = room(&app).await;
+    let card = app.create_invite(&room, "Ana").await;
+    let (relative, jar) = new_client();
+    app.get_with(&relative, &TestApp::invite_path(&card)).await;
+    let token = app.csrf_token(&relative, &jar).await;
+    let right: u32 = card.code.replace(' ', "").parse().unwrap();
+    let wrong: Vec<String> = (0..12)
+        .map(|i| format!("{:06}", (right + 1 + i) % 1_000_000))
+        .collect();
+
+    let guesses = wrong.iter().map(|code| {
+        let request = relative
+            .post(app.url("/visit/code"))
+            .header(reqwest::header::ORIGIN, &app.base)
+            .form(&[("code", code.as_str()), ("csrf", token.as_str())]);
+        async move { request.send().await.unwrap().status() }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+
+    let judged = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::BAD_REQUEST)
+        .count();
+    assert!(
+        judged <= 4,
+        "at most four 'wrong, try again' answers: {statuses:?}"
+    );
+    let (attempts, locked): (i64, Option<i64>) =
+        sqlx::query_as("SELECT failed_attempts, locked_at FROM invites")
+            .fetch_one(&app.db())
+            .await
+            .unwrap();
+    assert_eq!(attempts, 5);
+    assert!(locked.is_some());
+    let right = app
+        .post_with(&relative, &jar, "/visit/code", &[("code", &card.code)])
+        .await;
+    assert_eq!(right.status(), StatusCode::GONE);
+}
+
+#[tokio::test]
+async fn closing_the_room_removes_everyone_from_a_running_call() {
+    let app = spawn_app().await;
+    let room = room(&app).await;
+    let card = app.create_invite(&room, "Hilda").await;
+    let (relative, _) = app.admitted_relative(&card).await;
+    let ticket = app.ticket_with(&relative, "/visit/ticket").await;
+    let mut visitor = connect(
+        &app,
+        Some(&app.ws_origin()),
+        None,
+        json!({ "ticket": ticket }),
+    )
+    .await
+    .expect_connected();
+    visitor.join().await;
+
+    app.post(&format!("/rooms/{room}/close"), &[]).await;
+
+    let ended = visitor
+        .expect_event("ended", Duration::from_secs(2))
+        .await
+        .expect("told within 2 s");
+    assert_eq!(ended["reason"], "room-closed");
+    assert!(visitor.is_closed_within(Duration::from_secs(2)).await);
+}
+
+#[tokio::test]
+async fn a_deactivated_nurse_s_call_ends_too() {
+    let app = spawn_app().await;
+    app.create_staff(visitas::domain::Role::Admin, "admin.root")
+        .await;
+    let nurse_id = app
+        .create_staff(visitas::domain::Role::Nurse, "nurse.ana")
+        .await;
+    let (nurse, nurse_jar) = new_client();
+    app.login_with(&nurse, &nurse_jar, "nurse.ana", helpers::PASSWORD)
+        .await;
+    app.login("admin.root").await;
+    let patient = app.register_patient("Iris", "").await;
+    let room = app.create_room(&patient).await;
+    let ticket = app
+        .ticket_with(&nurse, &format!("/rooms/{room}/ticket?as=staff"))
+        .await;
+    let cookie = app.cookie_header(&nurse_jar);
+    let mut call = connect(
+        &app,
+        Some(&app.ws_origin()),
+        Some(&cookie),
+        json!({ "ticket": ticket }),
+    )
+    .await
+    .expect_connected();
+    call.join().await;
+
+    app.post(&format!("/admin/staff/{nurse_id}/deactivate"), &[])
+        .await;
+
+    assert!(
+        call.expect_event("ended", Duration::from_secs(2))
+            .await
+            .is_some()
+    );
+    assert!(call.is_closed_within(Duration::from_secs(2)).await);
 }

@@ -354,3 +354,89 @@ async fn joins_and_leaves_are_written_to_the_visit_log() {
         reqwest::StatusCode::SEE_OTHER
     );
 }
+
+#[tokio::test]
+async fn rejoining_after_a_blip_replaces_the_old_socket_instead_of_filling_the_room() {
+    let app = spawn_app_with(|c| c.room_capacity = 2).await;
+    app.logged_in_nurse().await;
+    let (room, ticket, cookie) = room_with_bedside(&app).await;
+    let mut patient = bedside(&app, &ticket, &cookie).await;
+    patient.join().await;
+    let card = app.create_invite(&room, "Kiko").await;
+    let (device, _) = app.admitted_relative(&card).await;
+    let relative_ticket = app.ticket_with(&device, "/visit/ticket").await;
+    let mut before = connect(
+        &app,
+        Some(&app.ws_origin()),
+        None,
+        json!({ "ticket": relative_ticket }),
+    )
+    .await
+    .expect_connected();
+    let old_id = id(&before.join().await);
+
+    // The same relative again, while the old socket has not timed out yet.
+    let mut after = connect(
+        &app,
+        Some(&app.ws_origin()),
+        None,
+        json!({ "ticket": relative_ticket }),
+    )
+    .await
+    .expect_connected();
+    let ack = after.join().await;
+
+    let peers = ack["peers"].as_array().unwrap();
+    assert_eq!(
+        peers.len(),
+        1,
+        "only the patient, no ghost of the old socket: {ack}"
+    );
+    let left = patient
+        .expect_event("peer-left", SOON)
+        .await
+        .expect("the old socket leaves");
+    assert_eq!(left["id"], old_id);
+    assert!(before.is_closed_within(SOON).await);
+}
+
+#[tokio::test]
+async fn a_socket_that_has_not_joined_cannot_signal_or_name_a_room() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let (room_a, ticket_a, cookie) = room_with_bedside(&app).await;
+    let mut in_a = bedside(&app, &ticket_a, &cookie).await;
+    let a_id = id(&in_a.join().await);
+    let patient_b = app.register_patient("Bea", "").await;
+    let room_b = app.create_room(&patient_b).await;
+    let mut from_b = relative(&app, &room_b, "Bruno").await;
+
+    from_b
+        .emit(
+            "signal",
+            json!({ "to": a_id, "data": { "candidate": null } }),
+        )
+        .await;
+    from_b.emit("join", json!({ "room": room_a })).await;
+
+    assert!(
+        in_a.receives_no("peer-joined", QUIET).await,
+        "the join went to room B, not A"
+    );
+    assert!(in_a.receives_no("signal", Duration::from_millis(100)).await);
+    let presence: Value = app.get("/rooms/presence").await.json().await.unwrap();
+    assert!(
+        presence[&room_b]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Bruno"),
+        "{presence}"
+    );
+    assert!(
+        !presence[&room_a]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Bruno"),
+        "{presence}"
+    );
+}

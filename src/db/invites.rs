@@ -141,19 +141,49 @@ pub async fn list_for_room(
     .await
 }
 
-/// Counts a wrong code; the fifth locks the invite. Returns the attempts so far.
-pub async fn record_wrong_code(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<i64> {
-    let (attempts,): (i64,) = sqlx::query_as(
-        "UPDATE invites SET failed_attempts = failed_attempts + 1,
-             locked_at = CASE WHEN failed_attempts + 1 >= $2 THEN COALESCE(locked_at, $3) ELSE locked_at END
-         WHERE id = $1 RETURNING failed_attempts",
+/// Reserves one code attempt, counted as wrong until [`release_code_attempt`]. The check and the
+/// count are one statement, so parallel requests cannot get more than [`MAX_CODE_ATTEMPTS`]
+/// guesses. `None` when the invite takes no more attempts (locked, revoked, expired, used up).
+pub async fn reserve_code_attempt(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> sqlx::Result<Option<i64>> {
+    let reserved: Option<(i64,)> = sqlx::query_as(
+        "UPDATE invites SET failed_attempts = failed_attempts + 1
+         WHERE id = $1 AND locked_at IS NULL AND revoked_at IS NULL AND expires_at > $2
+           AND failed_attempts < $3
+         RETURNING failed_attempts",
     )
     .bind(id)
-    .bind(MAX_CODE_ATTEMPTS)
     .bind(super::now())
-    .fetch_one(conn)
+    .bind(MAX_CODE_ATTEMPTS)
+    .fetch_optional(conn)
     .await?;
-    Ok(attempts)
+    Ok(reserved.map(|(attempts,)| attempts))
+}
+
+/// Gives back a reserved attempt whose code was right; false when the invite got locked meanwhile.
+pub async fn release_code_attempt(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE invites SET failed_attempts = failed_attempts - 1 WHERE id = $1 AND locked_at IS NULL",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Locks the invite once its wrong attempts are used up.
+pub async fn lock_if_exhausted(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE invites SET locked_at = COALESCE(locked_at, $2) WHERE id = $1 AND failed_attempts >= $3",
+    )
+    .bind(id)
+    .bind(super::now())
+    .bind(MAX_CODE_ATTEMPTS)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Revokes an invite; false when already revoked or unknown.
@@ -169,36 +199,35 @@ pub async fn revoke(conn: &mut SqliteConnection, id: &str, by: &str) -> sqlx::Re
     Ok(done.rows_affected() == 1)
 }
 
-/// Counts a wrong code from a client address and returns how many it made in the window.
-pub async fn record_code_failure(
-    db: impl SqliteExecutor<'_> + Copy,
-    client: &str,
-    window_secs: i64,
-) -> sqlx::Result<i64> {
-    let now = super::now();
-    sqlx::query("INSERT INTO code_failures (client, at) VALUES ($1, $2)")
-        .bind(client)
-        .bind(now)
-        .execute(db)
-        .await?;
-    sqlx::query("DELETE FROM code_failures WHERE at < $1")
-        .bind(now - 24 * 60 * 60)
-        .execute(db)
-        .await?;
-    code_failures(db, client, window_secs).await
-}
-
-/// Wrong codes from a client address in the window.
-pub async fn code_failures(
+/// Reserves one wrong-code slot for a client address (check and insert in one statement);
+/// `None` when the address used up its slots in the window.
+pub async fn reserve_code_failure(
     db: impl SqliteExecutor<'_>,
     client: &str,
     window_secs: i64,
-) -> sqlx::Result<i64> {
-    let (n,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM code_failures WHERE client = $1 AND at > $2")
-            .bind(client)
-            .bind(super::now() - window_secs)
-            .fetch_one(db)
-            .await?;
-    Ok(n)
+    max: i64,
+) -> sqlx::Result<Option<i64>> {
+    let now = super::now();
+    let reserved: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO code_failures (client, at)
+         SELECT $1, $2 WHERE (SELECT COUNT(*) FROM code_failures WHERE client = $1 AND at > $3) < $4
+         RETURNING id",
+    )
+    .bind(client)
+    .bind(now)
+    .bind(now - window_secs)
+    .bind(max)
+    .fetch_optional(db)
+    .await?;
+    Ok(reserved.map(|(id,)| id))
+}
+
+/// Forgets a reserved slot (the code was right, or no code was tried) and slots older than a day.
+pub async fn forget_code_failure(db: impl SqliteExecutor<'_> + Copy, id: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM code_failures WHERE id = $1 OR at < $2")
+        .bind(id)
+        .bind(super::now() - 24 * 60 * 60)
+        .execute(db)
+        .await?;
+    Ok(())
 }

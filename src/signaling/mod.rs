@@ -174,8 +174,6 @@ pub fn build(
         .max_payload(MAX_MESSAGE_BYTES as u64)
         .max_buffer_size(256)
         .connect_timeout(Duration::from_secs(10))
-        .ping_interval(Duration::from_secs(10))
-        .ping_timeout(Duration::from_secs(10))
         .with_state(hub.clone())
         .build_layer();
     io.ns("/", on_connect.with(authenticate));
@@ -206,6 +204,15 @@ impl Signaling {
         self.end(removed, EndReason::RoomClosed).await;
     }
 
+    /// Removes a deactivated staff member from every call they are in.
+    pub async fn end_staff(&self, staff_id: &str) {
+        let removed = self
+            .hub
+            .registry()
+            .remove_where(|m| m.participant.staff_id.as_deref() == Some(staff_id));
+        self.end(removed, EndReason::Revoked).await;
+    }
+
     /// Removes everyone from every room, closing their visit log rows.
     pub async fn end_all(&self) {
         let removed = self.hub.registry().remove_where(|_| true);
@@ -213,9 +220,16 @@ impl Signaling {
     }
 
     async fn end(&self, removed: Vec<Member>, reason: EndReason) {
+        end_members(&self.hub, &self.io, removed, reason).await;
+    }
+}
+
+/// Tells removed members why, disconnects them, closes their visit log rows and tells the others.
+async fn end_members(hub: &Hub, io: &SocketIo, removed: Vec<Member>, reason: EndReason) {
+    {
         for member in removed {
-            self.hub.close_visit(&member, reason).await;
-            if let Some(socket) = self.io.get_socket(member.sid) {
+            hub.close_visit(&member, reason).await;
+            if let Some(socket) = io.get_socket(member.sid) {
                 if let Err(err) = socket.emit("ended", &json!({ "reason": reason.as_str() })) {
                     tracing::debug!(error = %err, "telling a removed participant");
                 }
@@ -223,7 +237,7 @@ impl Signaling {
                     tracing::debug!(error = %err, "disconnecting a removed participant");
                 }
             }
-            self.hub.announce_left(&self.io, &member, reason);
+            hub.announce_left(io, &member, reason);
         }
     }
 }
@@ -239,6 +253,9 @@ impl Hub {
 
     async fn close_visit(&self, member: &Member, reason: EndReason) {
         let Some(visit_id) = member.visit_id else {
+            // The joiner is still writing the row: it will close it with this reason.
+            self.registry()
+                .note_pending_end(member.sid, reason.as_str());
             return;
         };
         if let Err(err) = db::visit_log::record_leave(&self.db, visit_id, reason.as_str()).await {
@@ -476,7 +493,12 @@ async fn join(socket: SocketRef, io: SocketIo, State(hub): State<Arc<Hub>>, ack:
         .registry()
         .admit(socket.id, participant.clone(), hub.config.room_capacity);
     let others = match admission {
-        Admission::Admitted { others } => others,
+        Admission::Admitted { others, replaced } => {
+            if let Some(old) = replaced {
+                end_members(&hub, &io, vec![old], EndReason::ConnectionLost).await;
+            }
+            others
+        }
         Admission::AlreadyJoined => {
             tracing::warn!(sid = %socket.id, "dropped a second join");
             return;
@@ -499,13 +521,26 @@ async fn join(socket: SocketRef, io: SocketIo, State(hub): State<Arc<Hub>>, ack:
         Ok(visit_id) => {
             let still_here = hub.registry().set_visit_id(socket.id, visit_id);
             if !still_here {
-                // Removed (revoked, room closed) while the row was written: close it too.
-                let _ = db::visit_log::record_leave(&hub.db, visit_id, EndReason::Revoked.as_str())
-                    .await;
+                // Removed while the row was written: close it with the reason of the removal.
+                let reason = hub.registry().take_pending_end(socket.id);
+                let reason = reason.unwrap_or(EndReason::ConnectionLost.as_str());
+                let _ = db::visit_log::record_leave(&hub.db, visit_id, reason).await;
                 return;
             }
         }
         Err(err) => tracing::error!(error = %err, "writing a visit log entry"),
+    }
+    // A revocation or closure that committed after the first check found nobody to remove: look
+    // again now that this socket is in the registry, where any later one will find it.
+    if !matches!(hub.still_allowed(&participant).await, Ok(true)) {
+        let removed = hub.registry().remove(socket.id);
+        let reason = if participant.invite_id.is_some() {
+            EndReason::Revoked
+        } else {
+            EndReason::RoomClosed
+        };
+        end_members(&hub, &io, removed.into_iter().collect(), reason).await;
+        return;
     }
     let me = Member {
         sid: socket.id,
@@ -579,9 +614,7 @@ async fn disconnected(
     reason: DisconnectReason,
 ) {
     let end = match reason {
-        DisconnectReason::ClientNSDisconnect | DisconnectReason::ServerNSDisconnect => {
-            EndReason::HangUp
-        }
+        DisconnectReason::ClientNSDisconnect => EndReason::HangUp,
         DisconnectReason::ClosingServer => EndReason::ServerShutdown,
         _ => EndReason::ConnectionLost,
     };

@@ -28,8 +28,13 @@ pub struct PresenceEntry {
 /// The outcome of a join.
 #[derive(Debug)]
 pub enum Admission {
-    /// In, with the others already there.
-    Admitted { others: Vec<Member> },
+    /// In, with the others already there. `replaced` is an earlier socket of the same person
+    /// (a page reloaded, or reconnecting after a network blip before the old socket timed out),
+    /// taken out so that it neither fills the room nor shows up as a ghost peer.
+    Admitted {
+        others: Vec<Member>,
+        replaced: Option<Member>,
+    },
     /// This socket had already joined.
     AlreadyJoined,
     /// The room is at capacity.
@@ -41,6 +46,24 @@ pub enum Admission {
 pub struct Registry {
     rooms: HashMap<String, Vec<Member>>,
     room_of: HashMap<Sid, String>,
+    /// Why members were removed before their visit log row existed, for the joiner to record.
+    pending_end: HashMap<Sid, &'static str>,
+}
+
+impl Participant {
+    /// True when `other` is the same person on the same side: the same invite, or the same
+    /// staff account in the same role.
+    fn same_person(&self, other: &Participant) -> bool {
+        match (&self.invite_id, &other.invite_id) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => {
+                self.staff_id.is_some()
+                    && self.staff_id == other.staff_id
+                    && self.role == other.role
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Registry {
@@ -49,6 +72,16 @@ impl Registry {
         if self.room_of.contains_key(&sid) {
             return Admission::AlreadyJoined;
         }
+        let earlier = self
+            .rooms
+            .get(&participant.room_id)
+            .and_then(|members| {
+                members
+                    .iter()
+                    .find(|m| m.participant.same_person(&participant))
+            })
+            .map(|m| m.sid);
+        let replaced = earlier.and_then(|old| self.remove(old));
         let members = self.rooms.entry(participant.room_id.clone()).or_default();
         if members.len() >= capacity {
             return Admission::Full;
@@ -60,7 +93,17 @@ impl Registry {
             participant,
             visit_id: None,
         });
-        Admission::Admitted { others }
+        Admission::Admitted { others, replaced }
+    }
+
+    /// Notes why a member without a visit log row yet was removed.
+    pub fn note_pending_end(&mut self, sid: Sid, reason: &'static str) {
+        self.pending_end.insert(sid, reason);
+    }
+
+    /// Why a member was removed while its visit log row was being written, if it was.
+    pub fn take_pending_end(&mut self, sid: Sid) -> Option<&'static str> {
+        self.pending_end.remove(&sid)
     }
 
     /// Remembers the visit log row of a member; false when it is no longer in a room.
@@ -141,6 +184,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::RandomId;
 
     fn participant(room: &str) -> Participant {
         Participant {
@@ -148,8 +192,24 @@ mod tests {
             role: CallRole::Relative,
             display_name: "Ana".into(),
             staff_id: None,
-            invite_id: None,
+            invite_id: Some(RandomId::new().to_string()),
         }
+    }
+
+    #[test]
+    fn the_same_person_joining_again_replaces_the_old_socket() {
+        let mut registry = Registry::default();
+        let (old, new) = (Sid::new(), Sid::new());
+        let ana = participant("r1");
+        registry.admit(old, ana.clone(), 1);
+
+        let admission = registry.admit(new, ana, 1);
+
+        assert!(
+            matches!(admission, Admission::Admitted { others, replaced: Some(r) } if others.is_empty() && r.sid == old)
+        );
+        assert!(!registry.same_room(old, new));
+        assert_eq!(registry.members_of("r1").len(), 1);
     }
 
     #[test]
@@ -165,14 +225,14 @@ mod tests {
             Admission::AlreadyJoined
         ));
         assert!(
-            matches!(registry.admit(b, participant("r1"), 2), Admission::Admitted { others } if others.len() == 1)
+            matches!(registry.admit(b, participant("r1"), 2), Admission::Admitted { others, .. } if others.len() == 1)
         );
         assert!(matches!(
             registry.admit(c, participant("r1"), 2),
             Admission::Full
         ));
         assert!(
-            matches!(registry.admit(c, participant("r2"), 2), Admission::Admitted { others } if others.is_empty())
+            matches!(registry.admit(c, participant("r2"), 2), Admission::Admitted { others, .. } if others.is_empty())
         );
         assert!(registry.same_room(a, b));
         assert!(!registry.same_room(a, c));

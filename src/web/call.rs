@@ -47,8 +47,8 @@ impl CallPage {
         self.role.as_str()
     }
 
-    fn is_relative(&self) -> bool {
-        self.role == CallRole::Relative
+    fn is_staff(&self) -> bool {
+        self.role == CallRole::Staff
     }
 }
 

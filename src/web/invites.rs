@@ -168,6 +168,9 @@ pub async fn revoke(
         db::audit::record(&mut tx, Some(&staff.id), "invite.revoke", Some(&invite.id)).await?;
     }
     tx.commit().await?;
-    state.signaling.end_invite(&invite.id).await;
+    // In its own task: the removal must happen even if this request is dropped.
+    let signaling = state.signaling.clone();
+    let invite_id = invite.id.clone();
+    tokio::spawn(async move { signaling.end_invite(&invite_id).await });
     Ok(Redirect::to(&format!("/rooms/{}", room.id)))
 }

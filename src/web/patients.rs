@@ -192,8 +192,11 @@ pub async fn discharge(
         }
     }
     tx.commit().await?;
-    for room in &closed {
-        state.signaling.end_room(room).await;
-    }
+    let signaling = state.signaling.clone();
+    tokio::spawn(async move {
+        for room in &closed {
+            signaling.end_room(room).await;
+        }
+    });
     Ok(Redirect::to(&format!("/patients/{}", patient.id)))
 }

@@ -213,6 +213,8 @@ pub async fn close(
         db::audit::record(&mut tx, Some(&staff.id), "room.close", Some(&room.id)).await?;
     }
     tx.commit().await?;
-    state.signaling.end_room(&room.id).await;
+    let signaling = state.signaling.clone();
+    let room_id = room.id.clone();
+    tokio::spawn(async move { signaling.end_room(&room_id).await });
     Ok(Redirect::to("/rooms"))
 }

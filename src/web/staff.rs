@@ -159,6 +159,10 @@ pub async fn deactivate(
     )
     .await?;
     tx.commit().await?;
+    // A deactivated account's calls end too, not only its pages.
+    let signaling = state.signaling.clone();
+    let staff_id = id.to_string();
+    tokio::spawn(async move { signaling.end_staff(&staff_id).await });
     Ok(Redirect::to("/admin/staff"))
 }
 

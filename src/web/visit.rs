@@ -55,6 +55,12 @@ struct MessagePage {
 }
 
 #[derive(Template)]
+#[template(path = "visit/continue.html")]
+struct ContinuePage {
+    ctx: PageCtx,
+}
+
+#[derive(Template)]
 #[template(path = "visit/code.html")]
 struct CodePage {
     ctx: PageCtx,
@@ -90,6 +96,11 @@ pub async fn open_link(
     headers: axum::http::HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
+    // The language switch returns to the page it was on: never to this one, holding the token.
+    let ctx = PageCtx {
+        path: "/visit".to_string(),
+        ..ctx
+    };
     let invite = if token.len() <= 64 {
         db::invites::find_by_token_hash(&state.db, &sha256_hex(&token)).await?
     } else {
@@ -118,7 +129,16 @@ pub async fn open_link(
             },
         )
         .await?;
-    let mut response = Redirect::to("/visit").into_response();
+    // A page of this site that moves on to /visit by itself, not a redirect: when the link was
+    // tapped in webmail or a chat app, the browser withholds our SameSite=Strict session cookie
+    // for the whole cross-site redirect chain, but sends it for a navigation this page starts.
+    let mut response = render(&ContinuePage {
+        ctx: PageCtx {
+            t: lang.text(),
+            lang,
+            ..ctx
+        },
+    })?;
     if cookie_value(&headers, LANG_COOKIE).is_none() {
         let cookie = format!(
             "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; Secure; SameSite=Lax",
@@ -219,22 +239,31 @@ pub async fn submit_code(
             },
         )
     };
-    if db::invites::code_failures(&state.db, &client, CODE_WINDOW_SECS).await?
-        >= MAX_CODE_FAILURES_PER_CLIENT
-    {
+    let Some(code) = AccessCode::parse(&form.code) else {
+        return again(StatusCode::BAD_REQUEST, ctx.t.code_malformed.to_string());
+    };
+    // Both limits are reserved before the code is compared, so parallel guesses cannot slip past.
+    let Some(slot) = db::invites::reserve_code_failure(
+        &state.db,
+        &client,
+        CODE_WINDOW_SECS,
+        MAX_CODE_FAILURES_PER_CLIENT,
+    )
+    .await?
+    else {
         tracing::warn!(client, "access code attempts throttled");
         return again(
             StatusCode::TOO_MANY_REQUESTS,
             ctx.t.err_too_many.to_string(),
         );
-    }
-    let Some(code) = AccessCode::parse(&form.code) else {
-        return again(StatusCode::BAD_REQUEST, ctx.t.code_malformed.to_string());
+    };
+    let mut conn = state.db.acquire().await?;
+    let Some(attempts) = db::invites::reserve_code_attempt(&mut conn, &invite.id).await? else {
+        db::invites::forget_code_failure(&state.db, slot).await?;
+        return message(ctx.clone(), StatusCode::GONE, ctx.t.invite_locked);
     };
     if !code_matches(&state.secret, &invite.id, &code, &invite.code_hash) {
-        let mut conn = state.db.acquire().await?;
-        let attempts = db::invites::record_wrong_code(&mut conn, &invite.id).await?;
-        db::invites::record_code_failure(&state.db, &client, CODE_WINDOW_SECS).await?;
+        db::invites::lock_if_exhausted(&mut conn, &invite.id).await?;
         tracing::info!(attempts, "wrong access code");
         if attempts >= MAX_CODE_ATTEMPTS {
             return message(ctx.clone(), StatusCode::GONE, ctx.t.invite_locked);
@@ -244,6 +273,11 @@ pub async fn submit_code(
             with_number(ctx.t.code_wrong, MAX_CODE_ATTEMPTS - attempts),
         );
     }
+    db::invites::forget_code_failure(&state.db, slot).await?;
+    if !db::invites::release_code_attempt(&mut conn, &invite.id).await? {
+        return message(ctx.clone(), StatusCode::GONE, ctx.t.invite_locked);
+    }
+    drop(conn);
     session.cycle_id().await?;
     session
         .insert(
@@ -272,6 +306,10 @@ pub async fn ticket(
     if !verified {
         return Err(AppError::forbidden());
     }
+    // Counts as activity: the call page fetches a ticket every few minutes, which keeps the
+    // relative's session alive for as long as the call lasts.
+    // Marks the session modified, so it is saved with a fresh expiry.
+    session.set_expiry(session.expiry());
     let response: TicketResponse =
         relative_ticket(&state, invite.room_id, invite.id, invite.relative_name);
     Ok(Json(response).into_response())
