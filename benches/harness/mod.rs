@@ -1,0 +1,767 @@
+//! The benchmark harness: Visitas next to the Node.js + Express + socket.io reference, measured the
+//! same way in one run. `cargo bench --bench compare` runs it in full; the test command runs it in
+//! quick mode (small numbers) so that it cannot silently rot. Everything binds 127.0.0.1 and is
+//! stopped when the harness ends.
+
+#![allow(
+    dead_code,
+    reason = "the quick test and the full bench use different parts"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a harness that cannot measure stops loudly"
+)]
+
+use std::{
+    io::Write,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use reqwest::{Client, cookie::Jar};
+use serde_json::{Value, json};
+
+/// Sizes of one run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub quick: bool,
+    pub visitas_bin: PathBuf,
+    pub idle_counts: Vec<usize>,
+    pub relay_rate: usize,
+    pub relay_seconds: usize,
+    pub relay_pairs: usize,
+    pub relay_bytes: usize,
+    pub http_seconds: usize,
+    pub rounds: usize,
+}
+
+impl Options {
+    /// The full run of the issue.
+    pub fn full(visitas_bin: PathBuf) -> Self {
+        Self {
+            quick: false,
+            visitas_bin,
+            idle_counts: vec![1_000, 5_000, 10_000],
+            relay_rate: 1_000,
+            relay_seconds: 10,
+            relay_pairs: 20,
+            relay_bytes: 3_000,
+            http_seconds: 10,
+            rounds: 2,
+        }
+    }
+
+    /// Small numbers, for the test command.
+    pub fn quick(visitas_bin: PathBuf) -> Self {
+        Self {
+            quick: true,
+            visitas_bin,
+            idle_counts: vec![20, 50],
+            relay_rate: 100,
+            relay_seconds: 1,
+            relay_pairs: 2,
+            relay_bytes: 3_000,
+            http_seconds: 1,
+            rounds: 1,
+        }
+    }
+}
+
+/// One figure of the table.
+#[derive(Debug, Clone)]
+pub struct Metric {
+    pub name: String,
+    pub unit: &'static str,
+    pub visitas: Option<f64>,
+    pub reference: Option<f64>,
+    /// A target on the Visitas figure: (description, holds).
+    pub target: Option<(String, bool)>,
+}
+
+impl Metric {
+    fn new(
+        name: impl Into<String>,
+        unit: &'static str,
+        visitas: Option<f64>,
+        reference: Option<f64>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            unit,
+            visitas,
+            reference,
+            target: None,
+        }
+    }
+
+    fn target(mut self, description: &str, holds: impl FnOnce(f64, Option<f64>) -> bool) -> Self {
+        let holds = self.visitas.is_some_and(|v| holds(v, self.reference));
+        self.target = Some((description.to_string(), holds));
+        self
+    }
+
+    /// Visitas over reference.
+    pub fn ratio(&self) -> Option<f64> {
+        match (self.visitas, self.reference) {
+            (Some(v), Some(r)) if r != 0.0 => Some(v / r),
+            _ => None,
+        }
+    }
+
+    /// The machine-readable line.
+    pub fn json(&self) -> Value {
+        json!({
+            "metric": self.name,
+            "unit": self.unit,
+            "visitas": self.visitas,
+            "reference": self.reference,
+            "ratio": self.ratio(),
+            "target": self.target.as_ref().map(|t| &t.0),
+            "target_holds": self.target.as_ref().map(|t| t.1),
+        })
+    }
+}
+
+/// Prints the table and one JSON line per metric.
+pub fn print_report(metrics: &[Metric]) {
+    let fmt = |v: Option<f64>| {
+        v.map_or("—".to_string(), |v| {
+            if v >= 100.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.2}")
+            }
+        })
+    };
+    println!();
+    println!(
+        "{:<46} {:>12} {:>12} {:>8}  target",
+        "metric", "visitas", "reference", "ratio"
+    );
+    for m in metrics {
+        let target = m.target.as_ref().map_or(String::new(), |(d, ok)| {
+            format!("{} {d}", if *ok { "holds" } else { "MISSED" })
+        });
+        println!(
+            "{:<46} {:>12} {:>12} {:>8}  {target}",
+            format!("{} ({})", m.name, m.unit),
+            fmt(m.visitas),
+            fmt(m.reference),
+            m.ratio().map_or("—".into(), |r| format!("{r:.2}×")),
+        );
+    }
+    println!();
+    for m in metrics {
+        println!("BENCH {}", m.json());
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn repo_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Installs what the harness needs from the package registries: the reference's npm packages,
+/// and wrk from Debian (as root).
+pub fn ensure_tools() {
+    let reference = repo_dir().join("benches/reference");
+    if !reference.join("node_modules/socket.io").exists() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&reference)
+            .status()
+            .expect("npm runs (Node.js is needed for the reference)");
+        assert!(status.success(), "npm ci in benches/reference");
+    }
+    if Command::new("wrk").arg("--version").output().is_err() {
+        let status = Command::new("sh")
+            .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null"])
+            .status()
+            .expect("apt-get runs");
+        assert!(
+            status.success(),
+            "installing wrk from Debian (run as root, or: apt-get install wrk)"
+        );
+    }
+}
+
+/// A server process the harness started; killed on drop.
+pub struct Process {
+    child: Child,
+    pub port: u16,
+}
+
+impl Process {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory in bytes.
+    pub fn rss(&self) -> f64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .map_or(0.0, |kib| kib * 1024.0)
+    }
+
+    /// User plus system CPU time in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        let after_name = stat.rsplit(')').next().unwrap_or_default();
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // Fields 14 and 15 of /proc/PID/stat; after the name, they are the 12th and 13th.
+        (ticks(11) + ticks(12)) / 100.0
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> (Client, Arc<Jar>) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let jar = Arc::new(Jar::default());
+    let client = Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    (client, jar)
+}
+
+async fn wait_healthy(port: u16) {
+    let (client, _) = client();
+    for _ in 0..300 {
+        if client
+            .get(format!("https://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("server on port {port} did not become healthy");
+}
+
+const PASSWORD: &str = "bench password 1234";
+
+/// Visitas, started from its binary with its own data directory and one administrator.
+pub struct Visitas {
+    pub process: Process,
+    pub data: tempfile::TempDir,
+    pub base: String,
+    pub client: Client,
+    pub jar: Arc<Jar>,
+}
+
+impl Visitas {
+    pub async fn start(bin: &Path) -> Visitas {
+        let data = tempfile::tempdir().unwrap();
+        let mut create = Command::new(bin)
+            .args(["admin", "create", "--username", "bench.admin", "--data-dir"])
+            .arg(data.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        writeln!(create.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+        assert!(create.wait().unwrap().success(), "visitas admin create");
+        let port = free_port();
+        let child = Command::new(bin)
+            .args(["--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(data.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let process = Process { child, port };
+        wait_healthy(port).await;
+        let (client, jar) = client();
+        let visitas = Visitas {
+            process,
+            data,
+            base: format!("https://127.0.0.1:{port}"),
+            client,
+            jar,
+        };
+        let login = visitas
+            .post(
+                &visitas.client,
+                "/login",
+                &[("username", "bench.admin"), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(login.status(), 303, "the harness logs in");
+        visitas
+    }
+
+    async fn post(
+        &self,
+        client: &Client,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let url = format!("{}{path}", self.base);
+        let page = client
+            .get(format!("{}/login", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let token = attribute(&page, "name=\"csrf\" value").expect("a form token");
+        let mut form = fields.to_vec();
+        form.push(("csrf", &token));
+        client
+            .post(url)
+            .header("origin", &self.base)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers a patient with a room; returns the room id.
+    pub async fn create_room(&self, name: &str) -> String {
+        let patient = self
+            .post(
+                &self.client,
+                "/patients",
+                &[
+                    ("display_name", name),
+                    ("ward", "UCI"),
+                    ("bed", "1"),
+                    ("record_number", ""),
+                ],
+            )
+            .await;
+        let location = patient.headers()["location"].to_str().unwrap().to_string();
+        let room = self
+            .post(&self.client, &format!("{location}/rooms"), &[])
+            .await;
+        room.headers()["location"]
+            .to_str()
+            .unwrap()
+            .trim_start_matches("/rooms/")
+            .to_string()
+    }
+
+    /// A relative ticket for a new invite in `room`: the link opened and the code typed.
+    pub async fn relative_ticket(&self, room: &str, name: &str) -> String {
+        let card = self
+            .post(
+                &self.client,
+                &format!("/rooms/{room}/invites"),
+                &[
+                    ("relative_name", name),
+                    ("relationship", "hija"),
+                    ("lang", "es"),
+                ],
+            )
+            .await
+            .text()
+            .await
+            .unwrap();
+        let link = attribute(&card, "data-invite-link").unwrap();
+        let code = attribute(&card, "data-invite-code").unwrap();
+        let (relative, _) = client();
+        relative.get(&link).send().await.unwrap();
+        let entered = self
+            .post(&relative, "/visit/code", &[("code", &code)])
+            .await;
+        assert_eq!(entered.status(), 303, "the code is accepted");
+        let ticket: Value = relative
+            .get(format!("{}/visit/ticket", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ticket["ticket"].as_str().unwrap().to_string()
+    }
+
+    /// The session cookie header, for wrk.
+    pub fn cookie(&self) -> String {
+        use reqwest::cookie::CookieStore;
+        self.jar
+            .cookies(&self.base.parse().unwrap())
+            .map(|h| h.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    }
+
+    pub fn origin(&self) -> String {
+        self.base.clone()
+    }
+}
+
+/// The value of an HTML attribute: `name="..."`.
+fn attribute(html: &str, name: &str) -> Option<String> {
+    let needle = format!("{name}=\"");
+    let start = html.find(&needle)? + needle.len();
+    let end = start + html[start..].find('"')?;
+    Some(
+        html[start..end]
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// The reference relay, started with Visitas' certificate and the same rooms.
+pub async fn start_reference(visitas: &Visitas, rooms: &[Value]) -> Process {
+    let dir = repo_dir().join("benches/reference");
+    let rooms_file = visitas.data.path().join("reference-rooms.json");
+    std::fs::write(&rooms_file, serde_json::to_vec(rooms).unwrap()).unwrap();
+    let port = free_port();
+    let tls = visitas.data.path().join("tls");
+    let child = Command::new("node")
+        .arg(dir.join("server.js"))
+        .arg(port.to_string())
+        .arg(tls.join("server.pem"))
+        .arg(tls.join("server.key"))
+        .arg(&rooms_file)
+        .arg(repo_dir().join("static"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node runs");
+    let process = Process { child, port };
+    wait_healthy(port).await;
+    process
+}
+
+/// Runs the Node load generator.
+fn load(args: &[&str]) -> Child {
+    Command::new("node")
+        .arg(repo_dir().join("benches/reference/load.js"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node runs")
+}
+
+fn first_json_line(child: &mut Child) -> Value {
+    use std::io::BufRead;
+    let stdout = child.stdout.as_mut().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    serde_json::from_str(line.trim()).unwrap_or_else(|_| panic!("load generator said {line:?}"))
+}
+
+/// Holds `count` idle connections open; returns (connected, the generator to drop later).
+pub fn hold_idle(url: &str, origin: &str, count: usize, ticket: &str) -> (usize, Child) {
+    let mut child = load(&["idle", url, origin, &count.to_string(), ticket]);
+    let answer = first_json_line(&mut child);
+    (answer["connected"].as_u64().unwrap_or(0) as usize, child)
+}
+
+/// Stops a load generator (its connections close).
+pub fn release(mut child: Child) {
+    drop(child.stdin.take());
+    let _ = child.wait();
+}
+
+/// Runs a relay phase; returns the generator's JSON.
+pub fn relay(url: &str, origin: &str, pairs: &Value, opts: &Options) -> Value {
+    let mut child = load(&[
+        "relay",
+        url,
+        origin,
+        &pairs.to_string(),
+        &opts.relay_rate.to_string(),
+        &opts.relay_seconds.to_string(),
+        &opts.relay_bytes.to_string(),
+    ]);
+    let answer = first_json_line(&mut child);
+    let _ = child.wait();
+    answer
+}
+
+/// wrk against one URL: (requests per second, p99 in ms).
+pub fn wrk(url: &str, cookie: Option<&str>, seconds: usize) -> (f64, f64) {
+    let mut command = Command::new("wrk");
+    command.args(["-t2", "-c32", &format!("-d{seconds}s"), "--latency"]);
+    if let Some(cookie) = cookie {
+        command.args(["-H", &format!("Cookie: {cookie}")]);
+    }
+    let output = command.arg(url).output().expect("wrk runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let rps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let p99 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(|v| parse_duration_ms(v.trim()))
+        .unwrap_or(0.0);
+    (rps, p99)
+}
+
+fn parse_duration_ms(text: &str) -> f64 {
+    let (number, factor) = if let Some(v) = text.strip_suffix("us") {
+        (v, 0.001)
+    } else if let Some(v) = text.strip_suffix("ms") {
+        (v, 1.0)
+    } else if let Some(v) = text.strip_suffix('s') {
+        (v, 1000.0)
+    } else {
+        (text, 1.0)
+    };
+    number.parse::<f64>().unwrap_or(0.0) * factor
+}
+
+fn mib(bytes: f64) -> f64 {
+    bytes / (1024.0 * 1024.0)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    values[values.len() / 2]
+}
+
+/// Runs every measurement and returns the table.
+pub async fn run(opts: &Options) -> Vec<Metric> {
+    ensure_tools();
+    let mut metrics = Vec::new();
+    let visitas = Visitas::start(&opts.visitas_bin).await;
+
+    // The same open rooms on both servers, for the rooms page.
+    let mut rooms = Vec::new();
+    for i in 0..10 {
+        let room = visitas.create_room(&format!("Paciente {i}")).await;
+        rooms.push(json!({ "id": room, "patient_id": room, "patient_name": format!("Paciente {i}"), "ward": "UCI", "bed": "1", "created": "23/11/2026 10:00" }));
+    }
+    let reference = start_reference(&visitas, &rooms).await;
+    let v_url = visitas.base.clone();
+    let r_url = format!("https://127.0.0.1:{}", reference.port);
+    let origin = visitas.origin();
+    let r_origin = r_url.clone();
+
+    // 1. Memory at rest.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let v_rest = visitas.process.rss();
+    let r_rest = reference.rss();
+    metrics.push(
+        Metric::new(
+            "server RSS at rest",
+            "MiB",
+            Some(mib(v_rest)),
+            Some(mib(r_rest)),
+        )
+        .target("≤ 10 MiB", |v, _| v <= 10.0),
+    );
+
+    // 2. Idle connections, alternating servers.
+    let mut held: Option<(Child, Child)> = None;
+    for &count in &opts.idle_counts {
+        if let Some((a, b)) = held.take() {
+            release(a);
+            release(b);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let ticket = visitas
+            .relative_ticket(rooms[0]["id"].as_str().unwrap(), "Carga")
+            .await;
+        let (v_connected, v_load) = hold_idle(&format!("{v_url}/"), &origin, count, &ticket);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let v_rss = visitas.process.rss();
+        let (r_connected, r_load) = hold_idle(&format!("{r_url}/"), &r_origin, count, "idle");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let r_rss = reference.rss();
+        assert_eq!(v_connected, count, "Visitas accepted every idle connection");
+        assert_eq!(
+            r_connected, count,
+            "the reference accepted every idle connection"
+        );
+        let m = Metric::new(
+            format!("RSS with {count} idle connections"),
+            "MiB",
+            Some(mib(v_rss)),
+            Some(mib(r_rss)),
+        );
+        metrics.push(if count >= 10_000 {
+            m.target("≤ 200 MiB", |v, _| v <= 200.0)
+        } else {
+            m
+        });
+        metrics.push(Metric::new(
+            format!("bytes per connection at {count}"),
+            "KiB",
+            Some((v_rss - v_rest) / count as f64 / 1024.0),
+            Some((r_rss - r_rest) / count as f64 / 1024.0),
+        ));
+        held = Some((v_load, r_load));
+    }
+
+    // 3. Relay with the largest idle load still held.
+    let mut pairs = Vec::new();
+    for i in 0..opts.relay_pairs {
+        let room = visitas.create_room(&format!("Relevo {i}")).await;
+        let a = visitas.relative_ticket(&room, "A").await;
+        let b = visitas.relative_ticket(&room, "B").await;
+        pairs.push(json!({ "a": a, "b": b, "room": room }));
+    }
+    let pairs = Value::Array(pairs);
+    let mut results = Vec::new();
+    for round in 0..opts.rounds {
+        for (process, url, origin) in [
+            (&visitas.process, &v_url, &origin),
+            (&reference, &r_url, &r_origin),
+        ] {
+            let cpu_before = process.cpu_seconds();
+            let answer = relay(&format!("{url}/"), origin, &pairs, opts);
+            let cpu = process.cpu_seconds() - cpu_before;
+            let received = answer["received"].as_f64().unwrap_or(0.0);
+            results.push((
+                std::ptr::eq(process, &visitas.process),
+                round,
+                answer.clone(),
+                cpu / received.max(1.0) * 1e6,
+            ));
+        }
+    }
+    let pick = |visitas_side: bool, key: &str| -> Option<f64> {
+        let mut values: Vec<f64> = results
+            .iter()
+            .filter(|r| r.0 == visitas_side)
+            .filter_map(|r| {
+                if key == "cpu" {
+                    Some(r.3)
+                } else {
+                    r.2[key].as_f64()
+                }
+            })
+            .collect();
+        (!values.is_empty()).then(|| median(&mut values))
+    };
+    let held_count = opts.idle_counts.last().copied().unwrap_or(0);
+    metrics.push(Metric::new(
+        format!("relay p50 ({held_count} idle held)"),
+        "ms",
+        pick(true, "p50_ms"),
+        pick(false, "p50_ms"),
+    ));
+    metrics.push(
+        Metric::new(
+            format!("relay p99 ({held_count} idle held)"),
+            "ms",
+            pick(true, "p99_ms"),
+            pick(false, "p99_ms"),
+        )
+        .target("≤ reference", |v, r| r.is_some_and(|r| v <= r)),
+    );
+    metrics.push(
+        Metric::new(
+            "CPU per relayed message",
+            "µs",
+            pick(true, "cpu"),
+            pick(false, "cpu"),
+        )
+        .target("≤ 0.4× reference", |v, r| {
+            r.is_some_and(|r| v <= 0.4 * r)
+        }),
+    );
+    let lost = |visitas_side: bool| -> Option<f64> {
+        let total: f64 = results
+            .iter()
+            .filter(|r| r.0 == visitas_side)
+            .map(|r| r.2["sent"].as_f64().unwrap_or(0.0) - r.2["received"].as_f64().unwrap_or(0.0))
+            .sum();
+        Some(total)
+    };
+    metrics.push(
+        Metric::new("relayed messages lost", "messages", lost(true), lost(false))
+            .target("0", |v, _| v == 0.0),
+    );
+    if let Some((a, b)) = held.take() {
+        release(a);
+        release(b);
+    }
+
+    // 6. HTTP.
+    let cookie = visitas.cookie();
+    let (v_rooms, v_rooms_p99) = wrk(&format!("{v_url}/rooms"), Some(&cookie), opts.http_seconds);
+    let (r_rooms, r_rooms_p99) = wrk(&format!("{r_url}/rooms"), None, opts.http_seconds);
+    let (v_static, v_static_p99) = wrk(
+        &format!("{v_url}/static/visitas.css"),
+        None,
+        opts.http_seconds,
+    );
+    let (r_static, r_static_p99) = wrk(
+        &format!("{r_url}/static/visitas.css"),
+        None,
+        opts.http_seconds,
+    );
+    metrics.push(
+        Metric::new("rooms page", "req/s", Some(v_rooms), Some(r_rooms))
+            .target("≥ 4× reference", |v, r| r.is_some_and(|r| v >= 4.0 * r)),
+    );
+    metrics.push(Metric::new(
+        "rooms page p99",
+        "ms",
+        Some(v_rooms_p99),
+        Some(r_rooms_p99),
+    ));
+    metrics.push(Metric::new(
+        "static file",
+        "req/s",
+        Some(v_static),
+        Some(r_static),
+    ));
+    metrics.push(Metric::new(
+        "static file p99",
+        "ms",
+        Some(v_static_p99),
+        Some(r_static_p99),
+    ));
+
+    drop(reference);
+    drop(visitas);
+    metrics
+}
