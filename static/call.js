@@ -22,7 +22,14 @@ const state = {
   cameraOff: false,
   meter: null,
   keepAlive: 0,
+  timeline: {}, // milestone -> time (ms since the epoch, sub-ms), for diagnostics and benchmarks
+  firstFrames: {}, // peer id -> time its first video frame was shown
 };
+
+/** Notes when a milestone of this join first happened. */
+function mark(name) {
+  state.timeline[name] ??= performance.timeOrigin + performance.now();
+}
 
 /** A translated string from the page's data-t-* attributes. */
 function t(key) {
@@ -192,7 +199,10 @@ function connect() {
   clearInterval(state.keepAlive);
   state.keepAlive = setInterval(() => fetchTicket(), 5 * 60 * 1000);
 
-  socket.on("connect", () => socket.emit("join", onJoined));
+  socket.on("connect", () => {
+    mark("socket-connected");
+    socket.emit("join", onJoined);
+  });
   socket.on("connect_error", () => {
     // A refused handshake (revoked, room closed, session over) is not retried by the client.
     if (!socket.active) endCall("not-allowed");
@@ -238,6 +248,7 @@ async function fetchTicket() {
 
 function onJoined(answer) {
   if (!answer || answer.error) return endCall(answer?.error || "not-allowed");
+  mark("joined");
   state.selfId = answer.id;
   state.joined = true;
   state.iceServers = answer.iceServers || [];
@@ -270,6 +281,7 @@ function ensurePeer(id, name = "", role = "") {
     const stream = streams[0] || video.srcObject || new MediaStream();
     if (!streams[0]) stream.addTrack(track);
     if (video.srcObject !== stream) video.srcObject = stream;
+    if (track.kind === "video") watchFirstFrame(peer, video);
     // Autoplay with sound can be blocked where nobody tapped the page (a bedside started
     // hands-free on an old tablet): then one big button brings the sound.
     video.play?.().catch(() => ($("unmute-audio").hidden = false));
@@ -280,6 +292,7 @@ function ensurePeer(id, name = "", role = "") {
       peer.makingOffer = true;
       await pc.setLocalDescription();
       send(id, { description: pc.localDescription.toJSON() });
+      mark(pc.localDescription.type + "-sent");
     } catch (err) {
       console.warn("negotiation", err);
     } finally {
@@ -292,6 +305,7 @@ function ensurePeer(id, name = "", role = "") {
     refreshCallState();
   };
   pc.oniceconnectionstatechange = () => {
+    if (pc.iceConnectionState === "connected") mark("ice-connected");
     if (pc.iceConnectionState === "failed") pc.restartIce?.();
   };
   return peer;
@@ -304,6 +318,7 @@ async function handleSignal(peer, { description, candidate }) {
     const collision = description.type === "offer" && (peer.makingOffer || pc.signalingState !== "stable");
     peer.ignoreOffer = !peer.polite && collision;
     if (peer.ignoreOffer) return;
+    mark(description.type + "-received");
     await pc.setRemoteDescription(description);
     for (const c of peer.pending.splice(0)) await addCandidate(peer, c);
     if (description.type === "offer") {
@@ -323,6 +338,17 @@ async function addCandidate(peer, candidate) {
   } catch (err) {
     if (!peer.ignoreOffer) console.warn("candidate", err);
   }
+}
+
+/** Notes when the first frame of a peer's video is on screen. */
+function watchFirstFrame(peer, video) {
+  const seen = () => {
+    const at = performance.timeOrigin + performance.now();
+    state.firstFrames[peer.id] ??= at;
+    mark("first-frame");
+  };
+  if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(seen);
+  else video.addEventListener("loadeddata", seen, { once: true });
 }
 
 function addLocalTracks(peer) {
@@ -406,6 +432,8 @@ function toggleCamera() {
 }
 
 async function startCall() {
+  state.timeline = {};
+  mark("join-click");
   if (!state.localStream) {
     try {
       const { stream, notice } = await openMedia();
@@ -439,7 +467,7 @@ async function stats() {
   return result;
 }
 
-window.visitas = { stats, state };
+window.visitas = { stats, state, timeline: () => state.timeline, firstFrames: () => state.firstFrames };
 
 $("join").addEventListener("click", startCall);
 $("unmute-audio").addEventListener("click", () => {

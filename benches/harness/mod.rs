@@ -22,6 +22,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+#[path = "../../tests/helpers/browser.rs"]
+pub mod browser;
+
 use reqwest::{Client, cookie::Jar};
 use serde_json::{Value, json};
 
@@ -37,6 +40,7 @@ pub struct Options {
     pub relay_bytes: usize,
     pub http_seconds: usize,
     pub rounds: usize,
+    pub joins: usize,
 }
 
 impl Options {
@@ -48,10 +52,13 @@ impl Options {
             idle_counts: vec![1_000, 5_000, 10_000],
             relay_rate: 1_000,
             relay_seconds: 10,
-            relay_pairs: 20,
+            // 20 messages/s per sender: under the server's per-socket rate limit (30/s), which a
+            // benchmark should measure around, not into.
+            relay_pairs: 50,
             relay_bytes: 3_000,
             http_seconds: 10,
             rounds: 2,
+            joins: 20,
         }
     }
 
@@ -67,6 +74,7 @@ impl Options {
             relay_bytes: 3_000,
             http_seconds: 1,
             rounds: 1,
+            joins: 2,
         }
     }
 }
@@ -597,6 +605,43 @@ pub async fn run(opts: &Options) -> Vec<Metric> {
         .target("≤ 10 MiB", |v, _| v <= 10.0),
     );
 
+    // 6. HTTP, while both servers list the same ten rooms.
+    let cookie = visitas.cookie();
+    let (v_rooms, v_rooms_p99) = wrk(&format!("{v_url}/rooms"), Some(&cookie), opts.http_seconds);
+    let (r_rooms, r_rooms_p99) = wrk(&format!("{r_url}/rooms"), None, opts.http_seconds);
+    let (v_static, v_static_p99) = wrk(
+        &format!("{v_url}/static/visitas.css"),
+        None,
+        opts.http_seconds,
+    );
+    let (r_static, r_static_p99) = wrk(
+        &format!("{r_url}/static/visitas.css"),
+        None,
+        opts.http_seconds,
+    );
+    metrics.push(
+        Metric::new("rooms page", "req/s", Some(v_rooms), Some(r_rooms))
+            .target("≥ 4× reference", |v, r| r.is_some_and(|r| v >= 4.0 * r)),
+    );
+    metrics.push(Metric::new(
+        "rooms page p99",
+        "ms",
+        Some(v_rooms_p99),
+        Some(r_rooms_p99),
+    ));
+    metrics.push(Metric::new(
+        "static file",
+        "req/s",
+        Some(v_static),
+        Some(r_static),
+    ));
+    metrics.push(Metric::new(
+        "static file p99",
+        "ms",
+        Some(v_static_p99),
+        Some(r_static_p99),
+    ));
+
     // 2. Idle connections, alternating servers.
     let mut held: Option<(Child, Child)> = None;
     for &count in &opts.idle_counts {
@@ -724,44 +769,242 @@ pub async fn run(opts: &Options) -> Vec<Metric> {
         release(b);
     }
 
-    // 6. HTTP.
-    let cookie = visitas.cookie();
-    let (v_rooms, v_rooms_p99) = wrk(&format!("{v_url}/rooms"), Some(&cookie), opts.http_seconds);
-    let (r_rooms, r_rooms_p99) = wrk(&format!("{r_url}/rooms"), None, opts.http_seconds);
-    let (v_static, v_static_p99) = wrk(
-        &format!("{v_url}/static/visitas.css"),
+    drop(reference);
+
+    // 4 and 5. Join to first frame, and the weight of the call page, in headless Chromium.
+    metrics.extend(join_to_first_frame(&visitas, opts.joins).await);
+    drop(visitas);
+    metrics
+}
+
+fn percentile(values: &[f64], p: f64) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (!sorted.is_empty()).then(|| {
+        sorted[((p / 100.0) * sorted.len() as f64)
+            .floor()
+            .min(sorted.len() as f64 - 1.0) as usize]
+    })
+}
+
+const CALL_STATE: &str = "document.documentElement.dataset.callState";
+
+/// Milestones of a relative's join, after the Join click.
+const MILESTONES: [&str; 5] = [
+    "socket-connected",
+    "joined",
+    "offer-sent",
+    "answer-received",
+    "ice-connected",
+];
+
+/// A bedside and a relative in two Chromiums; the relative joins `joins` times.
+pub async fn join_to_first_frame(visitas: &Visitas, joins: usize) -> Vec<Metric> {
+    use browser::Browser;
+    let wait = Duration::from_secs(30);
+    let room = visitas.create_room("Primer fotograma").await;
+    let bedside = Browser::start().await;
+    bedside.goto(&format!("{}/login", visitas.base)).await;
+    bedside
+        .type_into("input[name=username]", "bench.admin")
+        .await;
+    bedside.type_into("input[name=password]", PASSWORD).await;
+    bedside
+        .click("form[action='/login'] button[type=submit]")
+        .await;
+    bedside
+        .wait_for("location.pathname === '/rooms'", wait, "login")
+        .await;
+    bedside
+        .goto(&format!("{}/rooms/{room}/call?as=patient", visitas.base))
+        .await;
+    bedside
+        .wait_for(&format!("{CALL_STATE} === 'waiting'"), wait, "the bedside")
+        .await;
+
+    let card = visitas
+        .post(
+            &visitas.client,
+            &format!("/rooms/{room}/invites"),
+            &[
+                ("relative_name", "Rita"),
+                ("relationship", "hija"),
+                ("lang", "es"),
+            ],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let link = attribute(&card, "data-invite-link").unwrap();
+    let code = attribute(&card, "data-invite-code").unwrap();
+    let relative = Browser::start().await;
+    relative.goto(&link).await;
+    relative
+        .wait_for("document.querySelector('#code')", wait, "the code page")
+        .await;
+    relative.type_into("#code", &code).await;
+    relative.click("#code-submit").await;
+
+    let mut relative_totals = Vec::new();
+    let mut bedside_totals = Vec::new();
+    let mut steps: Vec<Vec<f64>> = vec![Vec::new(); MILESTONES.len()];
+    let mut weight = Value::Null;
+    for i in 0..joins {
+        if i > 0 {
+            relative.goto(&format!("{}/visit", visitas.base)).await;
+        }
+        relative
+            .wait_for("document.querySelector('#join') && !document.querySelector('#join').disabled && document.querySelector('#preview').videoWidth > 0", wait, "the device check")
+            .await;
+        if i > 0 {
+            // The previous stay of this relative must be gone from the bedside first.
+            bedside
+                .wait_for(
+                    &format!("{CALL_STATE} === 'waiting'"),
+                    wait,
+                    "the bedside alone",
+                )
+                .await;
+        }
+        relative.click("#join").await;
+        relative
+            .wait_for(
+                "window.visitas.timeline()['first-frame']",
+                wait,
+                "the relative's first frame",
+            )
+            .await;
+        let timeline = relative.eval("return window.visitas.timeline()").await;
+        let me = relative.eval("return window.visitas.state.selfId").await;
+        let me = me.as_str().unwrap_or_default().to_string();
+        bedside
+            .wait_for(
+                &format!("window.visitas.firstFrames()['{me}']"),
+                wait,
+                "the bedside's first frame",
+            )
+            .await;
+        let bedside_frame = bedside
+            .eval(&format!("return window.visitas.firstFrames()['{me}']"))
+            .await;
+        let click = timeline["join-click"].as_f64().unwrap();
+        relative_totals.push(timeline["first-frame"].as_f64().unwrap() - click);
+        bedside_totals.push(bedside_frame.as_f64().unwrap() - click);
+        for (j, step) in MILESTONES.iter().enumerate() {
+            if let Some(at) = timeline[*step].as_f64() {
+                steps[j].push(at - click);
+            }
+        }
+        if i == 0 {
+            weight = relative
+                .eval(
+                    "const size = (e) => e.transferSize > 0 ? e.transferSize : e.encodedBodySize;
+                     const nav = performance.getEntriesByType('navigation')[0];
+                     const res = performance.getEntriesByType('resource');
+                     return { bytes: size(nav) + res.reduce((a, e) => a + size(e), 0), requests: 1 + res.length + 1 };",
+                )
+                .await;
+        }
+    }
+
+    relative.goto(&format!("{}/login", visitas.base)).await;
+    let floor = relative
+        .eval_async(&format!(
+            "const done = arguments[0];
+             (async () => {{
+               const stream = await navigator.mediaDevices.getUserMedia({{ video: {{ width: 640, height: 360 }}, audio: true }});
+               const times = [];
+               for (let i = 0; i < {joins}; i++) {{
+                 const a = new RTCPeerConnection(), b = new RTCPeerConnection();
+                 a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
+                 b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
+                 const video = document.createElement('video');
+                 video.muted = true; video.autoplay = true; video.playsInline = true; document.body.append(video);
+                 const first = new Promise((resolve) => {{ b.ontrack = (ev) => {{
+                   if (ev.track.kind !== 'video') return;
+                   video.srcObject = ev.streams[0];
+                   video.requestVideoFrameCallback(() => resolve(performance.now()));
+                 }}; }});
+                 const start = performance.now();
+                 stream.getTracks().forEach((t) => a.addTrack(t, stream));
+                 await a.setLocalDescription(); await b.setRemoteDescription(a.localDescription);
+                 await b.setLocalDescription(); await a.setRemoteDescription(b.localDescription);
+                 times.push((await first) - start);
+                 a.close(); b.close(); video.remove();
+               }}
+               done(times);
+             }})().catch((e) => done([]));"
+        ))
+        .await;
+    let floor: Vec<f64> = floor
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+
+    let mut metrics = vec![
+        Metric::new(
+            "join → first frame, relative, median",
+            "ms",
+            percentile(&relative_totals, 50.0),
+            None,
+        )
+        .target("≤ 350 ms", |v, _| v <= 350.0),
+        Metric::new(
+            "join → first frame, relative, p95",
+            "ms",
+            percentile(&relative_totals, 95.0),
+            None,
+        )
+        .target("≤ 600 ms", |v, _| v <= 600.0),
+        Metric::new(
+            "join → first frame, bedside, median",
+            "ms",
+            percentile(&bedside_totals, 50.0),
+            None,
+        )
+        .target("≤ 350 ms", |v, _| v <= 350.0),
+        Metric::new(
+            "join → first frame, bedside, p95",
+            "ms",
+            percentile(&bedside_totals, 95.0),
+            None,
+        )
+        .target("≤ 600 ms", |v, _| v <= 600.0),
+    ];
+    for (step, values) in MILESTONES.iter().zip(&steps) {
+        metrics.push(Metric::new(
+            format!("  join → {step}, median"),
+            "ms",
+            percentile(values, 50.0),
+            None,
+        ));
+    }
+    metrics.push(Metric::new(
+        "first frame floor (two peers, one page), median",
+        "ms",
+        percentile(&floor, 50.0),
         None,
-        opts.http_seconds,
-    );
-    let (r_static, r_static_p99) = wrk(
-        &format!("{r_url}/static/visitas.css"),
-        None,
-        opts.http_seconds,
+    ));
+    metrics.push(
+        Metric::new(
+            "call page weight, cold (compressed)",
+            "KiB",
+            weight["bytes"].as_f64().map(|b| b / 1024.0),
+            None,
+        )
+        .target("≤ 60 KB", |v, _| v * 1024.0 <= 60_000.0),
     );
     metrics.push(
-        Metric::new("rooms page", "req/s", Some(v_rooms), Some(r_rooms))
-            .target("≥ 4× reference", |v, r| r.is_some_and(|r| v >= 4.0 * r)),
+        Metric::new(
+            "call page requests, cold",
+            "requests",
+            weight["requests"].as_f64(),
+            None,
+        )
+        .target("≤ 12", |v, _| v <= 12.0),
     );
-    metrics.push(Metric::new(
-        "rooms page p99",
-        "ms",
-        Some(v_rooms_p99),
-        Some(r_rooms_p99),
-    ));
-    metrics.push(Metric::new(
-        "static file",
-        "req/s",
-        Some(v_static),
-        Some(r_static),
-    ));
-    metrics.push(Metric::new(
-        "static file p99",
-        "ms",
-        Some(v_static_p99),
-        Some(r_static_p99),
-    ));
-
-    drop(reference);
-    drop(visitas);
+    drop(bedside);
+    drop(relative);
     metrics
 }

@@ -95,8 +95,12 @@ pub async fn current_staff(
         session.flush().await?;
         return Err(AppError::LoginRequired);
     };
-    remembered.last_seen = now;
-    session.insert(STAFF_KEY, remembered).await?;
+    // Writing the session on every request would cost a durable commit per page; a tenth of
+    // the idle timeout (at most a minute) is precise enough, and keeps the cookie fresh.
+    if now - remembered.last_seen >= (idle / 10).clamp(0, 60) {
+        remembered.last_seen = now;
+        session.insert(STAFF_KEY, remembered).await?;
+    }
     Ok(CurrentStaff {
         role: staff.role(),
         id: staff.id,

@@ -35,9 +35,14 @@ pub async fn open(path: &Path) -> anyhow::Result<SqlitePool> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5));
+        .busy_timeout(Duration::from_secs(5))
+        // A hospital's database is small: a 1 MiB page cache per connection is plenty, and keeps
+        // the server light on a small box.
+        .pragma("cache_size", "-1024");
+    // SQLite runs one writer at a time anyway; on a 2-core box a few connections (each with its
+    // own worker thread) serve more requests than many.
     let pool = SqlitePoolOptions::new()
-        .max_connections(8)
+        .max_connections(4)
         .connect_with(options)
         .await
         .with_context(|| format!("opening the database {}", path.display()))?;
