@@ -257,13 +257,16 @@ pub async fn submit_code(
             ctx.t.err_too_many.to_string(),
         );
     };
-    let mut conn = state.db.acquire().await?;
-    let Some(attempts) = db::invites::reserve_code_attempt(&mut conn, &invite.id).await? else {
+    // One pool connection at a time, never two held at once: under a burst of requests, holding
+    // one while waiting for another can exhaust the pool.
+    let reserved =
+        db::invites::reserve_code_attempt(&mut *state.db.acquire().await?, &invite.id).await?;
+    let Some(attempts) = reserved else {
         db::invites::forget_code_failure(&state.db, slot).await?;
         return message(ctx.clone(), StatusCode::GONE, ctx.t.invite_locked);
     };
     if !code_matches(&state.secret, &invite.id, &code, &invite.code_hash) {
-        db::invites::lock_if_exhausted(&mut conn, &invite.id).await?;
+        db::invites::lock_if_exhausted(&mut *state.db.acquire().await?, &invite.id).await?;
         tracing::info!(attempts, "wrong access code");
         if attempts >= MAX_CODE_ATTEMPTS {
             return message(ctx.clone(), StatusCode::GONE, ctx.t.invite_locked);
@@ -274,10 +277,9 @@ pub async fn submit_code(
         );
     }
     db::invites::forget_code_failure(&state.db, slot).await?;
-    if !db::invites::release_code_attempt(&mut conn, &invite.id).await? {
+    if !db::invites::release_code_attempt(&mut *state.db.acquire().await?, &invite.id).await? {
         return message(ctx.clone(), StatusCode::GONE, ctx.t.invite_locked);
     }
-    drop(conn);
     session.cycle_id().await?;
     session
         .insert(
