@@ -52,6 +52,8 @@ pub struct AppState {
     pub secret: ServerSecret,
     /// The running calls.
     pub signaling: Signaling,
+    /// Staff and relatives' sessions (one store, one in-memory cache).
+    pub sessions: SqliteSessionStore,
 }
 
 impl AppState {
@@ -81,7 +83,7 @@ impl AppState {
 /// middleware (no timeout or compression on a long-lived WebSocket) but inside the session layer
 /// (so the handshake sees the staff session) and behind the Origin check.
 pub fn router(state: AppState, signaling_layer: SocketIoLayer) -> Router {
-    let session_store = SqliteSessionStore::new(state.db.clone());
+    let session_store = state.sessions.clone();
     let idle =
         time::Duration::seconds(i64::try_from(state.config.session_idle_secs).unwrap_or(i64::MAX));
     let sessions = SessionManagerLayer::new(session_store)
@@ -265,6 +267,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         ca_pem: server_tls.ca_pem.as_deref().map(Arc::from),
         secret,
         signaling,
+        sessions: SqliteSessionStore::new(db.clone()),
     };
     let app = router(state.clone(), signaling_layer);
     let handle = Handle::new();
@@ -275,7 +278,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     );
 
     let mut background = vec![tokio::spawn(delete_expired_sessions(
-        SqliteSessionStore::new(db.clone()),
+        state.sessions.clone(),
     ))];
     if server_tls.ca_pem.is_some() {
         background.push(tokio::spawn(renew_certificate(rustls, generated)));

@@ -516,7 +516,9 @@ async fn parallel_guesses_cannot_get_more_than_five_tries() {
     let statuses = futures_util::future::join_all(guesses).await;
 
     assert!(
-        statuses.iter().all(|s| *s == StatusCode::BAD_REQUEST || *s == StatusCode::GONE),
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::BAD_REQUEST || *s == StatusCode::GONE),
         "every guess gets an answer, none an error: {statuses:?}"
     );
     let judged = statuses

@@ -1,7 +1,14 @@
 //! Server-side staff sessions for tower-sessions, in the application's own SQLite pool.
 //!
 //! The released `tower-sessions-sqlx-store` still needs sqlx 0.8; this is the small store it
-//! would have given us: create, save, load, delete and expired deletion.
+//! would have given us: create, save, load, delete and expired deletion. Sessions are also kept in
+//! memory, so a page view reads no session from disk; the database stays the truth (a save only
+//! lands in memory once it landed in the database, so a deleted session cannot come back).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+};
 
 use sqlx::SqlitePool;
 use tower_sessions::{
@@ -13,12 +20,20 @@ use tower_sessions::{
 #[derive(Debug, Clone)]
 pub struct SqliteSessionStore {
     pool: SqlitePool,
+    cache: Arc<Mutex<HashMap<Id, Record>>>,
 }
 
 impl SqliteSessionStore {
     /// A store on the application's pool.
     pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            cache: Arc::default(),
+        }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<Id, Record>> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -47,6 +62,7 @@ impl SessionStore for SqliteSessionStore {
             .await
             .map_err(backend)?;
             if inserted.rows_affected() == 1 {
+                self.cache().insert(record.id, record.clone());
                 return Ok(());
             }
             record.id = Id::default();
@@ -56,17 +72,27 @@ impl SessionStore for SqliteSessionStore {
     /// Updates an existing session only. New sessions go through `create`; a request that finishes
     /// after logout deleted its session must not bring it back to life.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        sqlx::query("UPDATE sessions SET data = $2, expiry_date = $3 WHERE id = $1")
+        let updated = sqlx::query("UPDATE sessions SET data = $2, expiry_date = $3 WHERE id = $1")
             .bind(record.id.to_string())
             .bind(encode(record)?)
             .bind(record.expiry_date.unix_timestamp())
             .execute(&self.pool)
             .await
             .map_err(backend)?;
+        let mut cache = self.cache();
+        if updated.rows_affected() == 1 {
+            cache.insert(record.id, record.clone());
+        } else {
+            cache.remove(&record.id);
+        }
         Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let now = time::OffsetDateTime::now_utc();
+        if let Some(record) = self.cache().get(id).filter(|r| r.expiry_date > now) {
+            return Ok(Some(record.clone()));
+        }
         let row: Option<(String, i64)> = sqlx::query_as(
             "SELECT data, expiry_date FROM sessions WHERE id = $1 AND expiry_date > $2",
         )
@@ -78,15 +104,18 @@ impl SessionStore for SqliteSessionStore {
         let Some((data, expiry)) = row else {
             return Ok(None);
         };
-        Ok(Some(Record {
+        let record = Record {
             id: *id,
             data: serde_json::from_str(&data)
                 .map_err(|e| session_store::Error::Decode(e.to_string()))?,
             expiry_date: time::OffsetDateTime::from_unix_timestamp(expiry).map_err(backend)?,
-        }))
+        };
+        self.cache().insert(*id, record.clone());
+        Ok(Some(record))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.cache().remove(id);
         sqlx::query("DELETE FROM sessions WHERE id = $1")
             .bind(id.to_string())
             .execute(&self.pool)
@@ -99,6 +128,8 @@ impl SessionStore for SqliteSessionStore {
 #[async_trait::async_trait]
 impl ExpiredDeletion for SqliteSessionStore {
     async fn delete_expired(&self) -> session_store::Result<()> {
+        let now = time::OffsetDateTime::now_utc();
+        self.cache().retain(|_, record| record.expiry_date > now);
         sqlx::query("DELETE FROM sessions WHERE expiry_date <= $1")
             .bind(super::now())
             .execute(&self.pool)
