@@ -440,3 +440,38 @@ async fn a_socket_that_has_not_joined_cannot_signal_or_name_a_room() {
         "{presence}"
     );
 }
+
+#[tokio::test]
+async fn a_flooding_socket_is_throttled_and_then_disconnected() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let (room, ticket, cookie) = room_with_bedside(&app).await;
+    let mut patient = bedside(&app, &ticket, &cookie).await;
+    let patient_id = id(&patient.join().await);
+    let mut flooder = relative(&app, &room, "Lola").await;
+    flooder.join().await;
+
+    for i in 0..400 {
+        flooder
+            .emit(
+                "signal",
+                json!({ "to": patient_id, "data": { "candidate": { "candidate": i } } }),
+            )
+            .await;
+    }
+
+    let mut relayed = 0;
+    while patient.expect_event("signal", QUIET).await.is_some() {
+        relayed += 1;
+    }
+    let burst = visitas::signaling::RATE_BURST as usize;
+    assert!(
+        relayed >= burst / 2 && relayed < burst + 50,
+        "{relayed} of 400 relayed"
+    );
+    assert!(
+        flooder.is_closed_within(SOON).await,
+        "a socket that keeps flooding is cut off"
+    );
+    assert!(!patient.closed, "the others stay connected");
+}
