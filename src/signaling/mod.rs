@@ -226,19 +226,17 @@ impl Signaling {
 
 /// Tells removed members why, disconnects them, closes their visit log rows and tells the others.
 async fn end_members(hub: &Hub, io: &SocketIo, removed: Vec<Member>, reason: EndReason) {
-    {
-        for member in removed {
-            hub.close_visit(&member, reason).await;
-            if let Some(socket) = io.get_socket(member.sid) {
-                if let Err(err) = socket.emit("ended", &json!({ "reason": reason.as_str() })) {
-                    tracing::debug!(error = %err, "telling a removed participant");
-                }
-                if let Err(err) = socket.disconnect() {
-                    tracing::debug!(error = %err, "disconnecting a removed participant");
-                }
+    for member in removed {
+        hub.close_visit(&member, reason).await;
+        if let Some(socket) = io.get_socket(member.sid) {
+            if let Err(err) = socket.emit("ended", &json!({ "reason": reason.as_str() })) {
+                tracing::debug!(error = %err, "telling a removed participant");
             }
-            hub.announce_left(io, &member, reason);
+            if let Err(err) = socket.disconnect() {
+                tracing::debug!(error = %err, "disconnecting a removed participant");
+            }
         }
+        hub.announce_left(io, &member, reason);
     }
 }
 
