@@ -41,6 +41,33 @@ pub struct Options {
     pub http_seconds: usize,
     pub rounds: usize,
     pub joins: usize,
+    /// Which parts to run (all of them unless narrowed with `--only`).
+    pub parts: Vec<Part>,
+}
+
+/// The parts of a run, to narrow it while working on one figure (`--only http,idle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The rooms page and a static file under wrk.
+    Http,
+    /// Idle connections, then the relay with them held.
+    Idle,
+    /// Join to first frame and the call page's weight, in Chromium.
+    Browser,
+}
+
+impl Part {
+    pub const ALL: [Part; 3] = [Part::Http, Part::Idle, Part::Browser];
+
+    /// Parses `http`, `idle` or `browser`.
+    pub fn parse(name: &str) -> Option<Part> {
+        match name {
+            "http" => Some(Part::Http),
+            "idle" => Some(Part::Idle),
+            "browser" => Some(Part::Browser),
+            _ => None,
+        }
+    }
 }
 
 impl Options {
@@ -59,6 +86,7 @@ impl Options {
             http_seconds: 10,
             rounds: 2,
             joins: 20,
+            parts: Part::ALL.to_vec(),
         }
     }
 
@@ -75,6 +103,7 @@ impl Options {
             http_seconds: 1,
             rounds: 1,
             joins: 2,
+            parts: Part::ALL.to_vec(),
         }
     }
 }
@@ -313,7 +342,19 @@ impl Visitas {
         writeln!(create.stdin.take().unwrap(), "{PASSWORD}").unwrap();
         assert!(create.wait().unwrap().success(), "visitas admin create");
         let port = free_port();
-        let child = Command::new(bin)
+        // `VISITAS_BENCH_WRAP="heaptrack -o /tmp/visitas"` runs the server under a profiler; the
+        // figures of such a run measure the profiler too.
+        let wrap = std::env::var("VISITAS_BENCH_WRAP").unwrap_or_default();
+        let mut words = wrap.split_whitespace();
+        let mut command = match words.next() {
+            Some(program) => {
+                let mut command = Command::new(program);
+                command.args(words).arg(bin);
+                command
+            }
+            None => Command::new(bin),
+        };
+        let child = command
             .args(["--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(data.path())
             .env("RUST_LOG", "warn")
@@ -588,8 +629,6 @@ pub async fn run(opts: &Options) -> Vec<Metric> {
     let reference = start_reference(&visitas, &rooms).await;
     let v_url = visitas.base.clone();
     let r_url = format!("https://127.0.0.1:{}", reference.port);
-    let origin = visitas.origin();
-    let r_origin = r_url.clone();
 
     // 1. Memory at rest.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -605,20 +644,30 @@ pub async fn run(opts: &Options) -> Vec<Metric> {
         .target("≤ 10 MiB", |v, _| v <= 10.0),
     );
 
-    // 6. HTTP, while both servers list the same ten rooms.
+    if opts.parts.contains(&Part::Http) {
+        metrics.extend(http(&visitas, &v_url, &r_url, opts.http_seconds));
+    }
+    if opts.parts.contains(&Part::Idle) {
+        metrics.extend(idle_and_relay(opts, &visitas, &reference, &rooms).await);
+    }
+    drop(reference);
+
+    // 4 and 5. Join to first frame, and the weight of the call page, in headless Chromium.
+    if opts.parts.contains(&Part::Browser) {
+        metrics.extend(join_to_first_frame(&visitas, opts.joins).await);
+    }
+    drop(visitas);
+    metrics
+}
+
+/// 6. HTTP, while both servers list the same ten rooms.
+fn http(visitas: &Visitas, v_url: &str, r_url: &str, seconds: usize) -> Vec<Metric> {
+    let mut metrics = Vec::new();
     let cookie = visitas.cookie();
-    let (v_rooms, v_rooms_p99) = wrk(&format!("{v_url}/rooms"), Some(&cookie), opts.http_seconds);
-    let (r_rooms, r_rooms_p99) = wrk(&format!("{r_url}/rooms"), None, opts.http_seconds);
-    let (v_static, v_static_p99) = wrk(
-        &format!("{v_url}/static/visitas.css"),
-        None,
-        opts.http_seconds,
-    );
-    let (r_static, r_static_p99) = wrk(
-        &format!("{r_url}/static/visitas.css"),
-        None,
-        opts.http_seconds,
-    );
+    let (v_rooms, v_rooms_p99) = wrk(&format!("{v_url}/rooms"), Some(&cookie), seconds);
+    let (r_rooms, r_rooms_p99) = wrk(&format!("{r_url}/rooms"), None, seconds);
+    let (v_static, v_static_p99) = wrk(&format!("{v_url}/static/visitas.css"), None, seconds);
+    let (r_static, r_static_p99) = wrk(&format!("{r_url}/static/visitas.css"), None, seconds);
     metrics.push(
         Metric::new("rooms page", "req/s", Some(v_rooms), Some(r_rooms))
             .target("≥ 4× reference", |v, r| r.is_some_and(|r| v >= 4.0 * r)),
@@ -641,8 +690,21 @@ pub async fn run(opts: &Options) -> Vec<Metric> {
         Some(v_static_p99),
         Some(r_static_p99),
     ));
+    metrics
+}
 
-    // 2. Idle connections, alternating servers.
+/// 2 and 3. Idle connections, alternating servers; then the relay with the largest load held.
+async fn idle_and_relay(
+    opts: &Options,
+    visitas: &Visitas,
+    reference: &Process,
+    rooms: &[Value],
+) -> Vec<Metric> {
+    let mut metrics = Vec::new();
+    let (v_url, origin) = (visitas.base.clone(), visitas.origin());
+    let r_url = format!("https://127.0.0.1:{}", reference.port);
+    let r_origin = r_url.clone();
+    let (v_rest, r_rest) = (visitas.process.rss(), reference.rss());
     let mut held: Option<(Child, Child)> = None;
     for &count in &opts.idle_counts {
         if let Some((a, b)) = held.take() {
@@ -697,7 +759,7 @@ pub async fn run(opts: &Options) -> Vec<Metric> {
     for round in 0..opts.rounds {
         for (process, url, origin) in [
             (&visitas.process, &v_url, &origin),
-            (&reference, &r_url, &r_origin),
+            (reference, &r_url, &r_origin),
         ] {
             let cpu_before = process.cpu_seconds();
             let answer = relay(&format!("{url}/"), origin, &pairs, opts);
@@ -768,12 +830,6 @@ pub async fn run(opts: &Options) -> Vec<Metric> {
         release(a);
         release(b);
     }
-
-    drop(reference);
-
-    // 4 and 5. Join to first frame, and the weight of the call page, in headless Chromium.
-    metrics.extend(join_to_first_frame(&visitas, opts.joins).await);
-    drop(visitas);
     metrics
 }
 

@@ -55,10 +55,11 @@ use std::{
 
 use axum::{
     extract::{Request, State as AxumState},
-    http::StatusCode,
+    http::{Extensions, StatusCode, Uri, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use hyper::upgrade::OnUpgrade;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use socketioxide::{
@@ -173,6 +174,8 @@ pub fn build(
         .ws_max_frame_size(MAX_MESSAGE_BYTES)
         .max_payload(MAX_MESSAGE_BYTES as u64)
         .max_buffer_size(256)
+        // Per socket, and most sockets are idle: reading an offer takes a few more reads.
+        .ws_read_buffer_size(256)
         .connect_timeout(Duration::from_secs(10))
         .with_state(hub.clone())
         .build_layer();
@@ -337,8 +340,37 @@ pub async fn check_origin(
             tracing::warn!("refused a Socket.IO handshake from a foreign or missing origin");
             return StatusCode::FORBIDDEN.into_response();
         }
+        return next.run(detach_from_read_buffer(request)).await;
     }
     next.run(request).await
+}
+
+/// Socket.IO keeps the request's head for as long as the socket lives, and hyper parses header
+/// values and the URI as slices of its 8-16 KiB read buffer: keeping any of them would keep that
+/// whole buffer alive per connection. The socket keeps copies of what it still needs instead: the
+/// URI (its query names the protocol), the WebSocket key, the pending upgrade and the session (the
+/// outer layer has already read it from the cookie).
+fn detach_from_read_buffer(request: Request) -> Request {
+    let (mut parts, body) = request.into_parts();
+    let mut headers = header::HeaderMap::with_capacity(1);
+    if let Some(key) = parts.headers.get(header::SEC_WEBSOCKET_KEY)
+        && let Ok(copy) = header::HeaderValue::from_bytes(key.as_bytes())
+    {
+        headers.insert(header::SEC_WEBSOCKET_KEY, copy);
+    }
+    parts.headers = headers;
+    if let Ok(uri) = parts.uri.to_string().parse::<Uri>() {
+        parts.uri = uri;
+    }
+    let mut extensions = Extensions::new();
+    if let Some(upgrade) = parts.extensions.remove::<OnUpgrade>() {
+        extensions.insert(upgrade);
+    }
+    if let Some(session) = parts.extensions.remove::<Session>() {
+        extensions.insert(session);
+    }
+    parts.extensions = extensions;
+    Request::from_parts(parts, body)
 }
 
 #[derive(Debug, Deserialize)]
