@@ -27,6 +27,7 @@ use tower_sessions::{
 
 use crate::{
     auth::{self, Passwords, secret::ServerSecret},
+    cache::Caches,
     config::Config,
     db::{self, sessions::SqliteSessionStore},
     domain::random_token,
@@ -40,9 +41,22 @@ pub const SETUP_LINK_SECS: i64 = 60 * 60;
 /// Domain, so no other host can set or read it.
 pub const SESSION_COOKIE: &str = "__Host-visitas-session";
 
-/// What every handler can reach.
+/// What every handler can reach. Every middleware layer clones it for every request, so it is one
+/// shared pointer rather than a bundle of them.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     pub config: Arc<Config>,
     pub db: SqlitePool,
     pub passwords: Passwords,
@@ -54,6 +68,8 @@ pub struct AppState {
     pub signaling: Signaling,
     /// Staff and relatives' sessions (one store, one in-memory cache).
     pub sessions: SqliteSessionStore,
+    /// Accounts and open rooms, kept in memory between writes.
+    pub caches: Arc<Caches>,
 }
 
 impl AppState {
@@ -259,8 +275,10 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     }
     let secret = ServerSecret::load_or_create(&config.data_dir.join("secret.key"))?;
     let config = Arc::new(config);
-    let (signaling_layer, signaling) = signaling::build(db.clone(), secret.clone(), config.clone());
-    let state = AppState {
+    let caches = Arc::new(Caches::default());
+    let (signaling_layer, signaling) =
+        signaling::build(db.clone(), secret.clone(), config.clone(), caches.clone());
+    let state = AppState(Arc::new(Shared {
         config,
         db: db.clone(),
         passwords: Passwords::new().await?,
@@ -268,7 +286,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         secret,
         signaling,
         sessions: SqliteSessionStore::new(db.clone()),
-    };
+        caches,
+    }));
     let app = router(state.clone(), signaling_layer);
     let handle = Handle::new();
     let task = tokio::spawn(

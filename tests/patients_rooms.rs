@@ -107,6 +107,8 @@ async fn rooms_are_created_listed_and_closed() {
     let app = spawn_app().await;
     app.logged_in_nurse().await;
     let patient = app.register_patient("Carmen Ruiz", "").await;
+    // The open rooms are kept in memory between writes: each write below must show at once.
+    assert!(!text(app.get("/rooms").await).await.contains("Carmen Ruiz"));
 
     let room = app.create_room(&patient).await;
 
@@ -138,6 +140,8 @@ async fn discharge_closes_open_rooms_and_refuses_new_ones() {
     let patient = app.register_patient("Pedro Sanz", "").await;
     let first = app.create_room(&patient).await;
     let second = app.create_room(&patient).await;
+    let before = text(app.get("/rooms").await).await;
+    assert!(before.contains(&first) && before.contains(&second));
 
     let response = app
         .post(&format!("/patients/{patient}/discharge"), &[])

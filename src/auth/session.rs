@@ -9,7 +9,7 @@ use tower_sessions::Session;
 
 use sqlx::SqlitePool;
 
-use crate::{app::AppState, config::Config, db, domain::Role, error::AppError};
+use crate::{app::AppState, cache::Caches, config::Config, db, domain::Role, error::AppError};
 
 const STAFF_KEY: &str = "staff";
 
@@ -69,7 +69,7 @@ impl FromRequestParts<AppState> for CurrentStaff {
             .get::<Session>()
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("the session layer is missing"))?;
-        current_staff(&session, &state.db, &state.config).await
+        current_staff(&session, &state.db, &state.config, &state.caches).await
     }
 }
 
@@ -79,6 +79,7 @@ pub async fn current_staff(
     session: &Session,
     db: &SqlitePool,
     config: &Config,
+    caches: &Caches,
 ) -> Result<CurrentStaff, AppError> {
     let Some(mut remembered) = session.get::<StaffSession>(STAFF_KEY).await? else {
         return Err(AppError::LoginRequired);
@@ -90,8 +91,19 @@ pub async fn current_staff(
         session.flush().await?;
         return Err(AppError::LoginRequired);
     }
-    let staff = db::staff::find_by_id(db, &remembered.staff_id).await?;
-    let Some(staff) = staff.filter(|s| s.active) else {
+    let staff = caches
+        .staff
+        .get_or_load(&remembered.staff_id, || async {
+            let staff = db::staff::find_by_id(db, &remembered.staff_id).await?;
+            Ok::<_, AppError>(staff.filter(|s| s.active).map(|staff| CurrentStaff {
+                role: staff.role(),
+                id: staff.id,
+                username: staff.username,
+                display_name: staff.display_name,
+            }))
+        })
+        .await?;
+    let Some(staff) = staff else {
         session.flush().await?;
         return Err(AppError::LoginRequired);
     };
@@ -101,12 +113,7 @@ pub async fn current_staff(
         remembered.last_seen = now;
         session.insert(STAFF_KEY, remembered).await?;
     }
-    Ok(CurrentStaff {
-        role: staff.role(),
-        id: staff.id,
-        username: staff.username,
-        display_name: staff.display_name,
-    })
+    Ok(staff)
 }
 
 /// A signed-in administrator; anyone else gets 403.

@@ -82,6 +82,7 @@ use crate::{
         session::current_staff,
         ticket::{CallRole, CallTicket},
     },
+    cache::Caches,
     config::Config,
     db::{self, invites::InviteStatus},
 };
@@ -146,6 +147,7 @@ pub struct Hub {
     db: SqlitePool,
     secret: ServerSecret,
     config: Arc<Config>,
+    caches: Arc<Caches>,
     registry: Mutex<Registry>,
 }
 
@@ -161,11 +163,13 @@ pub fn build(
     db: SqlitePool,
     secret: ServerSecret,
     config: Arc<Config>,
+    caches: Arc<Caches>,
 ) -> (SocketIoLayer, Signaling) {
     let hub = Arc::new(Hub {
         db,
         secret,
         config,
+        caches,
         registry: Mutex::new(Registry::default()),
     });
     let (layer, io) = SocketIo::builder()
@@ -398,7 +402,9 @@ async fn authenticate(
     if matches!(ticket.role, CallRole::Patient | CallRole::Staff) {
         let session = socket.req_parts().extensions.get::<Session>().cloned();
         let staff = match session {
-            Some(session) => current_staff(&session, &hub.db, &hub.config).await.ok(),
+            Some(session) => current_staff(&session, &hub.db, &hub.config, &hub.caches)
+                .await
+                .ok(),
             None => None,
         };
         if staff.is_none_or(|staff| Some(staff.id) != ticket.staff_id) {

@@ -191,7 +191,10 @@ pub async fn discharge(
             db::audit::record(&mut tx, Some(&staff.id), "room.close", Some(room)).await?;
         }
     }
-    tx.commit().await?;
+    let committed = tx.commit().await;
+    // Even when the commit reports an error: it may have landed.
+    state.caches.rooms_changed();
+    committed?;
     let signaling = state.signaling.clone();
     tokio::spawn(async move {
         for room in &closed {

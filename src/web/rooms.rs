@@ -1,7 +1,7 @@
 //! Rooms: the list of open rooms with who is in each, one room's page (invites, call buttons),
 //! creating and closing.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use askama::Template;
 use axum::{
@@ -49,9 +49,17 @@ pub async fn list(
     ctx: PageCtx,
 ) -> Result<Response, AppError> {
     let presence = state.signaling.presence();
-    let rooms = db::rooms::list_open(&state.db)
+    let rooms = state
+        .caches
+        .open_rooms
+        .get_or_load(&(), || async {
+            Ok::<_, AppError>(Some(Arc::new(db::rooms::list_open(&state.db).await?)))
+        })
         .await?
-        .into_iter()
+        .unwrap_or_default();
+    let rooms = rooms
+        .iter()
+        .cloned()
         .map(|room| {
             let here = presence_line(presence.get(&room.id), ctx.t);
             (room, here)
@@ -197,7 +205,10 @@ pub async fn create(
         return Err(AppError::conflict(|t| t.err_patient_discharged));
     };
     db::audit::record(&mut tx, Some(&staff.id), "room.create", Some(&room_id)).await?;
-    tx.commit().await?;
+    let committed = tx.commit().await;
+    // Even when the commit reports an error: it may have landed.
+    state.caches.rooms_changed();
+    committed?;
     Ok(Redirect::to(&format!("/rooms/{room_id}")))
 }
 
@@ -212,7 +223,10 @@ pub async fn close(
     if db::rooms::close(&mut tx, &room.id, &staff.id).await? {
         db::audit::record(&mut tx, Some(&staff.id), "room.close", Some(&room.id)).await?;
     }
-    tx.commit().await?;
+    let committed = tx.commit().await;
+    // Even when the commit reports an error: it may have landed.
+    state.caches.rooms_changed();
+    committed?;
     let signaling = state.signaling.clone();
     let room_id = room.id.clone();
     tokio::spawn(async move { signaling.end_room(&room_id).await });

@@ -158,7 +158,10 @@ pub async fn deactivate(
         Some(id.as_str()),
     )
     .await?;
-    tx.commit().await?;
+    let committed = tx.commit().await;
+    // Even when the commit reports an error: it may have landed.
+    state.caches.staff_changed();
+    committed?;
     // A deactivated account's calls end too, not only its pages.
     let signaling = state.signaling.clone();
     let staff_id = id.to_string();

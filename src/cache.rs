@@ -1,0 +1,166 @@
+//! In-memory copies of what every staff page reads: the signed-in account and the open rooms.
+//!
+//! On this kind of machine a query costs two thread switches (sqlx runs SQLite on a thread of
+//! its own), and those were most of a rooms page's time. Both caches are dropped by the handlers
+//! that write what they hold, right after the commit:
+//! - accounts: [`Caches::staff_changed`] after a deactivation;
+//! - open rooms: [`Caches::rooms_changed`] after a room is created or closed, or a patient
+//!   discharged.
+//!
+//! A load that overlaps such a drop is used once and not kept (see [`Cached`]), so a page can
+//! never keep showing what a committed write changed.
+
+use std::{collections::HashMap, future::Future, hash::Hash, sync::Arc, sync::Mutex};
+
+use crate::{auth::session::CurrentStaff, db::rooms::RoomView};
+
+/// At most this many values are kept; past it, lookups go to the database.
+const MAX_ENTRIES: usize = 4096;
+
+/// The server's caches.
+#[derive(Debug, Default)]
+pub struct Caches {
+    /// Active accounts by id.
+    pub staff: Cached<String, CurrentStaff>,
+    /// Every open room, as [`crate::db::rooms::list_open`] returns them.
+    pub open_rooms: Cached<(), Arc<Vec<RoomView>>>,
+}
+
+impl Caches {
+    /// Call after committing a change to an account.
+    pub fn staff_changed(&self) {
+        self.staff.clear();
+    }
+
+    /// Call after committing a change to rooms or patients.
+    pub fn rooms_changed(&self) {
+        self.open_rooms.clear();
+    }
+}
+
+/// A read-through map that a writer clears. Every clear starts a new generation; a value loaded
+/// during an earlier generation is returned to its caller but not kept, because the write that
+/// cleared the map may have landed after the value was read.
+#[derive(Debug)]
+pub struct Cached<K, V> {
+    state: Mutex<State<K, V>>,
+}
+
+#[derive(Debug)]
+struct State<K, V> {
+    generation: u64,
+    entries: HashMap<K, V>,
+}
+
+impl<K, V> Default for Cached<K, V> {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(State {
+                generation: 0,
+                entries: HashMap::new(),
+            }),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> Cached<K, V> {
+    /// The kept value for `key`, or what `load` gives. `load` returns `None` for a value that
+    /// must not be kept (an inactive account), and the caller gets `None` too.
+    pub async fn get_or_load<F, Fut, E>(&self, key: &K, load: F) -> Result<Option<V>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<V>, E>>,
+    {
+        let generation = {
+            let state = self.lock();
+            if let Some(value) = state.entries.get(key) {
+                return Ok(Some(value.clone()));
+            }
+            state.generation
+        };
+        let value = load().await?;
+        if let Some(value) = &value {
+            let mut state = self.lock();
+            if state.generation == generation && state.entries.len() < MAX_ENTRIES {
+                state.entries.insert(key.clone(), value.clone());
+            }
+        }
+        Ok(value)
+    }
+
+    /// Forgets every value and starts a new generation.
+    pub fn clear(&self) {
+        let mut state = self.lock();
+        state.generation = state.generation.wrapping_add(1);
+        state.entries.clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<K, V>> {
+        // Each critical section is a lookup, an insert or a clear: a panic cannot leave the
+        // map half-written.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_value_is_loaded_once_then_kept_until_cleared() {
+        let cache: Cached<&str, u32> = Cached::default();
+        let mut loads = 0;
+        for _ in 0..3 {
+            let value = cache
+                .get_or_load(&"a", || {
+                    loads += 1;
+                    async { Ok::<_, Infallible>(Some(7)) }
+                })
+                .await;
+            assert_eq!(value, Ok(Some(7)));
+        }
+        assert_eq!(loads, 1);
+        cache.clear();
+        let value = cache
+            .get_or_load(&"a", || async { Ok::<_, Infallible>(Some(8)) })
+            .await;
+        assert_eq!(value, Ok(Some(8)), "a clear makes the next read load again");
+    }
+
+    #[tokio::test]
+    async fn a_load_overlapping_a_clear_is_used_once_and_not_kept() {
+        let cache: Cached<&str, u32> = Cached::default();
+        // The write lands (and clears) while the load is still reading the old value.
+        let stale = cache
+            .get_or_load(&"a", || {
+                cache.clear();
+                async { Ok::<_, Infallible>(Some(1)) }
+            })
+            .await;
+        assert_eq!(stale, Ok(Some(1)));
+        let fresh = cache
+            .get_or_load(&"a", || async { Ok::<_, Infallible>(Some(2)) })
+            .await;
+        assert_eq!(fresh, Ok(Some(2)), "the stale value was not kept");
+    }
+
+    #[tokio::test]
+    async fn values_that_must_not_be_kept_are_loaded_every_time() {
+        let cache: Cached<&str, u32> = Cached::default();
+        let mut loads = 0;
+        for _ in 0..2 {
+            let value = cache
+                .get_or_load(&"gone", || {
+                    loads += 1;
+                    async { Ok::<_, Infallible>(None) }
+                })
+                .await;
+            assert_eq!(value, Ok(None));
+        }
+        assert_eq!(loads, 2);
+    }
+}
