@@ -6,6 +6,7 @@
 //! `Accept-Language`, then the configured default.
 
 use axum::http::{HeaderMap, header};
+use chrono::{Datelike, Timelike};
 
 /// The languages Visitas speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -104,6 +105,31 @@ pub fn with_number(text: &str, n: impl std::fmt::Display) -> String {
     text.replace("{n}", &n.to_string())
 }
 
+/// How a language writes a date and time: 24/11/2026 09:30 or 2026-11-24 09:30.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateFormat {
+    DayMonthYear,
+    YearMonthDay,
+}
+
+impl DateFormat {
+    /// `time` written this way. By hand rather than through strftime: a list page writes one per
+    /// row, and chrono parses the pattern and formats the offset every time.
+    pub fn write<T: Datelike + Timelike>(self, time: &T) -> String {
+        let (y, mo, d, h, mi) = (
+            time.year(),
+            time.month(),
+            time.day(),
+            time.hour(),
+            time.minute(),
+        );
+        match self {
+            DateFormat::DayMonthYear => format!("{d:02}/{mo:02}/{y:04} {h:02}:{mi:02}"),
+            DateFormat::YearMonthDay => format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}"),
+        }
+    }
+}
+
 /// Every string shown to a person, in one language.
 #[derive(Debug)]
 pub struct Text {
@@ -118,7 +144,7 @@ pub struct Text {
     pub nav_staff: &'static str,
     pub logout: &'static str,
     pub signed_in_as: &'static str,
-    pub date_format: &'static str,
+    pub date_format: DateFormat,
 
     pub login_title: &'static str,
     pub username: &'static str,
@@ -305,7 +331,7 @@ pub const ES: Text = Text {
     nav_staff: "Personal",
     logout: "Cerrar sesión",
     signed_in_as: "Sesión de",
-    date_format: "%d/%m/%Y %H:%M",
+    date_format: DateFormat::DayMonthYear,
 
     login_title: "Iniciar sesión",
     username: "Usuario",
@@ -492,7 +518,7 @@ pub const EN: Text = Text {
     nav_staff: "Staff",
     logout: "Sign out",
     signed_in_as: "Signed in as",
-    date_format: "%Y-%m-%d %H:%M",
+    date_format: DateFormat::YearMonthDay,
 
     login_title: "Sign in",
     username: "Username",
@@ -670,6 +696,22 @@ pub const EN: Text = Text {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn dates_are_written_as_each_language_expects() {
+        let time = chrono::NaiveDate::from_ymd_opt(2026, 3, 7)
+            .and_then(|d| d.and_hms_opt(9, 5, 0))
+            .expect("a valid date");
+        assert_eq!(Lang::Es.text().date_format.write(&time), "07/03/2026 09:05");
+        assert_eq!(Lang::En.text().date_format.write(&time), "2026-03-07 09:05");
+        for format in [DateFormat::DayMonthYear, DateFormat::YearMonthDay] {
+            let pattern = match format {
+                DateFormat::DayMonthYear => "%d/%m/%Y %H:%M",
+                DateFormat::YearMonthDay => "%Y-%m-%d %H:%M",
+            };
+            assert_eq!(format.write(&time), time.format(pattern).to_string());
+        }
+    }
 
     #[test]
     fn accept_language_picks_the_highest_supported_quality() {

@@ -37,9 +37,9 @@ fn presence_line(entries: Option<&Vec<PresenceEntry>>, t: &Text) -> Option<Strin
 
 #[derive(Template)]
 #[template(path = "rooms/list.html")]
-struct RoomsPage {
+struct RoomsPage<'a> {
     ctx: PageCtx,
-    rooms: Vec<(RoomView, Option<String>)>,
+    rooms: Vec<(&'a RoomView, Option<String>)>,
 }
 
 /// `GET /rooms`: every open room with its patient, ward, bed, creation time and who is in it.
@@ -57,17 +57,13 @@ pub async fn list(
         })
         .await?
         .unwrap_or_default();
-    let rooms = rooms
+    let rows = rooms
         .iter()
-        .cloned()
-        .map(|room| {
-            let here = presence_line(presence.get(&room.id), ctx.t);
-            (room, here)
-        })
+        .map(|room| (room, presence_line(presence.get(&room.id), ctx.t)))
         .collect();
     render(&RoomsPage {
         ctx: ctx.with_staff(&staff),
-        rooms,
+        rooms: rows,
     })
 }
 
