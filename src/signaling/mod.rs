@@ -61,7 +61,7 @@ use axum::{
 };
 use hyper::upgrade::OnUpgrade;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Value, json, value::RawValue};
 use socketioxide::{
     SocketIo, TransportType,
     extract::{AckSender, Event, SocketRef, State, TryData},
@@ -601,7 +601,41 @@ async fn join(socket: SocketRef, io: SocketIo, State(hub): State<Arc<Hub>>, ack:
 #[derive(Debug, Deserialize)]
 struct SignalIn {
     to: String,
-    data: serde_json::Map<String, Value>,
+    data: SignalData,
+}
+
+/// What a signal carries: a session description or an ICE candidate, exactly one. Each is kept
+/// as the JSON the sender wrote and relayed as it is: an offer is a few KiB of SDP, and parsing it
+/// into a tree only to encode it again was most of the work of relaying it.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct SignalData {
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    description: Option<Box<RawValue>>,
+    /// `null` is the end of the candidates, and is relayed like any other.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    candidate: Option<Box<RawValue>>,
+}
+
+/// A field that is there, even as `null` (serde would read `null` as absent).
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Debug, Serialize)]
+struct SignalOut<'a> {
+    from: String,
+    data: &'a SignalData,
 }
 
 async fn signal(
@@ -617,8 +651,7 @@ async fn signal(
         tracing::warn!(sid = %socket.id, "dropped a malformed signal");
         return;
     };
-    let well_formed = message.data.len() == 1
-        && (message.data.contains_key("description") || message.data.contains_key("candidate"));
+    let well_formed = message.data.description.is_some() != message.data.candidate.is_some();
     let Ok(to) = message.to.parse::<Sid>() else {
         tracing::warn!(sid = %socket.id, "dropped a signal to a malformed peer id");
         return;
@@ -628,7 +661,10 @@ async fn signal(
         return;
     }
     if let Some(peer) = io.get_socket(to) {
-        let relayed = json!({ "from": socket.id.to_string(), "data": message.data });
+        let relayed = SignalOut {
+            from: socket.id.to_string(),
+            data: &message.data,
+        };
         if let Err(err) = peer.emit("signal", &relayed) {
             tracing::debug!(error = %err, "relaying a signal");
         }
