@@ -700,3 +700,61 @@ async fn depart(hub: &Hub, io: &SocketIo, sid: Sid, reason: EndReason) {
         hub.announce_left(io, &member, reason);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{Body, Bytes};
+
+    use super::*;
+
+    #[derive(Clone)]
+    struct Unrelated;
+
+    #[test]
+    fn a_kept_socket_request_shares_nothing_with_the_read_buffer() {
+        // What hyper does: the head's values are slices of one read buffer.
+        let head =
+            "/socket.io/?EIO=4&transport=websocket dGhlIHNhbXBsZSBub25jZQ== visitas-session=abc";
+        let buffer = Bytes::from(head.to_string());
+        let (uri_end, key_end) = (head.find(' ').unwrap_or(0), head.rfind(' ').unwrap_or(0));
+        let inside = |bytes: &[u8]| {
+            let start = buffer.as_ptr() as usize;
+            (start..start + buffer.len()).contains(&(bytes.as_ptr() as usize))
+        };
+        let mut request = Request::new(Body::empty());
+        *request.uri_mut() = Uri::from_maybe_shared(buffer.slice(..uri_end)).expect("a valid URI");
+        let headers = request.headers_mut();
+        headers.insert(
+            header::SEC_WEBSOCKET_KEY,
+            header::HeaderValue::from_maybe_shared(buffer.slice(uri_end + 1..key_end))
+                .expect("a valid value"),
+        );
+        headers.insert(
+            header::COOKIE,
+            header::HeaderValue::from_maybe_shared(buffer.slice(key_end + 1..))
+                .expect("a valid value"),
+        );
+        let upgrade = hyper::upgrade::on(Request::new(()));
+        request.extensions_mut().insert(upgrade);
+        request.extensions_mut().insert(Unrelated);
+        assert!(inside(request.uri().path().as_bytes()));
+
+        let kept = detach_from_read_buffer(request);
+
+        assert_eq!(
+            kept.uri().to_string(),
+            "/socket.io/?EIO=4&transport=websocket"
+        );
+        assert!(!inside(kept.uri().path().as_bytes()));
+        assert!(!inside(kept.uri().query().unwrap_or_default().as_bytes()));
+        let key = kept.headers().get(header::SEC_WEBSOCKET_KEY);
+        assert_eq!(
+            key.map(header::HeaderValue::as_bytes),
+            Some(&b"dGhlIHNhbXBsZSBub25jZQ=="[..])
+        );
+        assert!(!inside(key.map_or(&[][..], |k| k.as_bytes())));
+        assert_eq!(kept.headers().len(), 1, "only the WebSocket key is kept");
+        assert!(kept.extensions().get::<OnUpgrade>().is_some());
+        assert!(kept.extensions().get::<Unrelated>().is_none());
+    }
+}
