@@ -292,6 +292,9 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let handle = Handle::new();
     let task = tokio::spawn(
         axum_server::from_tcp_rustls(listener, rustls.clone())?
+            // Signaling is small messages that must not wait for the previous one's ACK (Nagle
+            // and delayed ACKs stalled some for 40 ms).
+            .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor::new()))
             .handle(handle.clone())
             .serve(app.into_make_service_with_connect_info::<SocketAddr>()),
     );

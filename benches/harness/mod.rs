@@ -532,12 +532,12 @@ fn load(args: &[&str]) -> Child {
 }
 
 fn first_json_line(child: &mut Child) -> Value {
-    use std::io::BufRead;
-    let stdout = child.stdout.as_mut().unwrap();
+    json_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()))
+}
+
+fn json_line(reader: &mut impl std::io::BufRead) -> Value {
     let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap();
+    reader.read_line(&mut line).unwrap();
     serde_json::from_str(line.trim()).unwrap_or_else(|_| panic!("load generator said {line:?}"))
 }
 
@@ -555,7 +555,15 @@ pub fn release(mut child: Child) {
 }
 
 /// Runs a relay phase; returns the generator's JSON.
-pub fn relay(url: &str, origin: &str, pairs: &Value, opts: &Options) -> Value {
+/// One relay run: the generator's answer, and the server's CPU seconds and the wall time between
+/// the first message sent and the answer (connecting, joining and leaving are left out).
+pub fn relay(
+    server: &Process,
+    url: &str,
+    origin: &str,
+    pairs: &Value,
+    opts: &Options,
+) -> (Value, f64, Duration) {
     let mut child = load(&[
         "relay",
         url,
@@ -565,9 +573,17 @@ pub fn relay(url: &str, origin: &str, pairs: &Value, opts: &Options) -> Value {
         &opts.relay_seconds.to_string(),
         &opts.relay_bytes.to_string(),
     ]);
-    let answer = first_json_line(&mut child);
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap());
+    let started = json_line(&mut lines);
+    assert_eq!(
+        started["phase"], "sending",
+        "the load generator started sending"
+    );
+    let (cpu_before, wall) = (server.cpu_seconds(), Instant::now());
+    let answer = json_line(&mut lines);
+    let (cpu, elapsed) = (server.cpu_seconds() - cpu_before, wall.elapsed());
     let _ = child.wait();
-    answer
+    (answer, cpu, elapsed)
 }
 
 /// wrk against one URL: (requests per second, p99 in ms).
@@ -755,21 +771,32 @@ async fn idle_and_relay(
         pairs.push(json!({ "a": a, "b": b, "room": room }));
     }
     let pairs = Value::Array(pairs);
+    // What each server spends per second with the idle connections alone (their heartbeats):
+    // measured over as long as a relay run, to show the relay's own cost beside the total.
+    let idle_window = Duration::from_secs(opts.relay_seconds as u64 + 2);
+    let (v_idle_before, r_idle_before) = (visitas.process.cpu_seconds(), reference.cpu_seconds());
+    tokio::time::sleep(idle_window).await;
+    let idle_rate = |before: f64, process: &Process| {
+        (process.cpu_seconds() - before) / idle_window.as_secs_f64()
+    };
+    let (v_idle, r_idle) = (
+        idle_rate(v_idle_before, &visitas.process),
+        idle_rate(r_idle_before, reference),
+    );
     let mut results = Vec::new();
     for round in 0..opts.rounds {
-        for (process, url, origin) in [
-            (&visitas.process, &v_url, &origin),
-            (reference, &r_url, &r_origin),
+        for (process, url, origin, idle) in [
+            (&visitas.process, &v_url, &origin, v_idle),
+            (reference, &r_url, &r_origin, r_idle),
         ] {
-            let cpu_before = process.cpu_seconds();
-            let answer = relay(&format!("{url}/"), origin, &pairs, opts);
-            let cpu = process.cpu_seconds() - cpu_before;
-            let received = answer["received"].as_f64().unwrap_or(0.0);
+            let (answer, cpu, elapsed) = relay(process, &format!("{url}/"), origin, &pairs, opts);
+            let received = answer["received"].as_f64().unwrap_or(0.0).max(1.0);
+            let net = (cpu - idle * elapsed.as_secs_f64()).max(0.0);
             results.push((
                 std::ptr::eq(process, &visitas.process),
                 round,
                 answer.clone(),
-                cpu / received.max(1.0) * 1e6,
+                (cpu / received * 1e6, net / received * 1e6),
             ));
         }
     }
@@ -777,12 +804,10 @@ async fn idle_and_relay(
         let mut values: Vec<f64> = results
             .iter()
             .filter(|r| r.0 == visitas_side)
-            .filter_map(|r| {
-                if key == "cpu" {
-                    Some(r.3)
-                } else {
-                    r.2[key].as_f64()
-                }
+            .filter_map(|r| match key {
+                "cpu" => Some(r.3.0),
+                "cpu_net" => Some(r.3.1),
+                _ => r.2[key].as_f64(),
             })
             .collect();
         (!values.is_empty()).then(|| median(&mut values))
@@ -814,6 +839,12 @@ async fn idle_and_relay(
             r.is_some_and(|r| v <= 0.4 * r)
         }),
     );
+    metrics.push(Metric::new(
+        "  net of idle heartbeats",
+        "µs",
+        pick(true, "cpu_net"),
+        pick(false, "cpu_net"),
+    ));
     let lost = |visitas_side: bool| -> Option<f64> {
         let total: f64 = results
             .iter()

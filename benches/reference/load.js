@@ -6,7 +6,8 @@
 //   node load.js relay URL ORIGIN PAIRS_JSON RATE SECONDS BYTES
 //       PAIRS_JSON is [{"a": ticket, "b": ticket, "room": name}, ...]: one pair of sockets per entry,
 //       joined in one room, offer-sized signals from a to b at RATE messages/s (all pairs together)
-//       for SECONDS; prints {"sent","received","p50_ms","p99_ms"}
+//       for SECONDS; prints {"phase":"sending"} once every pair has joined, then
+//       {"sent","received","p50_ms","p99_ms"} once the last message had 2 s to arrive, before closing
 // The reference checks no ticket and takes the room name from the join, like the prototype.
 "use strict";
 const { io } = require("socket.io-client");
@@ -84,6 +85,7 @@ async function relay(ticketsJson, rate, seconds, bytes) {
   const total = Number(rate) * Number(seconds);
   const interval = 1000 / Number(rate);
   let sent = 0;
+  console.log(JSON.stringify({ phase: "sending" }));
   const start = process.hrtime.bigint();
   await new Promise((resolve) => {
     const tick = () => {
