@@ -7,6 +7,10 @@
 //! - open rooms: [`Caches::rooms_changed`] after a room is created or closed, or a patient
 //!   discharged.
 //!
+//! Any new write to accounts, rooms or patients (an edit, a reactivation) must call the matching
+//! method too. Only this process writes them: `visitas admin create` only adds accounts, which
+//! no cache holds yet.
+//!
 //! A load that overlaps such a drop is used once and not kept (see [`Cached`]), so a page can
 //! never keep showing what a committed write changed.
 
