@@ -15,7 +15,6 @@
 
 use std::{
     io::Write,
-    net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::Arc,
@@ -197,14 +196,6 @@ pub fn print_report(metrics: &[Metric]) {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn repo_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -291,7 +282,7 @@ impl Drop for Process {
 }
 
 fn client() -> (Client, Arc<Jar>) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    visitas::tls::install_crypto_provider();
     let jar = Arc::new(Jar::default());
     let client = Client::builder()
         .cookie_provider(jar.clone())
@@ -341,7 +332,7 @@ impl Visitas {
             .unwrap();
         writeln!(create.stdin.take().unwrap(), "{PASSWORD}").unwrap();
         assert!(create.wait().unwrap().success(), "visitas admin create");
-        let port = free_port();
+        let port = browser::free_port();
         // `VISITAS_BENCH_WRAP="heaptrack -o /tmp/visitas"` runs the server under a profiler; the
         // figures of such a run measure the profiler too.
         let wrap = std::env::var("VISITAS_BENCH_WRAP").unwrap_or_default();
@@ -501,7 +492,7 @@ pub async fn start_reference(visitas: &Visitas, rooms: &[Value]) -> Process {
     let dir = repo_dir().join("benches/reference");
     let rooms_file = visitas.data.path().join("reference-rooms.json");
     std::fs::write(&rooms_file, serde_json::to_vec(rooms).unwrap()).unwrap();
-    let port = free_port();
+    let port = browser::free_port();
     let tls = visitas.data.path().join("tls");
     let child = Command::new("node")
         .arg(dir.join("server.js"))
@@ -1029,36 +1020,20 @@ pub async fn join_to_first_frame(visitas: &Visitas, joins: usize) -> Vec<Metric>
         .map(|a| a.iter().filter_map(Value::as_f64).collect())
         .unwrap_or_default();
 
-    let mut metrics = vec![
-        Metric::new(
-            "join → first frame, relative, median",
-            "ms",
-            percentile(&relative_totals, 50.0),
-            None,
-        )
-        .target("≤ 350 ms", |v, _| v <= 350.0),
-        Metric::new(
-            "join → first frame, relative, p95",
-            "ms",
-            percentile(&relative_totals, 95.0),
-            None,
-        )
-        .target("≤ 600 ms", |v, _| v <= 600.0),
-        Metric::new(
-            "join → first frame, bedside, median",
-            "ms",
-            percentile(&bedside_totals, 50.0),
-            None,
-        )
-        .target("≤ 350 ms", |v, _| v <= 350.0),
-        Metric::new(
-            "join → first frame, bedside, p95",
-            "ms",
-            percentile(&bedside_totals, 95.0),
-            None,
-        )
-        .target("≤ 600 ms", |v, _| v <= 600.0),
-    ];
+    let mut metrics = Vec::new();
+    for (side, totals) in [("relative", &relative_totals), ("bedside", &bedside_totals)] {
+        for (label, p, limit) in [("median", 50.0, 350.0), ("p95", 95.0, 600.0)] {
+            metrics.push(
+                Metric::new(
+                    format!("join → first frame, {side}, {label}"),
+                    "ms",
+                    percentile(totals, p),
+                    None,
+                )
+                .target(&format!("≤ {limit} ms"), |v, _| v <= limit),
+            );
+        }
+    }
     for (step, values) in MILESTONES.iter().zip(&steps) {
         metrics.push(Metric::new(
             format!("  join → {step}, median"),
