@@ -7,13 +7,12 @@ use anyhow::Context;
 use axum::{
     Router,
     extract::{MatchedPath, Request},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     middleware,
     response::IntoResponse,
     routing::{get, post},
 };
 use axum_server::{Handle, tls_rustls::RustlsConfig};
-use socketioxide::layer::SocketIoLayer;
 use sqlx::SqlitePool;
 use tokio::task::JoinHandle;
 use tower::ServiceBuilder;
@@ -72,33 +71,10 @@ pub struct Shared {
     pub caches: Arc<Caches>,
 }
 
-impl AppState {
-    /// True when `origin` (an `Origin` header) is this server as the browser reached it, or the
-    /// configured public URL.
-    pub fn is_own_origin(
-        &self,
-        origin: &str,
-        headers: &HeaderMap,
-        authority: Option<&str>,
-    ) -> bool {
-        let host = headers
-            .get(axum::http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or(authority);
-        if host.is_some_and(|host| origin.eq_ignore_ascii_case(&format!("https://{host}"))) {
-            return true;
-        }
-        self.config
-            .public_url
-            .as_deref()
-            .is_some_and(|url| origin.eq_ignore_ascii_case(url.trim_end_matches('/')))
-    }
-}
-
-/// The one route table. `/socket.io/` is served by the signaling layer, outside the page
-/// middleware (no timeout or compression on a long-lived WebSocket) but inside the session layer
-/// (so the handshake sees the staff session) and behind the Origin check.
-pub fn router(state: AppState, signaling_layer: SocketIoLayer) -> Router {
+/// The one route table. `/socket.io/` is served by signaling, outside the page middleware (no
+/// timeout or compression on a long-lived WebSocket) but inside the session layer (so the
+/// handshake sees the staff session).
+pub fn router(state: AppState) -> Router {
     let session_store = state.sessions.clone();
     let idle =
         time::Duration::seconds(i64::try_from(state.config.session_idle_secs).unwrap_or(i64::MAX));
@@ -187,10 +163,9 @@ pub fn router(state: AppState, signaling_layer: SocketIoLayer) -> Router {
                     Duration::from_secs(30),
                 )),
         )
-        .layer(signaling_layer)
         .layer(middleware::from_fn_with_state(
-            state.clone(),
-            signaling::check_origin,
+            state.signaling.clone(),
+            signaling::accept_socket,
         ))
         .layer(sessions)
         .with_state(state)
@@ -276,8 +251,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let secret = ServerSecret::load_or_create(&config.data_dir.join("secret.key"))?;
     let config = Arc::new(config);
     let caches = Arc::new(Caches::default());
-    let (signaling_layer, signaling) =
-        signaling::build(db.clone(), secret.clone(), config.clone(), caches.clone());
+    let signaling = signaling::build(db.clone(), secret.clone(), config.clone(), caches.clone());
     let state = AppState(Arc::new(Shared {
         config,
         db: db.clone(),
@@ -288,7 +262,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         sessions: SqliteSessionStore::new(db.clone()),
         caches,
     }));
-    let app = router(state.clone(), signaling_layer);
+    let app = router(state.clone());
     let handle = Handle::new();
     let task = tokio::spawn(
         axum_server::from_tcp_rustls(listener, rustls.clone())?

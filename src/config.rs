@@ -130,6 +130,20 @@ pub struct Config {
     )]
     pub max_video_kbps: u32,
 
+    /// Signaling events one call participant may send at once (an offer and its ICE candidates
+    /// arrive as a burst); more are dropped and a socket that keeps flooding is disconnected.
+    #[arg(
+        long,
+        env = "VISITAS_SIGNAL_BURST",
+        default_value_t = 100,
+        global = true
+    )]
+    pub signal_burst: u32,
+
+    /// Signaling events per second one call participant may keep sending after the burst.
+    #[arg(long, env = "VISITAS_SIGNAL_RATE", default_value_t = 30, global = true)]
+    pub signal_rate: u32,
+
     /// A STUN or TURN server for the call pages (repeatable; comma-separated in the variable),
     /// e.g. turn:turn.hospital.local:3478. None by default: on one LAN peers reach each other.
     #[arg(
@@ -215,6 +229,26 @@ impl Config {
     /// Absolute timeout of staff sessions.
     pub fn session_max(&self) -> Duration {
         Duration::from_secs(self.session_max_secs)
+    }
+
+    /// True when `origin` (an `Origin` header) is this server as the browser reached it (its
+    /// `Host`, or the request's authority), or the configured public URL.
+    pub fn is_own_origin(
+        &self,
+        origin: &str,
+        headers: &axum::http::HeaderMap,
+        authority: Option<&str>,
+    ) -> bool {
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or(authority);
+        if host.is_some_and(|host| origin.eq_ignore_ascii_case(&format!("https://{host}"))) {
+            return true;
+        }
+        self.public_url
+            .as_deref()
+            .is_some_and(|url| origin.eq_ignore_ascii_case(url.trim_end_matches('/')))
     }
 
     /// The base URL printed in links, for a server listening on `port`.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use helpers::{
     TestApp, new_client,
-    socket::{Handshake, SocketClient, connect},
+    socket::{Handshake, SocketClient, connect, connect_sending},
     spawn_app, spawn_app_with,
 };
 use serde_json::{Value, json};
@@ -455,7 +455,7 @@ async fn a_flooding_socket_is_throttled_and_then_disconnected() {
         flooder
             .emit(
                 "signal",
-                json!({ "to": patient_id, "data": { "candidate": { "candidate": i } } }),
+                json!({ "to": patient_id, "data": { "candidate": { "candidate": format!("candidate:{i}") } } }),
             )
             .await;
     }
@@ -464,7 +464,7 @@ async fn a_flooding_socket_is_throttled_and_then_disconnected() {
     while patient.expect_event("signal", QUIET).await.is_some() {
         relayed += 1;
     }
-    let burst = visitas::signaling::RATE_BURST as usize;
+    let burst = app.config.signal_burst as usize;
     assert!(
         relayed >= burst / 2 && relayed < burst + 50,
         "{relayed} of 400 relayed"
@@ -474,4 +474,249 @@ async fn a_flooding_socket_is_throttled_and_then_disconnected() {
         "a socket that keeps flooding is cut off"
     );
     assert!(!patient.closed, "the others stay connected");
+}
+
+// ------------------------------------------------------------------ ordering and early events
+
+/// Signals in one burst in the ordering tests: an offer, numbered candidates, the end marker.
+const SIGNALS: usize = 500;
+/// Times each ordering test repeats: a race that shows up in some runs must show up here.
+const RUNS: usize = 20;
+
+/// A server whose per-socket rate limit lets a burst of [`SIGNALS`] through (the limit itself has
+/// its own test above).
+async fn spawn_roomy_app() -> TestApp {
+    spawn_app_with(|c| c.signal_burst = 2 * SIGNALS as u32).await
+}
+
+/// The `data` of the `n`th signal of a trickle-ICE burst: the offer first, then candidates, then
+/// the `null` that ends them.
+fn nth_signal(n: usize) -> Value {
+    match n {
+        0 => {
+            json!({ "description": { "type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n" } })
+        }
+        n if n == SIGNALS - 1 => json!({ "candidate": null }),
+        n => json!({ "candidate": {
+            "candidate": format!("candidate:{n} 1 udp 2122260223 192.0.2.1 {} typ host", 40000 + n),
+            "sdpMid": "0",
+            "sdpMLineIndex": 0,
+            "usernameFragment": "abcd",
+        } }),
+    }
+}
+
+/// Which signal of [`nth_signal`] some received `data` is.
+fn signal_number(data: &Value) -> Option<usize> {
+    if data.get("description").is_some() {
+        return Some(0);
+    }
+    match &data["candidate"] {
+        Value::Null => Some(SIGNALS - 1),
+        candidate => candidate["candidate"]
+            .as_str()?
+            .strip_prefix("candidate:")?
+            .split(' ')
+            .next()?
+            .parse()
+            .ok(),
+    }
+}
+
+/// A bedside and a relative, both joined; returns them with their socket ids.
+async fn joined_pair(app: &TestApp) -> (SocketClient, String, SocketClient, String) {
+    let (room, ticket, cookie) = room_with_bedside(app).await;
+    let mut patient = bedside(app, &ticket, &cookie).await;
+    let patient_id = id(&patient.join().await);
+    let mut sender = relative(app, &room, "Rocío").await;
+    let sender_id = id(&sender.join().await);
+    patient
+        .expect_event("peer-joined", SOON)
+        .await
+        .expect("the bedside sees the relative join");
+    (patient, patient_id, sender, sender_id)
+}
+
+/// Writes the whole burst back to back, then `leave` if asked, and returns what the peer got, in
+/// the order it got it: signal numbers, and `None` for a `peer-left`.
+async fn burst_and_collect(
+    sender: &mut SocketClient,
+    to: &str,
+    receiver: &mut SocketClient,
+    then_leave: bool,
+) -> Vec<Option<usize>> {
+    let mut events: Vec<(&str, Value)> = (0..SIGNALS)
+        .map(|n| ("signal", json!({ "to": to, "data": nth_signal(n) })))
+        .collect();
+    if then_leave {
+        events.push(("leave", Value::Null));
+    }
+    sender.emit_all(events).await;
+    let expected = SIGNALS + usize::from(then_leave);
+    let mut received = Vec::new();
+    while received.len() < expected {
+        let Some((name, data)) = receiver.next_event(SOON).await else {
+            break;
+        };
+        match name.as_str() {
+            "signal" => received.push(signal_number(&data["data"])),
+            "peer-left" => received.push(None),
+            _ => {}
+        }
+    }
+    received
+}
+
+fn in_order(then_leave: bool) -> Vec<Option<usize>> {
+    let mut expected: Vec<Option<usize>> = (0..SIGNALS).map(Some).collect();
+    if then_leave {
+        expected.push(None);
+    }
+    expected
+}
+
+/// Where two sequences first differ, for a readable failure.
+fn first_difference(got: &[Option<usize>], want: &[Option<usize>]) -> String {
+    let at = got
+        .iter()
+        .zip(want)
+        .position(|(g, w)| g != w)
+        .unwrap_or(got.len().min(want.len()));
+    format!(
+        "{} of {} received; first difference at {at}: got {:?}, expected {:?}",
+        got.len(),
+        want.len(),
+        got.get(at),
+        want.get(at)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_signal_written_back_to_back_reaches_the_peer_in_the_order_sent() {
+    let app = spawn_roomy_app().await;
+    app.logged_in_nurse().await;
+    for run in 0..RUNS {
+        let (mut patient, patient_id, mut sender, _) = joined_pair(&app).await;
+
+        let received = burst_and_collect(&mut sender, &patient_id, &mut patient, false).await;
+
+        let expected = in_order(false);
+        assert!(
+            received == expected,
+            "run {run}: {}",
+            first_difference(&received, &expected)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leave_right_after_the_last_signal_arrives_after_every_signal() {
+    let app = spawn_roomy_app().await;
+    app.logged_in_nurse().await;
+    for run in 0..RUNS {
+        let (mut patient, patient_id, mut sender, _) = joined_pair(&app).await;
+
+        let received = burst_and_collect(&mut sender, &patient_id, &mut patient, true).await;
+
+        let expected = in_order(true);
+        assert!(
+            received == expected,
+            "run {run}: {}",
+            first_difference(&received, &expected)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signals_stay_in_order_while_the_server_cpu_is_busy() {
+    let app = spawn_roomy_app().await;
+    app.logged_in_nurse().await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spinners: Vec<_> = (0..std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+
+    let mut failures = Vec::new();
+    for run in 0..RUNS / 2 {
+        let (mut patient, patient_id, mut sender, _) = joined_pair(&app).await;
+        let received = burst_and_collect(&mut sender, &patient_id, &mut patient, true).await;
+        let expected = in_order(true);
+        if received != expected {
+            failures.push(format!(
+                "run {run}: {}",
+                first_difference(&received, &expected)
+            ));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for spinner in spinners {
+        spinner.join().expect("a spinner thread");
+    }
+
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_join_written_with_the_connect_packet_is_always_acknowledged() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let patient = app.register_patient("Ana", "").await;
+    let room = app.create_room(&patient).await;
+    let card = app.create_invite(&room, "Marta").await;
+    let (device, _) = app.admitted_relative(&card).await;
+
+    let mut unanswered = Vec::new();
+    let mut ticket = String::new();
+    for attempt in 0..200 {
+        if attempt % 50 == 0 {
+            // Tickets live two minutes: a fresh one now and then, as the call page does.
+            ticket = app.ticket_with(&device, "/visit/ticket").await;
+        }
+        let handshake = connect_sending(
+            &app,
+            Some(&app.ws_origin()),
+            None,
+            json!({ "ticket": ticket }),
+            &[format!("421{}", json!(["join"]))],
+        )
+        .await;
+        let Handshake::Connected(mut client) = handshake else {
+            unanswered.push(format!("{attempt}: {handshake:?}"));
+            continue;
+        };
+        match client.ack(1).await {
+            Some(ack) if ack.get("id").is_some() => {}
+            other => unanswered.push(format!("{attempt}: {other:?}")),
+        }
+    }
+
+    assert!(
+        unanswered.is_empty(),
+        "{} of 200 joins unanswered: {unanswered:?}",
+        unanswered.len()
+    );
+}
+
+#[tokio::test]
+async fn a_second_join_is_answered_with_an_error() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let (_, ticket, cookie) = room_with_bedside(&app).await;
+    let mut patient = bedside(&app, &ticket, &cookie).await;
+    patient.join().await;
+
+    let second = patient.call("join").await;
+
+    assert_eq!(second, Some(json!({ "error": "already-joined" })));
+    assert!(
+        !patient.is_closed_within(QUIET).await,
+        "the socket stays in the call"
+    );
 }

@@ -77,11 +77,12 @@ async function relay(ticketsJson, rate, seconds, bytes) {
   for (const { b } of pairs) {
     b.on("signal", ({ data }) => {
       received += 1;
-      const sentAt = BigInt(data.description.t);
+      // The send time rides in the SDP's first line: Visitas relays only well-formed descriptions.
+      const sentAt = BigInt(data.description.sdp.slice(2, data.description.sdp.indexOf("\r\n")));
       latencies.push(Number(process.hrtime.bigint() - sentAt) / 1e6);
     });
   }
-  const sdp = "v=0\r\n" + "a=x".repeat(Math.max(0, Math.floor((Number(bytes) - 5) / 3)));
+  const padding = "a=x".repeat(Math.max(0, Math.floor((Number(bytes) - 25) / 3)));
   const total = Number(rate) * Number(seconds);
   const interval = 1000 / Number(rate);
   let sent = 0;
@@ -92,7 +93,7 @@ async function relay(ticketsJson, rate, seconds, bytes) {
       const due = Math.min(total, Math.floor(Number(process.hrtime.bigint() - start) / 1e6 / interval) + 1);
       while (sent < due) {
         const pair = pairs[sent % pairs.length];
-        pair.a.emit("signal", { to: pair.bId, data: { description: { type: "offer", sdp, t: String(process.hrtime.bigint()) } } });
+        pair.a.emit("signal", { to: pair.bId, data: { description: { type: "offer", sdp: `t=${process.hrtime.bigint()}\r\n${padding}` } } });
         sent += 1;
       }
       if (sent >= total) resolve();

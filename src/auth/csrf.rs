@@ -123,7 +123,7 @@ fn browser_says_same_origin(
         // Our `Referrer-Policy: no-referrer` makes browsers send `Origin: null` even for our own
         // forms; `Sec-Fetch-Site` (checked above) and the token still decide.
         Some(Ok("null")) => true,
-        Some(Ok(origin)) => state.is_own_origin(origin, headers, authority),
+        Some(Ok(origin)) => state.config.is_own_origin(origin, headers, authority),
         Some(Err(_)) => false,
     }
 }

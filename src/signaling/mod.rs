@@ -2,84 +2,121 @@
 //! through the server: it only introduces the peers of one room to each other and relays their
 //! WebRTC offers, answers and ICE candidates.
 //!
+//! The modules: [`handshake`] (the upgrade, the Origin check and the ticket), [`gate`] (no byte
+//! after a connect packet is read before the connect is answered), [`inbox`] (each socket's
+//! events in arrival order, and its rate limit), [`events`] (what each event does) and
+//! [`registry`] (who is in which room).
+//!
 //! # Protocol
 //!
-//! **Handshake.** The page connects to `/socket.io/` with `auth: { ticket }`, a call ticket from
-//! `GET /rooms/{id}/ticket` (staff: the bedside device or a nurse) or `GET /visit/ticket` (a
-//! relative who passed the access code). Before anything is emitted the server checks:
-//! - the `Origin` of the WebSocket upgrade is this server's own origin ([`check_origin`], an HTTP
-//!   middleware; socketioxide does not look at it);
-//! - the ticket's signature and expiry ([`crate::auth::ticket`]);
-//! - for staff tickets, the staff session cookie of the same account, still active;
-//! - for relative tickets, the invite is still active (not revoked, locked or expired);
-//! - the room is still open.
+//! Socket.IO v5 over Engine.IO v4, WebSocket only, on `/socket.io/`. Enough to write a client
+//! from this section alone.
 //!
-//! A refused handshake gets a `connect_error` with the message `unauthorized` and nothing else.
+//! **Getting a ticket.** A call ticket is a signed statement of who may signal in which room,
+//! valid for two minutes; fetch a fresh one for every (re)connection:
+//! - staff (the bedside device, or a nurse joining): `GET /rooms/{id}/ticket?as=patient` (the
+//!   bedside, shown as the patient) or `?as=staff` (a nurse, shown by name), with the staff
+//!   session cookie `__Host-visitas-session`;
+//! - a relative, after typing the access code: `GET /visit/ticket`, with the cookie the code
+//!   page set.
+//!
+//! Both answer `200` with `{ "ticket": "..." }`. Anything else means the person may not call now:
+//! a redirect to `/login` (staff signed out), `403` (no valid code session, invite revoked or
+//! expired), `404` (unknown room), `409` (room closed), `400` (another `as`).
+//!
+//! **Connecting.** Open a WebSocket to
+//! `wss://HOST/socket.io/?EIO=4&transport=websocket`. The upgrade request must carry this server's
+//! own `Origin` (or `--public-url`'s); a foreign or missing `Origin` is refused with HTTP `403`
+//! before any WebSocket exists (not with a `connect_error`). Staff clients must send their session
+//! cookie on the upgrade; relatives need none. Long polling is not offered (`400`).
+//!
+//! Right after the upgrade the server sends the Engine.IO open packet `0{"sid",..,"pingInterval",
+//! "pingTimeout",..}` and at once a ping `2`; answer every ping with `3`. Then send the Socket.IO
+//! connect packet with the ticket: `40{"ticket":"..."}`. Before anything is emitted the server
+//! checks the ticket's signature and expiry; for staff tickets, the session cookie of the same
+//! account, still active; for relative tickets, that the invite is still active; that the room is
+//! still open. It answers `40{"sid":"..."}`, or `44{"message":"unauthorized"}` and nothing
+//! else. A client may write its first event right behind the connect packet, without waiting for
+//! the answer: nothing after the connect packet is read until it is answered.
+//!
 //! The room a socket may signal in is the ticket's, decided by the server; nothing the client
 //! sends names a room.
 //!
-//! **Client → server events.**
+//! **Client → server events** (`42["event", data]`, or `42<n>["event", data]` to ask for an
+//! acknowledgement `43<n>[answer]`).
 //! | event | payload | answer |
 //! |---|---|---|
-//! | `join` | none | ack `{ id, peers: [{ id, role, name }], iceServers, maxVideoKbps }`, or ack `{ error: "room-full" \| "not-allowed" }` and the socket is disconnected. The others get `peer-joined`. |
-//! | `signal` | `{ to: peerId, data: { description } \| { candidate } }` | relayed as `signal` `{ from, data }` to that one peer, only if it is in the same room. |
-//! | `leave` | none | the others get `peer-left`; the socket is disconnected. |
+//! | `join` | none | ack `{ id, peers: [{ id, role, name }], iceServers, maxVideoKbps }`; or ack `{ error: "room-full" \| "not-allowed" }` and the socket is disconnected; or ack `{ error: "already-joined" }` for a second `join` on one socket, which stays in the call. The others get `peer-joined`. |
+//! | `signal` | `{ to: peerId, data }` | relayed as `signal` `{ from, data }` to that one peer, only if it is in the same room. No answer. |
+//! | `leave` | none | the others get `peer-left` with reason `hangup`; the socket is disconnected. |
+//!
+//! `data` is exactly one of:
+//! - `{ "description": { "type": "offer" | "answer" | "pranswer" | "rollback", "sdp": "..." } }`
+//!   (`RTCSessionDescription.toJSON()`);
+//! - `{ "candidate": { "candidate": "...", "sdpMid": "0" | null, "sdpMLineIndex": 0 | null,
+//!   "usernameFragment": "..." | null } }` (`RTCIceCandidate.toJSON()`; all but `candidate` may be
+//!   left out);
+//! - `{ "candidate": null }`: the end of this side's candidates.
+//!
+//! Anything else (other fields, other types, both or neither) is dropped and logged.
+//!
+//! **Order.** Every event of one socket is handled in the order it arrived, and a relayed signal
+//! reaches the peer in the order its sender wrote it: an offer, then its candidates, then the
+//! `null` end marker arrive in that order however fast they are written (trickle ICE, RFC 8838).
+//! A `leave` is handled after every signal sent before it.
+//!
+//! **Who offers, and glare.** The newcomer offers: on its `join` ack it creates one
+//! `RTCPeerConnection` per peer in `peers` and sends each an offer; those already in the room
+//! wait for it (they learn of the newcomer from `peer-joined`). Renegotiations (an ICE restart
+//! after a network change) may come from either side at any time, so both sides use perfect
+//! negotiation (W3C WebRTC §10.7): of two peers, the one whose socket id sorts lower is
+//! *polite*. When an offer arrives while a peer is making its own (glare), the impolite peer
+//! ignores the incoming offer and the polite one rolls its own back and answers.
 //!
 //! **Server → client events.**
 //! | event | payload | when |
 //! |---|---|---|
 //! | `peer-joined` | `{ id, role, name }` | someone joined this room |
-//! | `peer-left` | `{ id, reason }` | someone left, hung up, lost the connection or was removed |
-//! | `signal` | `{ from, data }` | a peer's offer, answer or candidate for this socket |
-//! | `ended` | `{ reason: "revoked" \| "room-closed" \| "server-shutdown" }` | this participant was removed; the socket is disconnected next |
+//! | `peer-left` | `{ id, reason }` | someone left (`hangup`), lost the connection (`connection-lost`), was removed (`revoked`, `room-closed`) or the server stops (`server-shutdown`) |
+//! | `signal` | `{ from, data }` | a peer's description or candidate for this socket |
+//! | `ended` | `{ reason }` | this participant was removed; the socket is disconnected next. `revoked`: the invite was revoked or the staff account deactivated; `room-closed`: the room was closed or the patient discharged; `server-shutdown`; `connection-lost`: the same person joined again from another socket (a reload, or a reconnection after a blip), which replaced this one. |
 //!
-//! **Who may send what.** Every participant may `join` once, `signal` to peers of its own room,
-//! and `leave`. Roles (`patient`, `relative`, `staff`) only label participants.
+//! Roles (`patient`, `relative`, `staff`) only label participants; everyone may `join` once,
+//! `signal` to peers of its own room, and `leave`.
 //!
 //! **Limits and errors.** A message over [`MAX_MESSAGE_BYTES`] closes that one connection. Each
-//! socket may send [`RATE_BURST`] events at once and [`RATE_PER_SEC`] per second after; excess
-//! events are dropped and logged, and a socket that keeps flooding is disconnected. Unknown events,
-//! malformed payloads and signals to peers outside the room are dropped and logged. A room holds at
-//! most `--room-capacity` participants.
+//! socket may send `--signal-burst` events at once and `--signal-rate` per second after (100 and
+//! 30 by default); excess events are dropped and logged, and a socket that keeps flooding is
+//! disconnected. Unknown events, malformed payloads and signals to peers outside the room are
+//! dropped and logged. A room holds at most `--room-capacity` participants. A socket that has not
+//! sent its connect packet 10 s after the upgrade is closed.
 //!
 //! **Visit log.** Every join writes a `visit_log` row; every leave, disconnect or removal closes it
 //! with the reason (`hangup`, `connection-lost`, `revoked`, `room-closed`, `server-shutdown`).
 
+mod events;
+mod gate;
+mod handshake;
+mod inbox;
 mod registry;
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use axum::{
-    extract::{Request, State as AxumState},
-    http::{Extensions, StatusCode, Uri, header},
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
-use hyper::upgrade::OnUpgrade;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json, value::RawValue};
-use socketioxide::{
-    SocketIo, TransportType,
-    extract::{AckSender, Event, SocketRef, State, TryData},
-    handler::ConnectHandler,
-    layer::SocketIoLayer,
-    socket::{DisconnectReason, Sid},
-};
+use serde_json::{Value, json};
+use socketioxide::{SocketIo, TransportType, handler::ConnectHandler, service::SocketIoService};
 use sqlx::SqlitePool;
-use tower_sessions::Session;
 
-use registry::{Admission, Registry};
+pub use handshake::accept_socket;
+use registry::Registry;
 pub use registry::{Member, PresenceEntry};
 
 use crate::{
-    app::AppState,
     auth::{
         secret::ServerSecret,
-        session::current_staff,
         ticket::{CallRole, CallTicket},
     },
     cache::Caches,
@@ -89,12 +126,6 @@ use crate::{
 
 /// Largest Socket.IO message accepted; an SDP offer with candidates is a few kilobytes.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
-/// Events a socket may send at once.
-pub const RATE_BURST: f64 = 100.0;
-/// Events per second a socket may keep sending.
-pub const RATE_PER_SEC: f64 = 30.0;
-/// Dropped events after which a flooding socket is disconnected.
-const MAX_DROPPED: u32 = 200;
 
 /// Who a socket is, decided at the handshake from its ticket.
 #[derive(Debug, Clone)]
@@ -143,7 +174,7 @@ impl EndReason {
 
 /// What the handlers share.
 #[derive(Debug)]
-pub struct Hub {
+pub(crate) struct Hub {
     db: SqlitePool,
     secret: ServerSecret,
     config: Arc<Config>,
@@ -151,20 +182,29 @@ pub struct Hub {
     registry: Mutex<Registry>,
 }
 
-/// The signaling server: the Socket.IO handle and the room registry.
-#[derive(Clone, Debug)]
+/// The signaling server: the Socket.IO handle and service, and the room registry.
+#[derive(Clone)]
 pub struct Signaling {
     io: SocketIo,
     hub: Arc<Hub>,
+    /// Runs Socket.IO on a connection [`accept_socket`] has upgraded.
+    service: SocketIoService<()>,
 }
 
-/// Builds the Socket.IO layer (mounted at `/socket.io/`) and the handle to the running calls.
+impl std::fmt::Debug for Signaling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signaling").field("io", &self.io).finish()
+    }
+}
+
+/// Builds the signaling server; [`accept_socket`], mounted in front of the pages, serves
+/// `/socket.io/` with it.
 pub fn build(
     db: SqlitePool,
     secret: ServerSecret,
     config: Arc<Config>,
     caches: Arc<Caches>,
-) -> (SocketIoLayer, Signaling) {
+) -> Signaling {
     let hub = Arc::new(Hub {
         db,
         secret,
@@ -172,7 +212,7 @@ pub fn build(
         caches,
         registry: Mutex::new(Registry::default()),
     });
-    let (layer, io) = SocketIo::builder()
+    let (service, io) = SocketIo::builder()
         .transports([TransportType::Websocket])
         .ws_max_message_size(MAX_MESSAGE_BYTES)
         .ws_max_frame_size(MAX_MESSAGE_BYTES)
@@ -182,9 +222,12 @@ pub fn build(
         .ws_read_buffer_size(256)
         .connect_timeout(Duration::from_secs(10))
         .with_state(hub.clone())
-        .build_layer();
-    io.ns("/", on_connect.with(authenticate));
-    (layer, Signaling { io, hub })
+        // Only ever handed upgraded connections: no inner service is reached.
+        .build_with_inner_svc(());
+    // Everything happens in the connect middleware, before the connect reply: the handler
+    // after it has nothing left to do.
+    io.ns("/", (async || {}).with(handshake::authenticate));
+    Signaling { io, hub, service }
 }
 
 impl Signaling {
@@ -319,442 +362,4 @@ pub fn ice_servers(config: &Config, now: i64) -> Value {
         }
     }
     Value::Array(servers)
-}
-
-/// Refuses a WebSocket upgrade to `/socket.io/` whose `Origin` is not this server: a page on
-/// another site must not signal with the cookie of a nurse who happens to visit it.
-pub async fn check_origin(
-    AxumState(state): AxumState<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if request.uri().path().starts_with("/socket.io") {
-        let headers = request.headers();
-        let allowed = headers
-            .get(axum::http::header::ORIGIN)
-            .and_then(|origin| origin.to_str().ok())
-            .is_some_and(|origin| {
-                state.is_own_origin(
-                    origin,
-                    headers,
-                    request.uri().authority().map(|a| a.as_str()),
-                )
-            });
-        if !allowed {
-            tracing::warn!("refused a Socket.IO handshake from a foreign or missing origin");
-            return StatusCode::FORBIDDEN.into_response();
-        }
-        return next.run(detach_from_read_buffer(request)).await;
-    }
-    next.run(request).await
-}
-
-/// Socket.IO keeps the request's head for as long as the socket lives, and hyper parses header
-/// values and the URI as slices of its 8-16 KiB read buffer: keeping any of them would keep that
-/// whole buffer alive per connection. The socket keeps copies of what it still needs instead: the
-/// URI (its query names the protocol), the WebSocket key, the pending upgrade and the session (the
-/// outer layer has already read it from the cookie).
-fn detach_from_read_buffer(request: Request) -> Request {
-    let (mut parts, body) = request.into_parts();
-    let mut headers = header::HeaderMap::with_capacity(1);
-    if let Some(key) = parts.headers.get(header::SEC_WEBSOCKET_KEY)
-        && let Ok(copy) = header::HeaderValue::from_bytes(key.as_bytes())
-    {
-        headers.insert(header::SEC_WEBSOCKET_KEY, copy);
-    }
-    parts.headers = headers;
-    if let Ok(uri) = parts.uri.to_string().parse::<Uri>() {
-        parts.uri = uri;
-    }
-    let mut extensions = Extensions::new();
-    if let Some(upgrade) = parts.extensions.remove::<OnUpgrade>() {
-        extensions.insert(upgrade);
-    }
-    if let Some(session) = parts.extensions.remove::<Session>() {
-        extensions.insert(session);
-    }
-    parts.extensions = extensions;
-    Request::from_parts(parts, body)
-}
-
-#[derive(Debug, Deserialize)]
-struct HandshakeAuth {
-    ticket: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("unauthorized")]
-struct Unauthorized;
-
-/// Connect middleware: nothing is emitted to a socket that does not pass.
-async fn authenticate(
-    socket: SocketRef,
-    TryData(auth): TryData<HandshakeAuth>,
-    State(hub): State<Arc<Hub>>,
-) -> Result<(), Unauthorized> {
-    let ticket = auth
-        .ok()
-        .and_then(|auth| CallTicket::open(&auth.ticket, &hub.secret, db::now()));
-    let Some(ticket) = ticket else {
-        tracing::warn!("refused a Socket.IO handshake with an invalid or expired ticket");
-        return Err(Unauthorized);
-    };
-    if matches!(ticket.role, CallRole::Patient | CallRole::Staff) {
-        let session = socket.req_parts().extensions.get::<Session>().cloned();
-        let staff = match session {
-            Some(session) => current_staff(&session, &hub.db, &hub.config, &hub.caches)
-                .await
-                .ok(),
-            None => None,
-        };
-        if staff.is_none_or(|staff| Some(staff.id) != ticket.staff_id) {
-            tracing::warn!("refused a staff Socket.IO handshake without the matching session");
-            return Err(Unauthorized);
-        }
-    }
-    let participant = Participant::from_ticket(ticket);
-    match hub.still_allowed(&participant).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::info!("refused a Socket.IO handshake for a closed room or inactive invite");
-            return Err(Unauthorized);
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "checking a Socket.IO handshake");
-            return Err(Unauthorized);
-        }
-    }
-    socket.extensions.insert(participant);
-    socket
-        .extensions
-        .insert(Arc::new(Mutex::new(RateLimiter::new())));
-    Ok(())
-}
-
-async fn on_connect(socket: SocketRef) {
-    socket.on("join", join);
-    socket.on("signal", signal);
-    socket.on("leave", leave);
-    socket.on_fallback(async |socket: SocketRef, Event(event): Event| {
-        if allow(&socket) {
-            tracing::warn!(event = %event, "dropped an unknown Socket.IO event");
-        }
-    });
-    socket.on_disconnect(disconnected);
-}
-
-/// Token bucket per socket.
-#[derive(Debug)]
-struct RateLimiter {
-    tokens: f64,
-    last: Instant,
-    dropped: u32,
-}
-
-impl RateLimiter {
-    fn new() -> Self {
-        Self {
-            tokens: RATE_BURST,
-            last: Instant::now(),
-            dropped: 0,
-        }
-    }
-}
-
-/// Spends one event from the socket's budget; false (and logged) when it is exhausted.
-fn allow(socket: &SocketRef) -> bool {
-    let Some(limiter) = socket.extensions.get::<Arc<Mutex<RateLimiter>>>() else {
-        return false;
-    };
-    let mut limiter = limiter
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let now = Instant::now();
-    let refill = now.duration_since(limiter.last).as_secs_f64() * RATE_PER_SEC;
-    limiter.tokens = (limiter.tokens + refill).min(RATE_BURST);
-    limiter.last = now;
-    if limiter.tokens >= 1.0 {
-        limiter.tokens -= 1.0;
-        return true;
-    }
-    limiter.dropped += 1;
-    tracing::warn!(sid = %socket.id, "dropped a Socket.IO event over the rate limit");
-    if limiter.dropped > MAX_DROPPED {
-        drop(limiter);
-        tracing::warn!(sid = %socket.id, "disconnected a socket that kept flooding");
-        let _ = socket.clone().disconnect();
-    }
-    false
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JoinAck {
-    id: String,
-    peers: Vec<PeerInfo>,
-    ice_servers: Value,
-    max_video_kbps: u32,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct PeerInfo {
-    id: String,
-    role: CallRole,
-    name: String,
-}
-
-impl PeerInfo {
-    fn of(member: &Member) -> Self {
-        Self {
-            id: member.sid.to_string(),
-            role: member.participant.role,
-            name: member.participant.display_name.clone(),
-        }
-    }
-}
-
-async fn join(socket: SocketRef, io: SocketIo, State(hub): State<Arc<Hub>>, ack: AckSender) {
-    if !allow(&socket) {
-        return;
-    }
-    let Some(participant) = socket.extensions.get::<Participant>() else {
-        return;
-    };
-    if !matches!(hub.still_allowed(&participant).await, Ok(true)) {
-        let _ = ack.send(&json!({ "error": "not-allowed" }));
-        let _ = socket.disconnect();
-        return;
-    }
-    let admission = hub
-        .registry()
-        .admit(socket.id, participant.clone(), hub.config.room_capacity);
-    let others = match admission {
-        Admission::Admitted { others, replaced } => {
-            if let Some(old) = replaced {
-                end_members(&hub, &io, vec![old], EndReason::ConnectionLost).await;
-            }
-            others
-        }
-        Admission::AlreadyJoined => {
-            tracing::warn!(sid = %socket.id, "dropped a second join");
-            return;
-        }
-        Admission::Full => {
-            tracing::info!(room = %participant.room_id, "refused a participant: the room is full");
-            let _ = ack.send(&json!({ "error": "room-full" }));
-            let _ = socket.disconnect();
-            return;
-        }
-    };
-    let visit = db::visit_log::NewVisit {
-        room_id: &participant.room_id,
-        role: participant.role.as_str(),
-        display_name: &participant.display_name,
-        staff_id: participant.staff_id.as_deref(),
-        invite_id: participant.invite_id.as_deref(),
-    };
-    match db::visit_log::record_join(&hub.db, &visit).await {
-        Ok(visit_id) => {
-            let still_here = hub.registry().set_visit_id(socket.id, visit_id);
-            if !still_here {
-                // Removed while the row was written: close it with the reason of the removal.
-                let reason = hub.registry().take_pending_end(socket.id);
-                let reason = reason.unwrap_or(EndReason::ConnectionLost.as_str());
-                let _ = db::visit_log::record_leave(&hub.db, visit_id, reason).await;
-                return;
-            }
-        }
-        Err(err) => tracing::error!(error = %err, "writing a visit log entry"),
-    }
-    // A revocation or closure that committed after the first check found nobody to remove: look
-    // again now that this socket is in the registry, where any later one will find it.
-    if !matches!(hub.still_allowed(&participant).await, Ok(true)) {
-        let removed = hub.registry().remove(socket.id);
-        let reason = if participant.invite_id.is_some() {
-            EndReason::Revoked
-        } else {
-            EndReason::RoomClosed
-        };
-        end_members(&hub, &io, removed.into_iter().collect(), reason).await;
-        return;
-    }
-    let me = Member {
-        sid: socket.id,
-        participant,
-        visit_id: None,
-    };
-    let answer = JoinAck {
-        id: socket.id.to_string(),
-        peers: others.iter().map(PeerInfo::of).collect(),
-        ice_servers: hub.ice_servers(),
-        max_video_kbps: hub.config.max_video_kbps,
-    };
-    let _ = ack.send(&answer);
-    let joined = PeerInfo::of(&me);
-    for other in others {
-        if let Some(peer) = io.get_socket(other.sid) {
-            let _ = peer.emit("peer-joined", &joined);
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct SignalIn {
-    to: String,
-    data: SignalData,
-}
-
-/// What a signal carries: a session description or an ICE candidate, exactly one. Each is kept
-/// as the JSON the sender wrote and relayed as it is: an offer is a few KiB of SDP, and parsing it
-/// into a tree only to encode it again was most of the work of relaying it.
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-struct SignalData {
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    description: Option<Box<RawValue>>,
-    /// `null` is the end of the candidates, and is relayed like any other.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
-    candidate: Option<Box<RawValue>>,
-}
-
-/// A field that is there, even as `null` (serde would read `null` as absent).
-fn present<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Box<RawValue>>, D::Error> {
-    Box::<RawValue>::deserialize(deserializer).map(Some)
-}
-
-#[derive(Debug, Serialize)]
-struct SignalOut<'a> {
-    from: String,
-    data: &'a SignalData,
-}
-
-async fn signal(
-    socket: SocketRef,
-    io: SocketIo,
-    State(hub): State<Arc<Hub>>,
-    TryData(message): TryData<SignalIn>,
-) {
-    if !allow(&socket) {
-        return;
-    }
-    let Ok(message) = message else {
-        tracing::warn!(sid = %socket.id, "dropped a malformed signal");
-        return;
-    };
-    let well_formed = message.data.description.is_some() != message.data.candidate.is_some();
-    let Ok(to) = message.to.parse::<Sid>() else {
-        tracing::warn!(sid = %socket.id, "dropped a signal to a malformed peer id");
-        return;
-    };
-    if !well_formed || !hub.registry().same_room(socket.id, to) {
-        tracing::warn!(sid = %socket.id, "dropped a signal outside the sender's room");
-        return;
-    }
-    if let Some(peer) = io.get_socket(to) {
-        let relayed = SignalOut {
-            from: socket.id.to_string(),
-            data: &message.data,
-        };
-        if let Err(err) = peer.emit("signal", &relayed) {
-            tracing::debug!(error = %err, "relaying a signal");
-        }
-    }
-}
-
-async fn leave(socket: SocketRef, io: SocketIo, State(hub): State<Arc<Hub>>) {
-    if !allow(&socket) {
-        return;
-    }
-    depart(&hub, &io, socket.id, EndReason::HangUp).await;
-    let _ = socket.disconnect();
-}
-
-async fn disconnected(
-    socket: SocketRef,
-    io: SocketIo,
-    State(hub): State<Arc<Hub>>,
-    reason: DisconnectReason,
-) {
-    let end = match reason {
-        DisconnectReason::ClientNSDisconnect => EndReason::HangUp,
-        DisconnectReason::ClosingServer => EndReason::ServerShutdown,
-        _ => EndReason::ConnectionLost,
-    };
-    depart(&hub, &io, socket.id, end).await;
-}
-
-async fn depart(hub: &Hub, io: &SocketIo, sid: Sid, reason: EndReason) {
-    let removed = hub.registry().remove(sid);
-    if let Some(member) = removed {
-        hub.close_visit(&member, reason).await;
-        hub.announce_left(io, &member, reason);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use axum::body::{Body, Bytes};
-
-    use super::*;
-
-    #[derive(Clone)]
-    struct Unrelated;
-
-    #[test]
-    fn a_kept_socket_request_shares_nothing_with_the_read_buffer() {
-        // What hyper does: the head's values are slices of one read buffer.
-        let head =
-            "/socket.io/?EIO=4&transport=websocket dGhlIHNhbXBsZSBub25jZQ== visitas-session=abc";
-        let buffer = Bytes::from(head.to_string());
-        let (uri_end, key_end) = (head.find(' ').unwrap_or(0), head.rfind(' ').unwrap_or(0));
-        let inside = |bytes: &[u8]| {
-            let start = buffer.as_ptr() as usize;
-            (start..start + buffer.len()).contains(&(bytes.as_ptr() as usize))
-        };
-        let mut request = Request::new(Body::empty());
-        *request.uri_mut() = Uri::from_maybe_shared(buffer.slice(..uri_end)).expect("a valid URI");
-        let headers = request.headers_mut();
-        headers.insert(
-            header::SEC_WEBSOCKET_KEY,
-            header::HeaderValue::from_maybe_shared(buffer.slice(uri_end + 1..key_end))
-                .expect("a valid value"),
-        );
-        headers.insert(
-            header::COOKIE,
-            header::HeaderValue::from_maybe_shared(buffer.slice(key_end + 1..))
-                .expect("a valid value"),
-        );
-        let upgrade = hyper::upgrade::on(Request::new(()));
-        request.extensions_mut().insert(upgrade);
-        request.extensions_mut().insert(Unrelated);
-        assert!(inside(request.uri().path().as_bytes()));
-
-        let kept = detach_from_read_buffer(request);
-
-        assert_eq!(
-            kept.uri().to_string(),
-            "/socket.io/?EIO=4&transport=websocket"
-        );
-        assert!(!inside(kept.uri().path().as_bytes()));
-        assert!(!inside(kept.uri().query().unwrap_or_default().as_bytes()));
-        let key = kept.headers().get(header::SEC_WEBSOCKET_KEY);
-        assert_eq!(
-            key.map(header::HeaderValue::as_bytes),
-            Some(&b"dGhlIHNhbXBsZSBub25jZQ=="[..])
-        );
-        assert!(!inside(key.map_or(&[][..], |k| k.as_bytes())));
-        assert_eq!(kept.headers().len(), 1, "only the WebSocket key is kept");
-        assert!(kept.extensions().get::<OnUpgrade>().is_some());
-        assert!(kept.extensions().get::<Unrelated>().is_none());
-    }
 }

@@ -45,6 +45,18 @@ pub async fn connect(
     cookie: Option<&str>,
     auth: Value,
 ) -> Handshake {
+    connect_sending(app, origin, cookie, auth, &[]).await
+}
+
+/// Connects like [`connect`], but writes the raw packets `early` in the same write as the
+/// Socket.IO connect packet, as a client that does not wait for the connect reply would.
+pub async fn connect_sending(
+    app: &TestApp,
+    origin: Option<&str>,
+    cookie: Option<&str>,
+    auth: Value,
+    early: &[String],
+) -> Handshake {
     let ca = std::fs::read(app.tls_dir().join("ca.pem")).expect("the generated CA");
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&ca) {
@@ -83,7 +95,11 @@ pub async fn connect(
     };
     let open = next_text(&mut ws).await.expect("an engine.io open packet");
     assert!(open.starts_with('0'), "open packet: {open}");
-    ws.send(Message::text(format!("40{auth}"))).await.unwrap();
+    ws.feed(Message::text(format!("40{auth}"))).await.unwrap();
+    for packet in early {
+        ws.feed(Message::text(packet.clone())).await.unwrap();
+    }
+    ws.flush().await.unwrap();
     loop {
         let Some(text) = next_text(&mut ws).await else {
             return Handshake::Refused("closed".into());
@@ -140,18 +156,37 @@ impl SocketClient {
         }
     }
 
+    /// Sends every event back to back: all frames are written before one flush, with no pause.
+    pub async fn emit_all(&mut self, events: impl IntoIterator<Item = (&str, Value)>) {
+        for (event, data) in events {
+            let packet = format!("42{}", json!([event, data]));
+            if self.ws.feed(Message::text(packet)).await.is_err() {
+                self.closed = true;
+            }
+        }
+        if self.ws.flush().await.is_err() {
+            self.closed = true;
+        }
+    }
+
     /// Sends an event with no data and waits for its acknowledgement.
     pub async fn call(&mut self, event: &str) -> Option<Value> {
         let id = self.next_ack;
         self.next_ack += 1;
         self.send_raw(format!("42{id}{}", json!([event]))).await;
+        self.ack(id).await
+    }
+
+    /// Waits up to 10 s for the acknowledgement numbered `id`, keeping events that arrive first.
+    pub async fn ack(&mut self, id: u64) -> Option<Value> {
+        self.next_ack = self.next_ack.max(id + 1);
         let prefix = format!("43{id}");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let text = tokio::time::timeout_at(deadline, self.read())
                 .await
                 .ok()??;
-            if let Some(body) = text.strip_prefix(&prefix) {
+            if let Some(body) = text.strip_prefix(&prefix).filter(|b| b.starts_with('[')) {
                 let values: Vec<Value> = serde_json::from_str(body).ok()?;
                 return values.into_iter().next();
             }
@@ -188,6 +223,23 @@ impl SocketClient {
             let name = parts.remove(0).as_str().unwrap_or_default().to_string();
             let data = parts.into_iter().next().unwrap_or(Value::Null);
             self.backlog.push((name, data));
+        }
+    }
+
+    /// The next event of any name, in the order the server sent them; `None` after `wait`.
+    pub async fn next_event(&mut self, wait: Duration) -> Option<(String, Value)> {
+        if !self.backlog.is_empty() {
+            return Some(self.backlog.remove(0));
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let text = tokio::time::timeout_at(deadline, self.read())
+                .await
+                .ok()??;
+            self.keep_event(&text);
+            if !self.backlog.is_empty() {
+                return Some(self.backlog.remove(0));
+            }
         }
     }
 

@@ -1,0 +1,267 @@
+//! Each socket's inbox: every event of one socket is handled in the order it arrived, one at a
+//! time, and its disconnection after all of them.
+//!
+//! socketioxide starts every `async` event handler in a task of its own, so two events of one
+//! socket race: a `null` end-of-candidates could overtake the candidates before it, a `leave` the
+//! last signal. Instead, one handler takes every event of a socket (socketioxide's fallback
+//! handler, installed at the handshake): its `call` runs on the socket's read path in arrival
+//! order, and only appends the event to this queue. One task at a time drains the queue, awaiting
+//! each event's handler before the next; it exists only while there is work, so an idle socket
+//! costs no task. The disconnection joins the same queue, behind every event read before it.
+//!
+//! So order is a property of dispatch, not of each handler's timing: a new event is one more arm
+//! in [`dispatch`], and it is ordered like the others. Relayed messages go out through the peer's
+//! own send queue in the order they are handled, so the peer receives them in order too.
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::Instant,
+};
+
+use socketioxide::{
+    SocketIo,
+    adapter::LocalAdapter,
+    extract::{AckSender, Event, SocketRef, TryData},
+    handler::{FromMessageParts, MessageHandler, Value},
+    socket::{DisconnectReason, Socket},
+};
+
+use super::{Hub, Participant, events};
+use crate::config::Config;
+
+/// Dropped events after which a flooding socket is disconnected.
+const MAX_DROPPED: u32 = 200;
+
+/// What the handlers of one socket share: who it is and where it lives.
+#[derive(Debug)]
+pub(super) struct Connection {
+    pub hub: Arc<Hub>,
+    pub io: SocketIo,
+    pub participant: Participant,
+}
+
+/// The ordered inbox of one socket, installed as its only event handler.
+#[derive(Debug, Clone)]
+pub(super) struct Inbox(Arc<Shared>);
+
+#[derive(Debug)]
+struct Shared {
+    connection: Connection,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    queue: VecDeque<Item>,
+    /// A task is draining the queue.
+    draining: bool,
+    limiter: RateLimiter,
+}
+
+#[derive(Debug)]
+enum Item {
+    Event {
+        socket: Arc<Socket>,
+        value: Value,
+        ack: Option<i64>,
+    },
+    Disconnected {
+        socket: SocketRef,
+        reason: DisconnectReason,
+    },
+}
+
+/// Marks the inbox's [`MessageHandler`] implementation.
+#[derive(Debug)]
+pub(super) struct InOrder;
+
+impl Inbox {
+    /// Makes this inbox the socket's handler for every event and for its disconnection.
+    pub fn install(socket: &SocketRef, hub: Arc<Hub>, io: SocketIo, participant: Participant) {
+        let limiter = RateLimiter::new(&hub.config);
+        let inbox = Inbox(Arc::new(Shared {
+            connection: Connection {
+                hub,
+                io,
+                participant,
+            },
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                draining: false,
+                limiter,
+            }),
+        }));
+        socket.on_fallback(inbox.clone());
+        socket.on_disconnect(async move |socket: SocketRef, reason: DisconnectReason| {
+            inbox.push(Item::Disconnected { socket, reason });
+        });
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // The queue stays consistent across a panic: at worst one event is lost.
+        self.0.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn push(&self, item: Item) {
+        let mut state = self.state();
+        state.queue.push_back(item);
+        if !state.draining {
+            state.draining = true;
+            tokio::spawn(self.clone().drain());
+        }
+    }
+
+    async fn drain(self) {
+        let _guard = DrainGuard(&self);
+        loop {
+            let next = {
+                let mut state = self.state();
+                let next = state.queue.pop_front();
+                if next.is_none() {
+                    state.draining = false;
+                }
+                next
+            };
+            let Some(item) = next else {
+                return;
+            };
+            dispatch(&self.0.connection, item).await;
+        }
+    }
+}
+
+/// Ends the drain if a handler panicked, so the socket's next event starts a new one.
+struct DrainGuard<'a>(&'a Inbox);
+
+impl Drop for DrainGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!("a signaling handler panicked; the socket's queued events are dropped");
+            let mut state = self.0.state();
+            state.queue.clear();
+            state.draining = false;
+        }
+    }
+}
+
+impl MessageHandler<LocalAdapter, InOrder> for Inbox {
+    fn call(&self, socket: Arc<Socket>, value: Value, ack: Option<i64>) {
+        let mut state = self.state();
+        match state.limiter.take() {
+            Verdict::Allowed => {}
+            Verdict::Dropped => {
+                tracing::warn!(sid = %socket.id, "dropped a Socket.IO event over the rate limit");
+                return;
+            }
+            Verdict::CutOff => {
+                tracing::warn!(sid = %socket.id, "disconnected a socket that kept flooding");
+                drop(state);
+                tokio::spawn(async move {
+                    let _ = SocketRef::from(socket).disconnect();
+                });
+                return;
+            }
+        }
+        drop(state);
+        self.push(Item::Event { socket, value, ack });
+    }
+}
+
+/// Hands one event to its handler, or the disconnection to its.
+async fn dispatch(connection: &Connection, item: Item) {
+    let (socket, mut value, ack) = match item {
+        Item::Disconnected { socket, reason } => {
+            return events::disconnected(connection, &socket, reason).await;
+        }
+        Item::Event { socket, value, ack } => (socket, value, ack),
+    };
+    let Ok(Event(event)) = Event::from_message_parts(&socket, &mut value, &ack) else {
+        tracing::warn!(sid = %socket.id, "dropped a Socket.IO event without a name");
+        return;
+    };
+    match event.as_str() {
+        "join" => {
+            let reply = AckSender::from_message_parts(&socket, &mut value, &ack).ok();
+            events::join(connection, &SocketRef::from(socket), reply).await;
+        }
+        "signal" => {
+            let Ok(TryData(message)) = TryData::from_message_parts(&socket, &mut value, &ack);
+            events::signal(connection, &SocketRef::from(socket), message).await;
+        }
+        "leave" => events::leave(connection, &SocketRef::from(socket)).await,
+        _ => tracing::warn!(event = %event, "dropped an unknown Socket.IO event"),
+    }
+}
+
+/// A token bucket per socket: a burst of `--signal-burst` events, then `--signal-rate` a second.
+#[derive(Debug)]
+struct RateLimiter {
+    burst: f64,
+    per_sec: f64,
+    tokens: f64,
+    last: Instant,
+    dropped: u32,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Allowed,
+    Dropped,
+    /// Dropped, and the socket has flooded for long enough to be cut off.
+    CutOff,
+}
+
+impl RateLimiter {
+    fn new(config: &Config) -> Self {
+        Self {
+            burst: f64::from(config.signal_burst),
+            per_sec: f64::from(config.signal_rate),
+            tokens: f64::from(config.signal_burst),
+            last: Instant::now(),
+            dropped: 0,
+        }
+    }
+
+    /// Spends one event from the budget.
+    fn take(&mut self) -> Verdict {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.per_sec;
+        self.tokens = (self.tokens + refill).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Verdict::Allowed;
+        }
+        self.dropped += 1;
+        if self.dropped > MAX_DROPPED {
+            Verdict::CutOff
+        } else {
+            Verdict::Dropped
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limiter_allows_a_burst_then_drops_then_cuts_off() {
+        let mut config =
+            Config::with_defaults("127.0.0.1:0".parse().expect("an address"), "data".into());
+        config.signal_burst = 10;
+        config.signal_rate = 0;
+        let mut limiter = RateLimiter::new(&config);
+
+        let verdicts: Vec<Verdict> = (0..10 + MAX_DROPPED + 1).map(|_| limiter.take()).collect();
+
+        assert!(verdicts[..10].iter().all(|v| *v == Verdict::Allowed));
+        assert!(
+            verdicts[10..10 + MAX_DROPPED as usize]
+                .iter()
+                .all(|v| *v == Verdict::Dropped)
+        );
+        assert_eq!(verdicts.last(), Some(&Verdict::CutOff));
+    }
+}
