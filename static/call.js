@@ -14,6 +14,7 @@ const state = {
   socket: null,
   selfId: null,
   joined: false,
+  joinAttempts: 0, // joins sent without an answer since the last one that got in
   ended: false,
   peers: new Map(), // peer id -> { id, name, role, pc, polite, makingOffer, ignoreOffer, tracksAdded, pending, queue, tile }
   iceServers: [],
@@ -184,6 +185,7 @@ function connect() {
   stopMeter();
   $("self-view").srcObject = state.localStream;
   state.ended = false;
+  state.joinAttempts = 0;
   setCallState("connecting");
 
   const socket = io({
@@ -201,7 +203,7 @@ function connect() {
 
   socket.on("connect", () => {
     mark("socket-connected");
-    socket.emit("join", onJoined);
+    requestJoin(socket);
   });
   socket.on("connect_error", () => {
     // A refused handshake (revoked, room closed, session over) is not retried by the client.
@@ -246,8 +248,29 @@ async function fetchTicket() {
   return "";
 }
 
+/** How long the server has to answer a `join`, and how many connections may try. */
+const JOIN_TIMEOUT_MS = 5000;
+const JOIN_ATTEMPTS = 3;
+
+/** Sends `join`; without an answer in time, starts over on a fresh connection (a fresh ticket and
+ * socket, which the server lets replace this one), and gives up with a clear message after a few
+ * tries instead of showing "connecting" forever. */
+function requestJoin(socket) {
+  state.joinAttempts += 1;
+  socket.timeout(JOIN_TIMEOUT_MS).emit("join", (err, answer) => {
+    if (state.socket !== socket || state.ended) return;
+    if (!err) return onJoined(answer);
+    if (state.joinAttempts >= JOIN_ATTEMPTS) return endCall("no-answer");
+    socket.disconnect();
+    socket.connect();
+  });
+}
+
 function onJoined(answer) {
+  // A second join on one socket is refused; the first one's answer stands.
+  if (answer?.error === "already-joined") return;
   if (!answer || answer.error) return endCall(answer?.error || "not-allowed");
+  state.joinAttempts = 0;
   mark("joined");
   state.selfId = answer.id;
   state.joined = true;

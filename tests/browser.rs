@@ -355,3 +355,83 @@ async fn revoking_the_invite_mid_call_drops_the_relative_within_two_seconds() {
     drop((bedside, relative));
     app.stop().await;
 }
+
+/// Makes the page's WebSockets silently drop the next `localStorage["drop-joins"]` `join` events,
+/// as a server that never answers them would look.
+const DROP_JOINS: &str = r#"(() => {
+  const send = WebSocket.prototype.send;
+  WebSocket.prototype.send = function (data) {
+    const left = Number(localStorage.getItem("drop-joins") || 0);
+    if (typeof data === "string" && /^42\d*\["join"/.test(data) && left > 0) {
+      localStorage.setItem("drop-joins", String(left - 1));
+      return;
+    }
+    return send.call(this, data);
+  };
+})();"#;
+
+#[tokio::test]
+async fn an_unanswered_join_is_retried_and_after_a_few_the_page_says_so() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let patient = app.register_patient("Julia Prieto", "").await;
+    let room = app.create_room(&patient).await;
+    let card = app.create_invite(&room, "Marcos").await;
+    let bedside = Browser::start().await;
+    bedside.before_every_page(DROP_JOINS).await;
+    log_in(&bedside, &app, "nurse.ana").await;
+    let call = app.url(&format!("/rooms/{room}/call?as=patient"));
+
+    // The first join is lost: the page tries again on a fresh connection and gets in.
+    bedside
+        .eval("localStorage.setItem('drop-joins', '1'); return true;")
+        .await;
+    bedside.goto(&call).await;
+    bedside
+        .wait_for(
+            "document.documentElement.dataset.callState === 'waiting'",
+            CONNECT,
+            "the bedside in after a retry",
+        )
+        .await;
+    assert_eq!(
+        bedside
+            .eval("return localStorage.getItem('drop-joins')")
+            .await,
+        "0",
+        "a join was really dropped"
+    );
+    let relative = relative_joins(&app, &card.link, &card.code).await;
+    assert_receiving(&bedside, 1, "bedside").await;
+    assert_receiving(&relative, 1, "relative").await;
+    drop(relative);
+
+    // No join is ever answered: after a few tries the page stops and says why, in the browser's
+    // language (English here).
+    bedside
+        .eval("localStorage.setItem('drop-joins', '99'); return true;")
+        .await;
+    bedside.goto(&call).await;
+    bedside
+        .wait_for(
+            "document.documentElement.dataset.callState === 'ended'",
+            CONNECT,
+            "the bedside giving up",
+        )
+        .await;
+    let notice = bedside.text("#notice").await;
+    assert!(
+        notice.starts_with("Could not join the visit: the server is not answering."),
+        "{notice:?}"
+    );
+    assert!(
+        bedside
+            .eval("return !document.querySelector('#rejoin').closest('[hidden]')")
+            .await
+            == Value::Bool(true),
+        "the page offers to join again"
+    );
+    drop(bedside);
+    app.stop().await;
+}

@@ -200,6 +200,20 @@ impl Browser {
         .await;
     }
 
+    /// Runs `source` at the start of every page this browser opens from now on, before the
+    /// page's own scripts (through the DevTools protocol).
+    pub async fn before_every_page(&self, source: &str) {
+        self.command(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            json!({
+                "cmd": "Page.addScriptToEvaluateOnNewDocument",
+                "params": { "source": source },
+            }),
+        )
+        .await;
+    }
+
     /// Runs JavaScript and returns its value.
     pub async fn eval(&self, script: &str) -> Value {
         self.command(
