@@ -201,6 +201,7 @@ impl Server {
 /// Opens the database, prepares TLS and starts serving on `config.bind`.
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     tls::install_crypto_provider();
+    config.validate().map_err(anyhow::Error::msg)?;
     // Owner-only: the database holds patients' names.
     std::fs::DirBuilder::new()
         .recursive(true)

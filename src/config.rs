@@ -90,16 +90,29 @@ pub struct Config {
         long,
         env = "VISITAS_MIN_PASSWORD_LENGTH",
         default_value_t = 12,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(8..=256),
         global = true
     )]
     pub min_password_length: usize,
 
     /// A staff session ends after this many seconds without a request.
-    #[arg(long, env = "VISITAS_SESSION_IDLE_SECS", default_value_t = 30 * 60, global = true)]
+    #[arg(
+        long,
+        env = "VISITAS_SESSION_IDLE_SECS",
+        default_value_t = 30 * 60,
+        value_parser = clap::value_parser!(u64).range(60..=7 * 24 * 60 * 60),
+        global = true
+    )]
     pub session_idle_secs: u64,
 
     /// A staff session ends this many seconds after login, however active.
-    #[arg(long, env = "VISITAS_SESSION_MAX_SECS", default_value_t = 12 * 60 * 60, global = true)]
+    #[arg(
+        long,
+        env = "VISITAS_SESSION_MAX_SECS",
+        default_value_t = 12 * 60 * 60,
+        value_parser = clap::value_parser!(u64).range(60..=30 * 24 * 60 * 60),
+        global = true
+    )]
     pub session_max_secs: u64,
 
     /// Hours an invite for a relative stays valid.
@@ -107,6 +120,7 @@ pub struct Config {
         long,
         env = "VISITAS_INVITE_HOURS",
         default_value_t = 24,
+        value_parser = clap::value_parser!(u32).range(1..=30 * 24),
         global = true
     )]
     pub invite_hours: u32,
@@ -116,6 +130,7 @@ pub struct Config {
         long,
         env = "VISITAS_ROOM_CAPACITY",
         default_value_t = 4,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..=16),
         global = true
     )]
     pub room_capacity: usize,
@@ -126,6 +141,7 @@ pub struct Config {
         long,
         env = "VISITAS_MAX_VIDEO_KBPS",
         default_value_t = 500,
+        value_parser = clap::value_parser!(u32).range(50..=20_000),
         global = true
     )]
     pub max_video_kbps: u32,
@@ -136,12 +152,19 @@ pub struct Config {
         long,
         env = "VISITAS_SIGNAL_BURST",
         default_value_t = 100,
+        value_parser = clap::value_parser!(u32).range(10..=100_000),
         global = true
     )]
     pub signal_burst: u32,
 
     /// Signaling events per second one call participant may keep sending after the burst.
-    #[arg(long, env = "VISITAS_SIGNAL_RATE", default_value_t = 30, global = true)]
+    #[arg(
+        long,
+        env = "VISITAS_SIGNAL_RATE",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u32).range(1..=10_000),
+        global = true
+    )]
     pub signal_rate: u32,
 
     /// A STUN or TURN server for the call pages (repeatable; comma-separated in the variable),
@@ -207,6 +230,41 @@ impl Config {
         config.bind = bind;
         config.data_dir = data_dir;
         config
+    }
+
+    /// Checks what one flag alone cannot: how settings fit together and the form of URLs. Every
+    /// number is also bounded where it is parsed, so nonsense such as `--invite-hours 0` stops
+    /// the start with clap's message naming the flag and the accepted range.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.session_max_secs < self.session_idle_secs {
+            return Err(format!(
+                "--session-max-secs ({}) must not be shorter than --session-idle-secs ({})",
+                self.session_max_secs, self.session_idle_secs
+            ));
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("https://") && url.len() > "https://".len())
+        {
+            return Err(format!(
+                "--public-url must be an https:// address (browsers allow the camera only there), not {url:?}"
+            ));
+        }
+        for url in &self.ice_urls {
+            let known = ["stun:", "turn:", "turns:"];
+            if !known.iter().any(|scheme| url.starts_with(scheme)) {
+                return Err(format!(
+                    "--ice-url must start with stun:, turn: or turns:, not {url:?}"
+                ));
+            }
+        }
+        let has_turn = self
+            .ice_urls
+            .iter()
+            .any(|url| url.starts_with("turn:") || url.starts_with("turns:"));
+        if self.turn_secret.is_some() && !has_turn {
+            return Err("--turn-secret is set but no --ice-url is a turn: or turns: URL".into());
+        }
+        Ok(())
     }
 
     /// The SQLite file in use.

@@ -21,6 +21,10 @@ async fn main() -> std::process::ExitCode {
         .init();
 
     let cli = Cli::parse();
+    if let Err(message) = cli.config.validate() {
+        eprintln!("error: {message}");
+        return std::process::ExitCode::from(2);
+    }
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config).await,
         Command::Admin {

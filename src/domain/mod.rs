@@ -17,6 +17,9 @@ pub enum FieldError {
     TooLong(usize),
     /// Holds a control character (newline, tab, NUL, ...).
     ControlChars,
+    /// Holds an invisible or text-direction character (U+202E and its kin), which can make a
+    /// list show one name as another.
+    InvisibleChars,
     /// A username outside the allowed alphabet or length.
     UsernameInvalid,
     /// Shorter than the configured minimum.
@@ -42,6 +45,7 @@ impl FieldError {
             FieldError::Required => t.err_required.to_string(),
             FieldError::TooLong(max) => with_number(t.err_too_long, max),
             FieldError::ControlChars => t.err_control_chars.to_string(),
+            FieldError::InvisibleChars => t.err_invisible_chars.to_string(),
             FieldError::UsernameInvalid => t.err_username_invalid.to_string(),
             FieldError::PasswordTooShort(min) => with_number(t.err_password_short, min),
             FieldError::PasswordTooLong => t.err_password_long.to_string(),
@@ -66,7 +70,28 @@ fn parse_text(input: &str, max: usize) -> Result<String, FieldError> {
     if trimmed.chars().any(char::is_control) {
         return Err(FieldError::ControlChars);
     }
+    if trimmed.chars().any(is_invisible_or_directional) {
+        return Err(FieldError::InvisibleChars);
+    }
     Ok(trimmed.to_string())
+}
+
+/// Characters that change how the text around them is shown without being seen: the bidi
+/// embeddings, overrides, isolates and marks (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F,
+/// U+061C), zero-width spaces and joiners used to hide text (U+200B, U+2060–U+2064, U+FEFF).
+/// Zero-width (non-)joiners U+200C/U+200D stay: several scripts and emoji need them.
+fn is_invisible_or_directional(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 macro_rules! text_type {
@@ -257,6 +282,28 @@ mod tests {
         assert!(PersonName::parse(&"ñ".repeat(100)).is_ok());
         assert_eq!(PersonName::parse("Ana\u{0}"), Err(FieldError::ControlChars));
         assert_eq!(PersonName::parse("An\na"), Err(FieldError::ControlChars));
+    }
+
+    #[test]
+    fn names_refuse_text_direction_and_invisible_characters() {
+        for sneaky in [
+            "Ana\u{202E}zeuR",
+            "\u{2066}Ana\u{2069}",
+            "A\u{200B}na",
+            "Ana\u{FEFF}",
+            "Ana\u{200F}",
+        ] {
+            assert_eq!(
+                PersonName::parse(sneaky),
+                Err(FieldError::InvisibleChars),
+                "{sneaky:?}"
+            );
+        }
+        assert!(PersonName::parse("José María Núñez").is_ok());
+        assert!(
+            PersonName::parse("محمد").is_ok(),
+            "right-to-left names themselves are fine"
+        );
     }
 
     #[test]

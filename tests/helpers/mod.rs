@@ -247,6 +247,9 @@ impl TestApp {
             "rooms" => "SELECT COUNT(*) FROM rooms",
             "staff" => "SELECT COUNT(*) FROM staff",
             "sessions" => "SELECT COUNT(*) FROM sessions",
+            "invites" => "SELECT COUNT(*) FROM invites",
+            "visit_log" => "SELECT COUNT(*) FROM visit_log",
+            "audit_events" => "SELECT COUNT(*) FROM audit_events",
             other => panic!("unknown table {other}"),
         };
         let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&self.db()).await.unwrap();
