@@ -1,7 +1,7 @@
 //! The application: shared state, the one route table, and starting the HTTPS server. `main` and
 //! the tests both start Visitas through [`start`].
 
-use std::{net::SocketAddr, os::unix::fs::DirBuilderExt, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::{
@@ -202,12 +202,17 @@ impl Server {
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     tls::install_crypto_provider();
     config.validate().map_err(anyhow::Error::msg)?;
-    // Owner-only: the database holds patients' names.
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&config.data_dir)
-        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    // Owner-only: the database holds patients' names, the directory the keys.
+    db::create_private_dir(&config.data_dir)?;
+    let exposed = db::readable_by_others(&config.data_dir);
+    if !exposed.is_empty() {
+        tracing::warn!(
+            paths = ?exposed,
+            "THE DATA DIRECTORY IS READABLE BY OTHER USERS: it holds patients' names and the \
+             server's keys. Fix it with: chmod -R go-rwx {}",
+            config.data_dir.display()
+        );
+    }
     let db = db::open(&config.database_path()).await?;
 
     let generated = tls::GeneratedPaths {

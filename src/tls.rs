@@ -160,8 +160,8 @@ pub fn ensure_generated(
         .signed_by(&key, &issuer)
         .context("signing the server certificate")?;
     let chain = format!("{}{}", cert.pem(), ca_pem);
-    write_file(&paths.server_key(), key.serialize_pem().as_bytes(), 0o600)?;
-    write_file(&paths.server_cert(), chain.as_bytes(), 0o644)?;
+    write_file(&paths.server_key(), key.serialize_pem().as_bytes())?;
+    write_file(&paths.server_cert(), chain.as_bytes())?;
     tracing::info!(names = names.join(", "), "issued a new server certificate");
     Ok(ServerTls {
         chain_pem: chain.into_bytes(),
@@ -214,8 +214,8 @@ fn load_or_create_ca(
     ];
     params.serial_number = Some(random_serial());
     let cert = params.self_signed(&key).context("creating the local CA")?;
-    write_file(&paths.ca_key(), key.serialize_pem().as_bytes(), 0o600)?;
-    write_file(&paths.ca_cert(), cert.pem().as_bytes(), 0o644)?;
+    write_file(&paths.ca_key(), key.serialize_pem().as_bytes())?;
+    write_file(&paths.ca_cert(), cert.pem().as_bytes())?;
     tracing::info!(dir = %paths.dir.display(), "created a local certificate authority");
     Ok((cert.pem(), key))
 }
@@ -278,15 +278,20 @@ pub fn first_pem_der(pem: &str) -> Option<Vec<u8>> {
         .map(|der| der.to_vec())
 }
 
-fn write_file(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
+/// Writes a file owner-only (0600), certificates too: nobody else on the box needs them (the CA
+/// is downloaded from the administrators' page), and one rule is easier to check than two.
+fn write_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let tmp = path.with_extension("tmp");
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(mode)
+        .mode(0o600)
         .open(&tmp)
         .with_context(|| format!("writing {}", tmp.display()))?;
+    // A leftover temporary file keeps its old mode: set it, whatever it was.
+    file.set_permissions(fs::Permissions::from_mode(0o600))?;
     file.write_all(contents)?;
     file.sync_all()?;
     fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;

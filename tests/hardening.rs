@@ -6,7 +6,7 @@ mod helpers;
 
 use std::process::{Command, Stdio};
 
-use helpers::{spawn_app, text};
+use helpers::{process, spawn_app, text};
 use reqwest::StatusCode;
 use visitas::domain::Role;
 
@@ -116,4 +116,96 @@ async fn names_with_text_direction_tricks_are_refused_and_nothing_is_stored() {
         .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(app.count("staff").await, staff_before);
+}
+
+/// Every file and directory under `dir` with a mode other than 0600 (files) or 0700 (directories).
+fn not_owner_only(dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut wrong = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::symlink_metadata(&path).expect("metadata");
+        let mode = meta.permissions().mode() & 0o777;
+        let expected = if meta.is_dir() { 0o700 } else { 0o600 };
+        if mode != expected {
+            wrong.push(format!("{} is {mode:o}", path.display()));
+        }
+        if meta.is_dir() {
+            pending.extend(
+                std::fs::read_dir(&path)
+                    .expect("a readable directory")
+                    .map(|entry| entry.expect("an entry").path()),
+            );
+        }
+    }
+    wrong
+}
+
+#[tokio::test]
+async fn under_a_lax_umask_every_file_the_server_and_cli_create_is_owner_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+
+    // The README's order: the administrator from the command line first, then the server.
+    let mut create = process::shell_command(
+        "umask 022",
+        &["admin", "create", "--username", "jefa.ana", "--data-dir"],
+    )
+    .arg(&data)
+    .stdin(Stdio::piped())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    {
+        use std::io::Write;
+        writeln!(create.stdin.take().unwrap(), "{}", helpers::PASSWORD).unwrap();
+    }
+    let created = create.wait_with_output().unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let server = process::ServerProcess::start("umask 022", &data, &[]).await;
+    // A login writes a session, so the WAL and its index exist and hold something.
+    let (client, jar) = helpers::new_client();
+    let login = client.get(server.url("/login")).send().await.unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let token = helpers::cookie_in(
+        &jar,
+        &server.url("/").parse().unwrap(),
+        "__Host-visitas-csrf",
+    )
+    .expect("a form token");
+    let signed_in = client
+        .post(server.url("/login"))
+        .form(&[
+            ("username", "jefa.ana"),
+            ("password", helpers::PASSWORD),
+            ("csrf", token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+
+    let names: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for expected in [
+        "visitas.db",
+        "visitas.db-wal",
+        "visitas.db-shm",
+        "secret.key",
+        "tls",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
+    }
+    let wrong = not_owner_only(&data);
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }

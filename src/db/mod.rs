@@ -23,10 +23,21 @@ use sqlx::{
 ///
 /// WAL lets readers go on while one writer commits; `synchronous=FULL` makes every acknowledged
 /// commit survive a power cut, which matters more here than write speed.
+///
+/// The file is created owner-only (0600) before SQLite sees it, whatever the umask: SQLite gives
+/// its `-wal` and `-shm` files the database's own mode.
 pub async fn open(path: &Path) -> anyhow::Result<SqlitePool> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating the database directory {}", parent.display()))?;
+        create_private_dir(parent)?;
+    }
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("creating the database file {}", path.display()))?;
     }
     let options = SqliteConnectOptions::from_str("sqlite:")
         .context("building SQLite options")?
@@ -53,6 +64,39 @@ pub async fn open(path: &Path) -> anyhow::Result<SqlitePool> {
     Ok(pool)
 }
 
+/// Creates `dir` and its missing parents owner-only (0700), whatever the umask.
+pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating the directory {}", dir.display()))
+}
+
+/// Paths under `dir` (itself included) that people other than the owner may read or enter:
+/// a data directory made by hand, or by an older version, under a lax umask.
+pub fn readable_by_others(dir: &Path) -> Vec<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            found.push(path.clone());
+        }
+        if meta.is_dir()
+            && let Ok(entries) = std::fs::read_dir(&path)
+        {
+            pending.extend(entries.flatten().map(|entry| entry.path()));
+        }
+    }
+    found.sort();
+    found
+}
+
 /// The current time as Unix seconds, the unit every table uses.
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -61,4 +105,40 @@ pub fn now() -> i64 {
 /// True when an error is SQLite refusing a duplicate in a UNIQUE column.
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn paths_others_can_read_are_found_and_private_dirs_are_private() {
+        let root = tempfile::tempdir().expect("a temporary directory");
+        let data = root.path().join("data");
+        create_private_dir(&data.join("tls")).expect("created");
+        let set = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        };
+        std::fs::write(data.join("visitas.db"), b"").expect("a file");
+        set(&data.join("visitas.db"), 0o600);
+        assert!(readable_by_others(&data).is_empty());
+        assert_eq!(
+            std::fs::metadata(data.join("tls"))
+                .expect("meta")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+
+        set(&data.join("visitas.db"), 0o644);
+        set(&data, 0o755);
+
+        assert_eq!(
+            readable_by_others(&data),
+            vec![data.clone(), data.join("visitas.db")]
+        );
+    }
 }

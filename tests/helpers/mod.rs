@@ -8,6 +8,7 @@
 )]
 
 pub mod browser;
+pub mod process;
 pub mod socket;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};

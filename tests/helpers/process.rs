@@ -1,0 +1,88 @@
+//! The real `visitas` binary as a separate process, for what cannot be tried inside the test
+//! process: the umask, the open-files limit, SIGTERM.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+/// A running `visitas serve`, stopped (SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct ServerProcess {
+    pub child: Child,
+    pub port: u16,
+    /// What the server printed on standard output before it was ready.
+    pub stdout: Vec<String>,
+}
+
+/// Runs `visitas ARGS` through `sh -c "SETUP; exec visitas ..."`, so the test can set the umask or
+/// the open-files limit first; the arguments are passed as positional parameters, unquoted by
+/// nobody.
+pub fn shell_command(setup: &str, args: &[&str]) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("{setup}\nexec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_visitas"))
+        .args(args)
+        .env_remove("VISITAS_DATA_DIR")
+        .env_remove("VISITAS_BIND");
+    command
+}
+
+impl ServerProcess {
+    /// Starts `visitas` on 127.0.0.1, a free port, with `data` as its data directory, after `setup`
+    /// (shell commands), and waits until it listens.
+    pub async fn start(setup: &str, data: &Path, extra: &[&str]) -> ServerProcess {
+        let data = data.to_str().expect("a UTF-8 path");
+        let mut args = vec!["--bind", "127.0.0.1:0", "--data-dir", data];
+        args.extend_from_slice(extra);
+        let mut child = shell_command(setup, &args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().expect("its standard output");
+        let lines = tokio::task::spawn_blocking(move || {
+            let mut lines = Vec::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let done = line.starts_with("Visitas is listening on");
+                lines.push(line);
+                if done {
+                    break;
+                }
+            }
+            lines
+        });
+        let stdout = tokio::time::timeout(Duration::from_secs(60), lines)
+            .await
+            .expect("the server starts within a minute")
+            .expect("reading its output");
+        let port = stdout
+            .last()
+            .and_then(|line| line.split_whitespace().nth(4))
+            .and_then(|addr| addr.rsplit(':').next())
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("no listening line in {stdout:?}"));
+        ServerProcess {
+            child,
+            port,
+            stdout,
+        }
+    }
+
+    /// `https://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
