@@ -209,3 +209,38 @@ async fn under_a_lax_umask_every_file_the_server_and_cli_create_is_owner_only() 
     let wrong = not_owner_only(&data);
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+#[tokio::test]
+async fn a_copy_of_the_database_holds_no_usable_session_id() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let cookie = app.session_cookie(&app.jar).expect("a session cookie");
+    // The session is used, so it is saved again, not only created.
+    assert_eq!(app.get("/rooms").await.status(), StatusCode::OK);
+    let patient = app.register_patient("Ana", "").await;
+    assert!(!patient.is_empty());
+
+    let db = app.config.database_path();
+    let mut files = 0;
+    for suffix in ["", "-wal", "-shm"] {
+        let path = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        files += 1;
+        assert!(
+            !bytes
+                .windows(cookie.len())
+                .any(|window| window == cookie.as_bytes()),
+            "the session id is in {}",
+            path.display()
+        );
+    }
+    assert!(files >= 2, "the database and its WAL were read");
+    assert_eq!(app.count("sessions").await, 1, "the session is stored");
+    let (stored,): (String,) = sqlx::query_as("SELECT id FROM sessions")
+        .fetch_one(&app.db())
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 64, "a SHA-256 in hex: {stored}");
+}

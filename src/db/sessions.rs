@@ -4,6 +4,10 @@
 //! would have given us: create, save, load, delete and expired deletion. Sessions are also kept in
 //! memory, so a page view reads no session from disk; the database stays the truth (a save only
 //! lands in memory once it landed in the database, so a deleted session cannot come back).
+//!
+//! The table never holds a session id itself, only its SHA-256 ([`stored_key`]): the id is the
+//! cookie value, and a copy of the database file (a backup, a stolen disk) must not let anyone
+//! take over a signed-in nurse's session. 128 random bits need no salt or slow hash.
 
 use std::{
     collections::HashMap,
@@ -37,6 +41,11 @@ impl SqliteSessionStore {
     }
 }
 
+/// What the `id` column holds for a session id: its SHA-256, in hex.
+pub fn stored_key(id: &Id) -> String {
+    crate::domain::sha256_hex(&id.to_string())
+}
+
 fn backend(err: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Backend(err.to_string())
 }
@@ -55,7 +64,7 @@ impl SessionStore for SqliteSessionStore {
                 "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3)
                  ON CONFLICT (id) DO NOTHING",
             )
-            .bind(record.id.to_string())
+            .bind(stored_key(&record.id))
             .bind(&data)
             .bind(record.expiry_date.unix_timestamp())
             .execute(&self.pool)
@@ -73,7 +82,7 @@ impl SessionStore for SqliteSessionStore {
     /// after logout deleted its session must not bring it back to life.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let updated = sqlx::query("UPDATE sessions SET data = $2, expiry_date = $3 WHERE id = $1")
-            .bind(record.id.to_string())
+            .bind(stored_key(&record.id))
             .bind(encode(record)?)
             .bind(record.expiry_date.unix_timestamp())
             .execute(&self.pool)
@@ -96,7 +105,7 @@ impl SessionStore for SqliteSessionStore {
         let row: Option<(String, i64)> = sqlx::query_as(
             "SELECT data, expiry_date FROM sessions WHERE id = $1 AND expiry_date > $2",
         )
-        .bind(id.to_string())
+        .bind(stored_key(id))
         .bind(super::now())
         .fetch_optional(&self.pool)
         .await
@@ -117,7 +126,7 @@ impl SessionStore for SqliteSessionStore {
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         self.cache().remove(id);
         sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id.to_string())
+            .bind(stored_key(id))
             .execute(&self.pool)
             .await
             .map_err(backend)?;
