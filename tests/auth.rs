@@ -456,3 +456,68 @@ async fn our_own_form_is_accepted_with_the_null_origin_that_no_referrer_makes_br
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.count("patients").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shared_account_opened_on_twenty_pcs_at_once_gets_in_everywhere() {
+    let app = spawn_app().await;
+    app.create_staff(Role::Nurse, "uci.turno").await;
+    let mut pcs = Vec::new();
+    for _ in 0..20 {
+        let (client, jar) = new_client();
+        let token = app.csrf_token(&client, &jar).await;
+        pcs.push((client, token));
+    }
+
+    let logins = pcs.iter().map(|(client, token)| {
+        let request = client
+            .post(app.url("/login"))
+            .header(header::ORIGIN, &app.base)
+            .form(&[
+                ("username", "uci.turno"),
+                ("password", PASSWORD),
+                ("csrf", token.as_str()),
+            ]);
+        async move { request.send().await.unwrap().status() }
+    });
+    let statuses = futures_util::future::join_all(logins).await;
+
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::SEE_OTHER),
+        "{statuses:?}"
+    );
+    for (client, _) in &pcs {
+        let rooms = client.get(app.url("/rooms")).send().await.unwrap();
+        assert_eq!(rooms.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn eleven_wrong_passwords_still_lock_the_account_after_correct_logins() {
+    let app = spawn_app().await;
+    app.create_staff(Role::Nurse, "nurse.ana").await;
+    for _ in 0..3 {
+        assert_eq!(app.login("nurse.ana").await.status(), StatusCode::SEE_OTHER);
+    }
+
+    let mut statuses = Vec::new();
+    for i in 0..11 {
+        let (client, jar) = new_client();
+        let response = app
+            .login_with(&client, &jar, "nurse.ana", &format!("wrong guess {i}"))
+            .await;
+        statuses.push(response.status());
+    }
+
+    assert!(
+        statuses[..10]
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[10], StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        app.login("nurse.ana").await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the right password is refused too while locked"
+    );
+}

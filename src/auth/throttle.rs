@@ -3,8 +3,17 @@
 //! With at most [`MAX_FAILURES_PER_ACCOUNT`] failures per [`WINDOW_SECS`], an account can never
 //! see more than 40 failed attempts an hour, however many addresses an attacker uses, and however
 //! many requests run at once: each attempt is reserved before the password is checked.
+//!
+//! Only failures count. A reserved attempt is pending while its password is checked; a correct
+//! one is forgotten. An attempt that finds the limit taken up partly by pending attempts waits for
+//! them to be decided instead of being refused, so a shared ward account opened on twenty PCs at
+//! shift change gets in everywhere, while twenty-five parallel guesses still get exactly ten
+//! password checks.
+
+use std::time::Duration;
 
 use sqlx::SqlitePool;
+use tokio::time::Instant;
 
 use crate::db::{self, throttle::Limits};
 
@@ -25,14 +34,27 @@ const LIMITS: Limits = Limits {
 #[derive(Debug)]
 pub struct Attempt(i64);
 
+/// How long an attempt waits for pending ones before it gives up and is refused.
+const WAIT_FOR_PENDING: Duration = Duration::from_secs(15);
+
 /// Reserves an attempt, or says how many minutes to wait.
 pub async fn begin_attempt(
     pool: &SqlitePool,
     account: &str,
     client: &str,
 ) -> sqlx::Result<Result<Attempt, i64>> {
-    if let Some(id) = db::throttle::reserve_attempt(pool, account, client, LIMITS).await? {
-        return Ok(Ok(Attempt(id)));
+    let deadline = Instant::now() + WAIT_FOR_PENDING;
+    loop {
+        if let Some(id) = db::throttle::reserve_attempt(pool, account, client, LIMITS).await? {
+            return Ok(Ok(Attempt(id)));
+        }
+        let failures_full =
+            db::throttle::failures_reach_limit(pool, account, client, LIMITS).await?;
+        if failures_full || Instant::now() >= deadline {
+            break;
+        }
+        // Attempts still being checked hold the rest of the limit: wait for their outcome.
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let wait_secs = db::throttle::seconds_until_allowed(pool, account, client, LIMITS).await?;
     Ok(Err((wait_secs + 59) / 60))
@@ -43,7 +65,8 @@ pub async fn succeeded(pool: &SqlitePool, attempt: Attempt) -> sqlx::Result<()> 
     db::throttle::forget_attempt(pool, attempt.0).await
 }
 
-/// The attempt failed: it stays counted.
-pub async fn failed(pool: &SqlitePool, _attempt: Attempt) -> sqlx::Result<()> {
+/// The attempt failed: it counts from now on.
+pub async fn failed(pool: &SqlitePool, attempt: Attempt) -> sqlx::Result<()> {
+    db::throttle::confirm_failure(pool, attempt.0).await?;
     db::throttle::prune(pool).await
 }

@@ -10,9 +10,13 @@ pub struct Limits {
     pub per_client: i64,
 }
 
-/// Reserves one attempt for an account name and client address, counted as a failure until
-/// [`forget_attempt`] says it succeeded. Check and insert are one statement, so parallel attempts
-/// cannot all slip under the limit. `None` when a limit is reached.
+/// A pending attempt older than this is left over from a crash: it counts as a failure.
+pub const STALE_PENDING_SECS: i64 = 60;
+
+/// Reserves one attempt for an account name and client address, pending until
+/// [`forget_attempt`] (it succeeded) or [`confirm_failure`]. Check and insert are one statement,
+/// so parallel attempts cannot all slip under the limit. `None` when failures and pending
+/// attempts together reach a limit.
 pub async fn reserve_attempt(
     db: impl SqliteExecutor<'_>,
     account: &str,
@@ -21,8 +25,8 @@ pub async fn reserve_attempt(
 ) -> sqlx::Result<Option<i64>> {
     let now = super::now();
     let reserved: Option<(i64,)> = sqlx::query_as(
-        "INSERT INTO login_failures (account, client, at)
-         SELECT $1, $2, $3
+        "INSERT INTO login_failures (account, client, at, pending)
+         SELECT $1, $2, $3, 1
          WHERE (SELECT COUNT(*) FROM login_failures WHERE account = $1 AND at > $4) < $5
            AND (SELECT COUNT(*) FROM login_failures WHERE client = $2 AND at > $4) < $6
          RETURNING id",
@@ -45,6 +49,40 @@ pub async fn forget_attempt(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Resul
         .execute(db)
         .await?;
     Ok(())
+}
+
+/// The attempt failed: from now on it counts as a failure.
+pub async fn confirm_failure(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE login_failures SET pending = 0 WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// True when decided failures alone (not attempts still being checked) reach a limit.
+pub async fn failures_reach_limit(
+    db: impl SqliteExecutor<'_>,
+    account: &str,
+    client: &str,
+    limits: Limits,
+) -> sqlx::Result<bool> {
+    let now = super::now();
+    let (over,): (bool,) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM login_failures
+                 WHERE account = $1 AND at > $3 AND (pending = 0 OR at < $4)) >= $5
+             OR (SELECT COUNT(*) FROM login_failures
+                 WHERE client = $2 AND at > $3 AND (pending = 0 OR at < $4)) >= $6",
+    )
+    .bind(account)
+    .bind(client)
+    .bind(now - limits.window_secs)
+    .bind(now - STALE_PENDING_SECS)
+    .bind(limits.per_account)
+    .bind(limits.per_client)
+    .fetch_one(db)
+    .await?;
+    Ok(over)
 }
 
 /// Seconds until the account or client (whichever is over its limit) may try again.
