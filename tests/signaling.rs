@@ -720,3 +720,40 @@ async fn a_second_join_is_answered_with_an_error() {
         "the socket stays in the call"
     );
 }
+
+#[tokio::test]
+async fn a_removed_participant_s_connection_is_closed_not_only_its_session() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let (room, ticket, cookie) = room_with_bedside(&app).await;
+    let mut patient = bedside(&app, &ticket, &cookie).await;
+    patient.join().await;
+    let mut relative = relative(&app, &room, "Rita").await;
+    relative.join().await;
+    let (invite,): (String,) = sqlx::query_as("SELECT id FROM invites WHERE relative_name = $1")
+        .bind("Rita")
+        .fetch_one(&app.db())
+        .await
+        .unwrap();
+
+    let revoked = app
+        .post(&format!("/rooms/{room}/invites/{invite}/revoke"), &[])
+        .await;
+
+    assert!(revoked.status().is_redirection(), "{}", revoked.status());
+    let ended = relative
+        .expect_event("ended", SOON)
+        .await
+        .expect("told why");
+    assert_eq!(ended["reason"], "revoked");
+    assert!(
+        relative
+            .connection_ends_within(Duration::from_secs(3))
+            .await,
+        "the WebSocket itself is closed"
+    );
+    assert!(
+        !patient.connection_ends_within(QUIET).await,
+        "the others keep theirs"
+    );
+}

@@ -13,7 +13,9 @@ use socketioxide::{
     socket::{DisconnectReason, Sid},
 };
 
-use super::{EndReason, Member, end_members, inbox::Connection, registry::Admission};
+use super::{
+    EndReason, Member, close_connection, end_members, inbox::Connection, registry::Admission,
+};
 use crate::{auth::ticket::CallRole, db};
 
 /// How long a peer's full send queue may hold up delivery before the peer, which has stopped
@@ -35,7 +37,7 @@ async fn deliver<T: Serialize + ?Sized>(peer: &SocketRef, event: &str, data: &T)
             }
             Err(SendError::Socket(SocketError::InternalChannelFull)) => {
                 tracing::warn!(sid = %peer.id, "disconnected a peer that stopped reading");
-                let _ = peer.clone().disconnect();
+                close_connection(peer);
                 return;
             }
             Err(err) => {
@@ -88,7 +90,7 @@ pub(super) async fn join(connection: &Connection, socket: &SocketRef, ack: Optio
     let participant = &connection.participant;
     if !matches!(hub.still_allowed(participant).await, Ok(true)) {
         answer(ack, &serde_json::json!({ "error": "not-allowed" }));
-        let _ = socket.clone().disconnect();
+        close_connection(socket);
         return;
     }
     let admission = hub
@@ -109,7 +111,7 @@ pub(super) async fn join(connection: &Connection, socket: &SocketRef, ack: Optio
         Admission::Full => {
             tracing::info!(room = %participant.room_id, "refused a participant: the room is full");
             answer(ack, &serde_json::json!({ "error": "room-full" }));
-            let _ = socket.clone().disconnect();
+            close_connection(socket);
             return;
         }
     };
@@ -310,7 +312,7 @@ pub(super) async fn signal(
 /// `leave`: the participant hung up.
 pub(super) async fn leave(connection: &Connection, socket: &SocketRef) {
     depart(connection, socket.id, EndReason::HangUp).await;
-    let _ = socket.clone().disconnect();
+    close_connection(socket);
 }
 
 /// The socket is gone: closes its stay, if it had one.

@@ -10,10 +10,19 @@
 //!
 //! It reads WebSocket frame headers (RFC 6455 §5.2) to find where the connect frame ends, and
 //! never hands the reader a byte past it while the connect is unanswered.
+//!
+//! It is also where the server hangs up: socketioxide's `disconnect` ends the Socket.IO session
+//! but leaves the WebSocket open, so a removed participant kept holding a connection. A fired
+//! [`Hangup`] ends the stream (end of file for the reader, an error for the writer), and
+//! Engine.IO closes the connection.
 
 use std::{
     io,
     pin::Pin,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
     task::{Context, Poll, Waker},
 };
 
@@ -30,10 +39,49 @@ enum Phase {
     Through,
 }
 
-/// A stream wrapper that holds back reads between a Socket.IO connect and its answer.
+/// The server's way to end one connection.
+#[derive(Debug, Clone, Default)]
+pub struct Hangup(Arc<HangupState>);
+
+#[derive(Debug, Default)]
+struct HangupState {
+    fired: AtomicBool,
+    reader: Mutex<Option<Waker>>,
+}
+
+impl Hangup {
+    /// Ends the connection: its reader sees the end of the stream at once.
+    pub fn fire(&self) {
+        self.0.fired.store(true, Ordering::SeqCst);
+        let reader = self
+            .0
+            .reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(reader) = reader {
+            reader.wake();
+        }
+    }
+
+    fn fired(&self) -> bool {
+        self.0.fired.load(Ordering::SeqCst)
+    }
+
+    fn wake_on_fire(&self, waker: &Waker) {
+        let mut reader = self.0.reader.lock().unwrap_or_else(PoisonError::into_inner);
+        if !reader.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *reader = Some(waker.clone());
+        }
+    }
+}
+
+/// A stream wrapper that holds back reads between a Socket.IO connect and its answer, and ends
+/// the stream when its [`Hangup`] fires.
 #[derive(Debug)]
 pub struct ConnectGate<S> {
     inner: S,
+    hangup: Hangup,
     phase: Phase,
     incoming: FrameScanner,
     outgoing: FrameScanner,
@@ -44,9 +92,10 @@ pub struct ConnectGate<S> {
 
 impl<S> ConnectGate<S> {
     /// Wraps a freshly upgraded WebSocket connection (server side).
-    pub fn new(inner: S) -> Self {
+    pub fn new(inner: S, hangup: Hangup) -> Self {
         Self {
             inner,
+            hangup,
             phase: Phase::BeforeConnect,
             incoming: FrameScanner::default(),
             outgoing: FrameScanner::default(),
@@ -86,6 +135,24 @@ impl<S: AsyncRead + Unpin> AsyncRead for ConnectGate<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.hangup.fired() {
+            return Poll::Ready(Ok(()));
+        }
+        let read = this.read_gated(cx, buf);
+        if read.is_pending() {
+            this.hangup.wake_on_fire(cx.waker());
+            // Fired between the check above and registering the waker: nobody would wake us.
+            if this.hangup.fired() {
+                return Poll::Ready(Ok(()));
+            }
+        }
+        read
+    }
+}
+
+impl<S: AsyncRead + Unpin> ConnectGate<S> {
+    fn read_gated(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self;
         match this.phase {
             Phase::Through => Pin::new(&mut this.inner).poll_read(cx, buf),
             Phase::AwaitingAnswer => {
@@ -121,6 +188,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ConnectGate<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if this.hangup.fired() {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
         let written = Pin::new(&mut this.inner).poll_write(cx, buf);
         if this.phase != Phase::Through
             && let Poll::Ready(Ok(n)) = written
@@ -346,7 +416,7 @@ mod tests {
     async fn nothing_after_the_connect_is_read_until_the_answer_is_written() {
         let (client, server) = tokio::io::duplex(64 * 1024);
         let (mut client_read, mut client_write) = tokio::io::split(client);
-        let mut gate = ConnectGate::new(server);
+        let mut gate = ConnectGate::new(server, Hangup::default());
         let open = frame(OPCODE_TEXT, true, b"0{\"sid\":\"x\"}", None);
         let connect = frame(OPCODE_TEXT, true, b"40{\"ticket\":\"t\"}", KEY);
         let join = frame(OPCODE_TEXT, true, b"420[\"join\"]", KEY);
@@ -374,9 +444,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_fired_hangup_ends_a_reader_waiting_for_data() {
+        let (_client, server) = tokio::io::duplex(1024);
+        let hangup = Hangup::default();
+        let mut gate = ConnectGate::new(server, hangup.clone());
+        let reader = tokio::spawn(async move {
+            let mut byte = [0u8; 1];
+            let read = gate.read(&mut byte).await;
+            (read.ok(), gate.write(b"x").await.is_err())
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+
+        hangup.fire();
+
+        let (read, write_failed) = tokio::time::timeout(std::time::Duration::from_secs(1), reader)
+            .await
+            .expect("the reader wakes")
+            .expect("the task ends");
+        assert_eq!(read, Some(0), "end of stream");
+        assert!(write_failed);
+    }
+
+    #[tokio::test]
     async fn a_refused_connect_opens_the_gate_too() {
         let (mut client, server) = tokio::io::duplex(1024);
-        let mut gate = ConnectGate::new(server);
+        let mut gate = ConnectGate::new(server, Hangup::default());
         let connect = frame(OPCODE_TEXT, true, b"40{}", KEY);
         let next = frame(OPCODE_TEXT, true, b"42[\"x\"]", KEY);
         client.write_all(&connect).await.unwrap();

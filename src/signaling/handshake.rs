@@ -20,7 +20,11 @@ use socketioxide::{
 use tower::Service;
 use tower_sessions::Session;
 
-use super::{Hub, Participant, Signaling, gate::ConnectGate, inbox::Inbox};
+use super::{
+    Hub, Participant, Signaling,
+    gate::{ConnectGate, Hangup},
+    inbox::Inbox,
+};
 use crate::{
     auth::{
         session::current_staff,
@@ -73,7 +77,9 @@ fn upgrade(signaling: &Signaling, request: Request) -> Response {
     let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    let kept = kept_request(parts);
+    let mut kept = kept_request(parts);
+    let hangup = Hangup::default();
+    kept.extensions_mut().insert(hangup.clone());
     let mut service = signaling.service.clone();
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
@@ -83,7 +89,7 @@ fn upgrade(signaling: &Signaling, request: Request) -> Response {
                 return;
             }
         };
-        let connection = ConnectGate::new(TokioIo::new(upgraded));
+        let connection = ConnectGate::new(TokioIo::new(upgraded), hangup);
         if let Err(err) = service.call((connection, kept)).await {
             tracing::debug!(error = ?err, "starting a Socket.IO connection");
         }

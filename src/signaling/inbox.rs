@@ -27,7 +27,7 @@ use socketioxide::{
     socket::{DisconnectReason, Socket},
 };
 
-use super::{Hub, Participant, events};
+use super::{Hub, Participant, close_connection, events};
 use crate::config::Config;
 
 /// Dropped events after which a flooding socket is disconnected.
@@ -158,7 +158,7 @@ impl MessageHandler<LocalAdapter, InOrder> for Inbox {
                 tracing::warn!(sid = %socket.id, "disconnected a socket that kept flooding");
                 drop(state);
                 tokio::spawn(async move {
-                    let _ = SocketRef::from(socket).disconnect();
+                    close_connection(&SocketRef::from(socket));
                 });
                 return;
             }

@@ -107,7 +107,9 @@ use std::{
 };
 
 use serde_json::{Value, json};
-use socketioxide::{SocketIo, TransportType, handler::ConnectHandler, service::SocketIoService};
+use socketioxide::{
+    SocketIo, TransportType, extract::SocketRef, handler::ConnectHandler, service::SocketIoService,
+};
 use sqlx::SqlitePool;
 
 pub use handshake::accept_socket;
@@ -126,6 +128,25 @@ use crate::{
 
 /// Largest Socket.IO message accepted; an SDP offer with candidates is a few kilobytes.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// How long a removed participant's connection stays open after its session ended, so that
+/// `ended` and the disconnect packet reach it before the connection closes.
+const HANGUP_GRACE: Duration = Duration::from_millis(500);
+
+/// Ends a socket's Socket.IO session and then its connection: socketioxide's `disconnect` alone
+/// leaves the WebSocket open, holding a connection the participant may no longer use.
+fn close_connection(socket: &SocketRef) {
+    let hangup = socket.req_parts().extensions.get::<gate::Hangup>().cloned();
+    if let Err(err) = socket.clone().disconnect() {
+        tracing::debug!(error = %err, "disconnecting a socket");
+    }
+    if let Some(hangup) = hangup {
+        tokio::spawn(async move {
+            tokio::time::sleep(HANGUP_GRACE).await;
+            hangup.fire();
+        });
+    }
+}
 
 /// Who a socket is, decided at the handshake from its ticket.
 #[derive(Debug, Clone)]
@@ -282,9 +303,7 @@ async fn end_members(hub: &Hub, io: &SocketIo, removed: Vec<Member>, reason: End
             if let Err(err) = socket.emit("ended", &json!({ "reason": reason.as_str() })) {
                 tracing::debug!(error = %err, "telling a removed participant");
             }
-            if let Err(err) = socket.disconnect() {
-                tracing::debug!(error = %err, "disconnecting a removed participant");
-            }
+            close_connection(&socket);
         }
         hub.announce_left(io, &member, reason);
     }

@@ -265,6 +265,26 @@ impl SocketClient {
         self.expect_event(name, wait).await.is_none()
     }
 
+    /// Waits until the WebSocket connection itself ends (a close frame or the end of the TCP
+    /// stream), not only the Socket.IO session; true if it did within `wait`.
+    pub async fn connection_ends_within(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, next_text(&mut self.ws)).await {
+                Ok(Some(text)) => {
+                    if text == "2" {
+                        let _ = self.ws.send(Message::text("3")).await;
+                    }
+                }
+                Ok(None) => {
+                    self.closed = true;
+                    return true;
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+
     /// Waits until the server closes the connection; true if it did within `wait`.
     pub async fn is_closed_within(&mut self, wait: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + wait;
