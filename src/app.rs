@@ -28,6 +28,7 @@ use crate::{
     auth::{self, Passwords, secret::ServerSecret},
     cache::Caches,
     config::Config,
+    connections,
     db::{self, sessions::SqliteSessionStore},
     domain::random_token,
     signaling::{self, Signaling},
@@ -202,6 +203,7 @@ impl Server {
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     tls::install_crypto_provider();
     config.validate().map_err(anyhow::Error::msg)?;
+    connections::raise_open_files_limit();
     // Owner-only: the database holds patients' names, the directory the keys.
     db::create_private_dir(&config.data_dir)?;
     let exposed = db::readable_by_others(&config.data_dir);
@@ -270,14 +272,30 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     }));
     let app = router(state.clone());
     let handle = Handle::new();
-    let task = tokio::spawn(
-        axum_server::from_tcp_rustls(listener, rustls.clone())?
-            // Signaling is small messages that must not wait for the previous one's ACK (Nagle
-            // and delayed ACKs stalled some for 40 ms).
-            .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor::new()))
-            .handle(handle.clone())
-            .serve(app.into_make_service_with_connect_info::<SocketAddr>()),
-    );
+    let per_address = state.config.max_connections_per_address;
+    let mut server = axum_server::from_tcp_rustls(listener, rustls.clone())?
+        .map(|tls| {
+            tls.handshake_timeout(connections::TLS_HANDSHAKE).acceptor(
+                connections::PerAddressLimit::new(
+                    // Signaling is small messages that must not wait for the previous one's ACK
+                    // (Nagle and delayed ACKs stalled some for 40 ms).
+                    axum_server::accept::NoDelayAcceptor::new(),
+                    per_address,
+                ),
+            )
+        })
+        .first_request_timeout(connections::FIRST_REQUEST)
+        .accept_error_handler(
+            |_, err| tracing::debug!(error = %err, "a connection was not accepted"),
+        )
+        .handle(handle.clone());
+    server
+        .http_builder()
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(connections::REQUEST_HEAD)
+        .max_buf_size(connections::MAX_HEAD_BYTES);
+    let task = tokio::spawn(server.serve(app.into_make_service_with_connect_info::<SocketAddr>()));
 
     let mut background = vec![tokio::spawn(delete_expired_sessions(
         state.sessions.clone(),

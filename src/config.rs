@@ -167,6 +167,17 @@ pub struct Config {
     )]
     pub signal_rate: u32,
 
+    /// Most connections open at once from one client address; more are refused before the TLS
+    /// handshake. A ward behind one NAT shares an address: leave room for it.
+    #[arg(
+        long,
+        env = "VISITAS_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(8..=1_000_000),
+        global = true
+    )]
+    pub max_connections_per_address: usize,
+
     /// A STUN or TURN server for the call pages (repeatable; comma-separated in the variable),
     /// e.g. turn:turn.hospital.local:3478. None by default: on one LAN peers reach each other.
     #[arg(

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod db;
 pub mod domain;
 pub mod error;

@@ -4,7 +4,12 @@
 
 mod helpers;
 
-use std::process::{Command, Stdio};
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use helpers::{process, spawn_app, text};
 use reqwest::StatusCode;
@@ -243,4 +248,146 @@ async fn a_copy_of_the_database_holds_no_usable_session_id() {
         .await
         .unwrap();
     assert_eq!(stored.len(), 64, "a SHA-256 in hex: {stored}");
+}
+
+// ------------------------------------------------------------------ connection deadlines and limits
+
+/// How long the server lets a silent or slow connection live, with a margin for a busy machine.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// True when `stream` ends (end of file or an error) within `wait`.
+async fn closed_within<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, wait: Duration) -> bool {
+    let mut buf = [0u8; 512];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eleven_hundred_idle_connections_do_not_take_down_a_server_with_1024_open_files() {
+    // The test holds 1,100 connections itself: it needs more than the usual 1,024 files.
+    let (_, hard) = rlimit::Resource::NOFILE.get().unwrap();
+    let ours = rlimit::increase_nofile_limit(hard).unwrap();
+    assert!(ours >= 2_500, "the test needs 2,500 open files, has {ours}");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Soft and hard limit 1,024, as systemd gives a service by default: it cannot raise them.
+    let server = process::ServerProcess::start("ulimit -n 1024", &data, &[]).await;
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", server.port).parse().unwrap();
+    let tls = helpers::trusting_ca(&data.join("tls"));
+
+    let attempts = (0..1_100).map(|_| helpers::raw_tls(addr, tls.clone()));
+    let mut idle: Vec<_> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+
+    assert!(
+        !idle.is_empty() && idle.len() <= 256,
+        "{} idle connections were let in; the cap is 256 per address",
+        idle.len()
+    );
+    // Someone else on the ward (another address) is still served, and quickly.
+    let (client, _) = helpers::new_client();
+    let started = Instant::now();
+    let other = reqwest::Client::builder()
+        .local_address(Some("127.0.0.2".parse().unwrap()))
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let health = other.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "answered in {:?}",
+        started.elapsed()
+    );
+    drop(client);
+
+    let still_open = futures_util::future::join_all(
+        idle.iter_mut()
+            .map(|stream| async move { !closed_within(stream, DEADLINE).await }),
+    )
+    .await
+    .into_iter()
+    .filter(|open| *open)
+    .count();
+    assert_eq!(still_open, 0, "idle connections are closed by the deadline");
+    let health = other.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_client_trickling_one_header_line_a_second_is_cut() {
+    let app = spawn_app().await;
+    let mut stream = helpers::raw_tls(app.addr, helpers::trusting_ca(&app.tls_dir()))
+        .await
+        .expect("a connection");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+
+    let mut cut = false;
+    for line in 0..40 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let header = format!("X-Slow-{line}: still here\r\n");
+        if stream.write_all(header.as_bytes()).await.is_err() || stream.flush().await.is_err() {
+            cut = true;
+            break;
+        }
+        let mut probe = [0u8; 256];
+        if let Ok(read) =
+            tokio::time::timeout(Duration::from_millis(1), stream.read(&mut probe)).await
+        {
+            // Anything read (an error page) or the end of the stream: the server gave up on it.
+            let _ = read;
+            cut = true;
+            break;
+        }
+    }
+
+    assert!(cut, "the connection is still open after 40 s");
+    assert!(
+        started.elapsed() < DEADLINE,
+        "cut after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_64_kib_request_head_gets_431() {
+    let app = spawn_app().await;
+
+    let response = app
+        .client
+        .get(app.url("/login"))
+        .header("X-Padding", "a".repeat(64 * 1024))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_websocket_that_never_connects_to_socket_io_is_closed() {
+    let app = spawn_app().await;
+    let mut silent = helpers::socket::open_without_connecting(&app).await;
+
+    assert!(
+        silent.connection_ends_within(Duration::from_secs(15)).await,
+        "closed by the connect deadline"
+    );
 }

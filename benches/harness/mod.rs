@@ -348,6 +348,8 @@ impl Visitas {
         let child = command
             .args(["--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
             .arg(data.path())
+            // Every load client is on 127.0.0.1: lift the per-address cap above the idle sockets.
+            .args(["--max-connections-per-address", "100000"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

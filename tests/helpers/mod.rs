@@ -384,3 +384,34 @@ pub fn location(response: &Response) -> String {
 pub async fn text(response: Response) -> String {
     response.text().await.expect("body")
 }
+
+/// A TLS client configuration that trusts only the CA the server generated in `tls_dir`.
+pub fn trusting_ca(tls_dir: &std::path::Path) -> Arc<rustls::ClientConfig> {
+    visitas::tls::install_crypto_provider();
+    let ca = std::fs::read(tls_dir.join("ca.pem")).expect("the generated CA");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&ca) {
+        roots
+            .add(cert.expect("a CA certificate"))
+            .expect("a usable CA");
+    }
+    Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+/// A raw TLS connection to `addr` (for clients that misbehave below HTTP); `None` when the
+/// server refused it (closed before or during the handshake).
+pub async fn raw_tls(
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+) -> Option<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .ok()
+}

@@ -28,7 +28,8 @@ pub fn shell_command(setup: &str, args: &[&str]) -> Command {
         .arg(env!("CARGO_BIN_EXE_visitas"))
         .args(args)
         .env_remove("VISITAS_DATA_DIR")
-        .env_remove("VISITAS_BIND");
+        .env_remove("VISITAS_BIND")
+        .env("RUST_LOG", "warn");
     command
 }
 

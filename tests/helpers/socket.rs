@@ -121,6 +121,33 @@ pub async fn connect_sending(
     }
 }
 
+/// Opens the WebSocket and reads the Engine.IO open packet, but never sends the Socket.IO
+/// connect packet.
+pub async fn open_without_connecting(app: &TestApp) -> SocketClient {
+    let url = format!(
+        "wss://localhost:{}/socket.io/?EIO=4&transport=websocket",
+        app.addr.port()
+    );
+    let mut request = url.into_client_request().expect("a request");
+    request
+        .headers_mut()
+        .insert("origin", HeaderValue::from_str(&app.ws_origin()).unwrap());
+    let tcp = TcpStream::connect(app.addr).await.expect("tcp connect");
+    let tls = super::trusting_ca(&app.tls_dir());
+    let (mut ws, _) =
+        client_async_tls_with_config(request, tcp, None, Some(Connector::Rustls(tls)))
+            .await
+            .expect("the upgrade");
+    let open = next_text(&mut ws).await.expect("an engine.io open packet");
+    assert!(open.starts_with('0'), "open packet: {open}");
+    SocketClient {
+        ws,
+        next_ack: 1,
+        backlog: Vec::new(),
+        closed: false,
+    }
+}
+
 /// The next text frame, `None` when the connection closed.
 async fn next_text(ws: &mut Ws) -> Option<String> {
     loop {
