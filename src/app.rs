@@ -70,6 +70,36 @@ pub struct Shared {
     pub sessions: SqliteSessionStore,
     /// Accounts and open rooms, kept in memory between writes.
     pub caches: Arc<Caches>,
+    /// The last write probe of `/healthz`: when, and what it found.
+    pub last_probe: std::sync::Mutex<Option<(std::time::Instant, Result<(), &'static str>)>>,
+}
+
+impl Shared {
+    /// Whether the database can write now; a success is trusted for a second (`/healthz` needs
+    /// no login, so its cost must not be anyone's to multiply).
+    pub async fn write_health(&self) -> Result<(), &'static str> {
+        let recent = *self
+            .last_probe
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Only a success is reused: while writes fail, every call looks again, so the answer
+        // turns to `ok` as soon as space is back (and a failing write costs next to nothing).
+        if let Some((at, Ok(()))) = recent
+            && at.elapsed() < Duration::from_secs(1)
+        {
+            return Ok(());
+        }
+        let result = match db::probe_write(&self.db).await {
+            Ok(()) => Ok(()),
+            Err(err) => Err(db::StorageFailure::of(&err).map_or("database error", |f| f.reason())),
+        };
+        *self
+            .last_probe
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((std::time::Instant::now(), result));
+        result
+    }
 }
 
 /// The one route table. `/socket.io/` is served by signaling, outside the page middleware (no
@@ -269,6 +299,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         signaling,
         sessions: SqliteSessionStore::new(db.clone()),
         caches,
+        last_probe: std::sync::Mutex::new(None),
     }));
     let app = router(state.clone());
     let handle = Handle::new();

@@ -10,7 +10,10 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 
-use crate::i18n::{Text, with_number};
+use crate::{
+    db::StorageFailure,
+    i18n::{Text, with_number},
+};
 
 /// Which message an error page shows.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +62,10 @@ pub enum AppError {
     /// No valid staff session: go to the login page.
     #[error("login required")]
     LoginRequired,
+    /// The disk cannot take writes (full, read-only, failing): nothing was changed; shown as 503
+    /// with the cause, so staff can tell IT what is wrong.
+    #[error("storage failure: {}", .0.reason())]
+    Storage(StorageFailure),
     /// Our fault: logged with context, shown as a generic 500.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -113,7 +120,10 @@ impl AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
-        Self::Internal(anyhow::Error::new(err).context("database query"))
+        match StorageFailure::of(&err) {
+            Some(failure) => Self::Storage(failure),
+            None => Self::Internal(anyhow::Error::new(err).context("database query")),
+        }
     }
 }
 
@@ -125,7 +135,12 @@ impl From<askama::Error> for AppError {
 
 impl From<tower_sessions::session::Error> for AppError {
     fn from(err: tower_sessions::session::Error) -> Self {
-        Self::Internal(anyhow::Error::new(err).context("reading or writing the session"))
+        match StorageFailure::in_message(&err.to_string()) {
+            Some(failure) => Self::Storage(failure),
+            None => {
+                Self::Internal(anyhow::Error::new(err).context("reading or writing the session"))
+            }
+        }
     }
 }
 
@@ -134,6 +149,18 @@ impl IntoResponse for AppError {
         let (status, message) = match self {
             AppError::LoginRequired => return Redirect::to("/login").into_response(),
             AppError::Refused(status, message) => (status, message),
+            AppError::Storage(failure) => {
+                failure.note("a request was refused");
+                let message: fn(&Text) -> &'static str = match failure {
+                    StorageFailure::DiskFull => |t| t.err_disk_full,
+                    StorageFailure::ReadOnly => |t| t.err_disk_read_only,
+                    StorageFailure::Io => |t| t.err_disk_io,
+                };
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorMessage::Fixed(message),
+                )
+            }
             AppError::Internal(err) => {
                 tracing::error!(error = format!("{err:#}"), "request failed");
                 let status = StatusCode::INTERNAL_SERVER_ERROR;

@@ -11,7 +11,7 @@ use std::{
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use helpers::{process, spawn_app, text};
+use helpers::{process, socket, spawn_app, spawn_app_with, text};
 use reqwest::StatusCode;
 use visitas::domain::Role;
 
@@ -390,4 +390,211 @@ async fn a_websocket_that_never_connects_to_socket_io_is_closed() {
         silent.connection_ends_within(Duration::from_secs(15)).await,
         "closed by the connect deadline"
     );
+}
+
+// ------------------------------------------------------------------ a full disk
+
+/// A small tmpfs mounted on a temporary directory, unmounted when dropped (also when a test fails).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts one of `size` (e.g. "8m"); `None`, with the reason printed, when this process may not
+    /// mount (not root).
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status();
+        match status {
+            Ok(status) if status.success() => Some(SmallDisk { dir }),
+            _ => {
+                eprintln!(
+                    "SKIPPED: mounting a tmpfs needs root (CI runs as root); the disk-full test did not run"
+                );
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Fills the disk to the last byte with a file; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.path().join("filler");
+        let mut file = std::fs::File::create(&path).expect("the filler file");
+        let chunk = vec![0u8; 64 * 1024];
+        while file.write_all(&chunk).is_ok() {}
+        while file.write_all(&[0u8]).is_ok() {}
+        let _ = file.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_disk_refuses_calls_it_cannot_record_says_why_and_recovers_within_a_second() {
+    let Some(disk) = SmallDisk::mount("16m") else {
+        return;
+    };
+    let data = disk.path().join("data");
+    let app = spawn_app_with(|c| c.data_dir = data.clone()).await;
+    app.logged_in_nurse().await;
+    let patient = app.register_patient("Ana", "").await;
+    let room = app.create_room(&patient).await;
+    let bedside_ticket = app
+        .ticket_with(&app.client, &format!("/rooms/{room}/ticket?as=patient"))
+        .await;
+    let cookie = app.cookie_header(&app.jar);
+    let card = app.create_invite(&room, "Marta").await;
+    let (device, _) = app.admitted_relative(&card).await;
+    let relative_ticket = app.ticket_with(&device, "/visit/ticket").await;
+    let mut bedside = socket::connect(
+        &app,
+        Some(&app.ws_origin()),
+        Some(&cookie),
+        serde_json::json!({ "ticket": bedside_ticket }),
+    )
+    .await
+    .expect_connected();
+    bedside.join().await;
+    let visits_before = app.count("visit_log").await;
+    let patients_before = app.count("patients").await;
+
+    // An empty WAL, as after a checkpoint: every write from now on needs fresh blocks (a WAL
+    // with room left in it would take a few small writes before the disk shows as full).
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&app.db())
+        .await
+        .unwrap();
+    let filler = disk.fill();
+
+    // A relative's join cannot be recorded: refused, and no call starts without its row.
+    let mut relative = socket::connect(
+        &app,
+        Some(&app.ws_origin()),
+        None,
+        serde_json::json!({ "ticket": relative_ticket }),
+    )
+    .await
+    .expect_connected();
+    let answer = relative.call("join").await;
+    assert_eq!(
+        answer,
+        Some(serde_json::json!({ "error": "not-recorded" })),
+        "the join is refused"
+    );
+    assert!(
+        bedside
+            .receives_no("peer-joined", Duration::from_millis(500))
+            .await,
+        "the bedside is not put in a call"
+    );
+    // A nurse's write shows a page naming the cause, in her language.
+    let refused = app
+        .post(
+            "/patients",
+            &[
+                ("display_name", "Berta"),
+                ("ward", "UCI"),
+                ("bed", "4"),
+                ("record_number", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let page = text(refused).await;
+    assert!(
+        page.contains("el disco del servidor está lleno"),
+        "the page names the cause: {page}"
+    );
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(text(health).await.contains("disk full"));
+    // Many writes fail at once (a busy ward): none may leave the database locked afterwards.
+    let burst = (0..20).map(|i| {
+        let name = format!("Paciente {i}");
+        let app = &app;
+        async move {
+            app.post(
+                "/patients",
+                &[
+                    ("display_name", name.as_str()),
+                    ("ward", "UCI"),
+                    ("bed", "5"),
+                    ("record_number", ""),
+                ],
+            )
+            .await
+            .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(burst).await;
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::SERVICE_UNAVAILABLE),
+        "{statuses:?}"
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    let freed = Instant::now();
+    let mut recovered = None;
+    while freed.elapsed() < Duration::from_secs(10) {
+        let response = app
+            .post(
+                "/patients",
+                &[
+                    ("display_name", "Berta"),
+                    ("ward", "UCI"),
+                    ("bed", "4"),
+                    ("record_number", ""),
+                ],
+            )
+            .await;
+        if response.status() == StatusCode::SEE_OTHER {
+            recovered = Some(freed.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let recovered = recovered.expect("writes work again after space is freed");
+    println!("a write succeeded {recovered:?} after space was freed");
+    assert!(
+        recovered < Duration::from_secs(1),
+        "a write succeeded {recovered:?} after space was freed"
+    );
+    assert_eq!(app.count("patients").await, patients_before + 1);
+    assert_eq!(
+        app.count("visit_log").await,
+        visits_before,
+        "no row for the refused join"
+    );
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+        .fetch_one(&app.db())
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+    drop(app);
 }

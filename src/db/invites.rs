@@ -148,7 +148,9 @@ pub async fn reserve_code_attempt(
     conn: &mut SqliteConnection,
     id: &str,
 ) -> sqlx::Result<Option<i64>> {
-    let reserved: Option<(i64,)> = sqlx::query_as(
+    // fetch_all, not fetch_one/fetch_optional: SQLite reports a failed commit (a full disk) when
+    // the statement runs to its end, which fetching only the first row never does.
+    let reserved: Vec<(i64,)> = sqlx::query_as(
         "UPDATE invites SET failed_attempts = failed_attempts + 1
          WHERE id = $1 AND locked_at IS NULL AND revoked_at IS NULL AND expires_at > $2
            AND failed_attempts < $3
@@ -157,9 +159,9 @@ pub async fn reserve_code_attempt(
     .bind(id)
     .bind(super::now())
     .bind(MAX_CODE_ATTEMPTS)
-    .fetch_optional(conn)
+    .fetch_all(conn)
     .await?;
-    Ok(reserved.map(|(attempts,)| attempts))
+    Ok(reserved.into_iter().next().map(|(attempts,)| attempts))
 }
 
 /// Gives back a reserved attempt whose code was right; false when the invite got locked meanwhile.
@@ -208,7 +210,9 @@ pub async fn reserve_code_failure(
     max: i64,
 ) -> sqlx::Result<Option<i64>> {
     let now = super::now();
-    let reserved: Option<(i64,)> = sqlx::query_as(
+    // fetch_all, not fetch_one/fetch_optional: SQLite reports a failed commit (a full disk) when
+    // the statement runs to its end, which fetching only the first row never does.
+    let reserved: Vec<(i64,)> = sqlx::query_as(
         "INSERT INTO code_failures (client, at)
          SELECT $1, $2 WHERE (SELECT COUNT(*) FROM code_failures WHERE client = $1 AND at > $3) < $4
          RETURNING id",
@@ -217,9 +221,9 @@ pub async fn reserve_code_failure(
     .bind(now)
     .bind(now - window_secs)
     .bind(max)
-    .fetch_optional(db)
+    .fetch_all(db)
     .await?;
-    Ok(reserved.map(|(id,)| id))
+    Ok(reserved.into_iter().next().map(|(id,)| id))
 }
 
 /// Forgets a reserved slot (the code was right, or no code was tried) and slots older than a day.

@@ -54,6 +54,21 @@ pub async fn open(path: &Path) -> anyhow::Result<SqlitePool> {
     // own worker thread) serve more requests than many.
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
+        // A write that failed on a full disk can leave a connection inside a transaction that
+        // sqlx believes ended (SQLite rolled it back itself, so sqlx's ROLLBACK failed and its
+        // count stayed up; the next BEGIN became a SAVEPOINT that a later failure never
+        // closed). Handed on, such a connection held the write lock and every other writer
+        // waited out the busy timeout. Close it instead: closing ends its transaction.
+        .after_release(|conn, _| {
+            Box::pin(async move {
+                use sqlx::Connection;
+                let clean = !conn.is_in_transaction();
+                if !clean {
+                    tracing::warn!("closed a database connection left inside a transaction");
+                }
+                Ok(clean)
+            })
+        })
         .connect_with(options)
         .await
         .with_context(|| format!("opening the database {}", path.display()))?;
@@ -97,6 +112,81 @@ pub fn readable_by_others(dir: &Path) -> Vec<std::path::PathBuf> {
     found
 }
 
+/// Why the database could not write: the disk, not the request. A write that fails so changes
+/// nothing (SQLite rolls it back), and the person is told the cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageFailure {
+    /// `SQLITE_FULL`: no space left on the disk.
+    DiskFull,
+    /// `SQLITE_READONLY`: the file or its file system became read-only.
+    ReadOnly,
+    /// `SQLITE_IOERR`: the disk reported an error.
+    Io,
+}
+
+/// Storage failures since start, for the logs (and metrics, later).
+pub static STORAGE_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl StorageFailure {
+    /// The storage failure behind a database error, if that is what it is.
+    pub fn of(err: &sqlx::Error) -> Option<Self> {
+        let sqlx::Error::Database(db) = err else {
+            return None;
+        };
+        Self::from_code(db.code()?.parse().ok()?)
+    }
+
+    /// The same, from an error's text (`(code: 13) database or disk is full`), for errors that
+    /// reach us as text (the session store's).
+    pub fn in_message(message: &str) -> Option<Self> {
+        let start = message.find("(code: ")? + "(code: ".len();
+        let end = start + message[start..].find(')')?;
+        Self::from_code(message[start..end].parse().ok()?)
+    }
+
+    fn from_code(code: i64) -> Option<Self> {
+        // Extended result codes keep the primary code in their low byte.
+        match code & 0xff {
+            13 => Some(StorageFailure::DiskFull),
+            8 => Some(StorageFailure::ReadOnly),
+            10 => Some(StorageFailure::Io),
+            _ => None,
+        }
+    }
+
+    /// A short reason for logs and `/healthz`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            StorageFailure::DiskFull => "disk full",
+            StorageFailure::ReadOnly => "disk read-only",
+            StorageFailure::Io => "disk I/O error",
+        }
+    }
+
+    /// Counts and logs one failure.
+    pub fn note(self, what: &str) {
+        let count = STORAGE_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        tracing::error!(
+            reason = self.reason(),
+            count,
+            "{what}: the database cannot write"
+        );
+    }
+}
+
+/// Checks that the database can write now: a small write that needs fresh pages, committed. What
+/// `/healthz` asks, so that it says `ok` only while writes succeed.
+pub async fn probe_write(pool: &SqlitePool) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("INSERT INTO health_probe (filler) VALUES (zeroblob(8192))")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM health_probe")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
 /// The current time as Unix seconds, the unit every table uses.
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -112,6 +202,21 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
+
+    #[test]
+    fn storage_failures_are_told_apart_from_other_errors() {
+        let full = "error returned from database: (code: 13) database or disk is full";
+        let io = "error returned from database: (code: 3338) disk I/O error";
+        let locked = "error returned from database: (code: 5) database is locked";
+
+        assert_eq!(
+            StorageFailure::in_message(full),
+            Some(StorageFailure::DiskFull)
+        );
+        assert_eq!(StorageFailure::in_message(io), Some(StorageFailure::Io));
+        assert_eq!(StorageFailure::in_message(locked), None);
+        assert_eq!(StorageFailure::in_message("no code here"), None);
+    }
 
     #[test]
     fn paths_others_can_read_are_found_and_private_dirs_are_private() {

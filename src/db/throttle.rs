@@ -24,7 +24,9 @@ pub async fn reserve_attempt(
     limits: Limits,
 ) -> sqlx::Result<Option<i64>> {
     let now = super::now();
-    let reserved: Option<(i64,)> = sqlx::query_as(
+    // fetch_all, not fetch_one/fetch_optional: SQLite reports a failed commit (a full disk) when
+    // the statement runs to its end, which fetching only the first row never does.
+    let reserved: Vec<(i64,)> = sqlx::query_as(
         "INSERT INTO login_failures (account, client, at, pending)
          SELECT $1, $2, $3, 1
          WHERE (SELECT COUNT(*) FROM login_failures WHERE account = $1 AND at > $4) < $5
@@ -37,9 +39,9 @@ pub async fn reserve_attempt(
     .bind(now - limits.window_secs)
     .bind(limits.per_account)
     .bind(limits.per_client)
-    .fetch_optional(db)
+    .fetch_all(db)
     .await?;
-    Ok(reserved.map(|(id,)| id))
+    Ok(reserved.into_iter().next().map(|(id,)| id))
 }
 
 /// Drops a reserved attempt that turned out to be a successful login.

@@ -13,7 +13,9 @@ pub struct NewVisit<'a> {
 
 /// Records that a participant joined; returns the row id to close later.
 pub async fn record_join(db: impl SqliteExecutor<'_>, visit: &NewVisit<'_>) -> sqlx::Result<i64> {
-    let (id,): (i64,) = sqlx::query_as(
+    // fetch_all, not fetch_one/fetch_optional: SQLite reports a failed commit (a full disk) when
+    // the statement runs to its end, which fetching only the first row never does.
+    let rows: Vec<(i64,)> = sqlx::query_as(
         "INSERT INTO visit_log (room_id, patient_id, role, display_name, staff_id, invite_id, joined_at)
          SELECT id, patient_id, $2, $3, $4, $5, $6 FROM rooms WHERE id = $1 RETURNING id",
     )
@@ -23,9 +25,11 @@ pub async fn record_join(db: impl SqliteExecutor<'_>, visit: &NewVisit<'_>) -> s
     .bind(visit.staff_id)
     .bind(visit.invite_id)
     .bind(super::now())
-    .fetch_one(db)
+    .fetch_all(db)
     .await?;
-    Ok(id)
+    rows.first()
+        .map(|(id,)| *id)
+        .ok_or(sqlx::Error::RowNotFound)
 }
 
 /// Records that a participant left and why.

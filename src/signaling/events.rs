@@ -133,7 +133,19 @@ pub(super) async fn join(connection: &Connection, socket: &SocketRef, ack: Optio
                 return;
             }
         }
-        Err(err) => tracing::error!(error = %err, "writing a visit log entry"),
+        Err(err) => {
+            // Fail closed: nobody is in a call the visit log does not know of.
+            match db::StorageFailure::of(&err) {
+                Some(failure) => failure.note("a join was refused"),
+                None => {
+                    tracing::error!(error = %err, "writing a visit log entry: the join is refused")
+                }
+            }
+            hub.registry().remove(socket.id);
+            answer(ack, &serde_json::json!({ "error": "not-recorded" }));
+            close_connection(socket);
+            return;
+        }
     }
     // A revocation or closure that committed after the first check found nobody to remove: look
     // again now that this socket is in the registry, where any later one will find it.

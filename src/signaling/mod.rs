@@ -46,7 +46,7 @@
 //! acknowledgement `43<n>[answer]`).
 //! | event | payload | answer |
 //! |---|---|---|
-//! | `join` | none | ack `{ id, peers: [{ id, role, name }], iceServers, maxVideoKbps }`; or ack `{ error: "room-full" \| "not-allowed" }` and the socket is disconnected; or ack `{ error: "already-joined" }` for a second `join` on one socket, which stays in the call. The others get `peer-joined`. |
+//! | `join` | none | ack `{ id, peers: [{ id, role, name }], iceServers, maxVideoKbps }`; or ack `{ error: "room-full" \| "not-allowed" \| "not-recorded" }` and the socket is disconnected (`not-recorded`: the visit log could not be written, e.g. a full disk, and no call starts without its row); or ack `{ error: "already-joined" }` for a second `join` on one socket, which stays in the call. The others get `peer-joined`. |
 //! | `signal` | `{ to: peerId, data }` | relayed as `signal` `{ from, data }` to that one peer, only if it is in the same room. No answer. |
 //! | `leave` | none | the others get `peer-left` with reason `hangup`; the socket is disconnected. |
 //!
@@ -326,7 +326,11 @@ impl Hub {
             return;
         };
         if let Err(err) = db::visit_log::record_leave(&self.db, visit_id, reason.as_str()).await {
-            tracing::error!(error = %err, visit_id, "writing the end of a visit");
+            // The row stays open; the next start closes it as left by a crash.
+            match db::StorageFailure::of(&err) {
+                Some(failure) => failure.note("the end of a visit was not written"),
+                None => tracing::error!(error = %err, visit_id, "writing the end of a visit"),
+            }
         }
     }
 

@@ -190,6 +190,10 @@ pub async fn render_error_pages(
     let response = next.run(request).await;
 
     let status = response.status();
+    if path == "/healthz" {
+        // For machines: its plain reason stays as it is.
+        return response;
+    }
     let pending = response.extensions().get::<PendingErrorPage>().copied();
     let is_html = response
         .headers()
@@ -294,10 +298,17 @@ pub async fn home(staff: Result<CurrentStaff, AppError>) -> Redirect {
     }
 }
 
-/// `/healthz`: 200 when the database answers.
-pub async fn health(State(state): State<AppState>) -> Result<&'static str, AppError> {
-    sqlx::query("SELECT 1").execute(&state.db).await?;
-    Ok("ok")
+/// `/healthz`: `ok` while the database can write; 503 with the reason (`disk full`, ...)
+/// while it cannot.
+pub async fn health(State(state): State<AppState>) -> Response {
+    match state.write_health().await {
+        Ok(()) => "ok".into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("unavailable: {reason}\n"),
+        )
+            .into_response(),
+    }
 }
 
 /// Unknown paths.
