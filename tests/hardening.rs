@@ -531,6 +531,19 @@ async fn a_full_disk_refuses_calls_it_cannot_record_says_why_and_recovers_within
     let health = app.get("/healthz").await;
     assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(text(health).await.contains("disk full"));
+    // Nobody signs in without the login's audit row.
+    let sessions_before = app.count("sessions").await;
+    let (pc, pc_jar) = helpers::new_client();
+    let login = app
+        .login_with(&pc, &pc_jar, "nurse.ana", helpers::PASSWORD)
+        .await;
+    assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        text(login)
+            .await
+            .contains("el disco del servidor está lleno")
+    );
+    assert_eq!(app.count("sessions").await, sessions_before);
     // Many writes fail at once (a busy ward): none may leave the database locked afterwards.
     let burst = (0..20).map(|i| {
         let name = format!("Paciente {i}");

@@ -94,9 +94,11 @@ pub async fn submit(
     match staff {
         Some(staff) if verified => {
             throttle::succeeded(&state.db, attempt).await?;
-            session::log_in(&session, &staff.id).await?;
+            // The audit row first: no one is signed in without it (a full disk refuses the login).
             let mut conn = state.db.acquire().await?;
             db::audit::record(&mut conn, Some(&staff.id), "login", None).await?;
+            drop(conn);
+            session::log_in(&session, &staff.id).await?;
             Ok(Redirect::to("/rooms").into_response())
         }
         _ => {

@@ -280,6 +280,10 @@ pub async fn submit_code(
     if !db::invites::release_code_attempt(&mut *state.db.acquire().await?, &invite.id).await? {
         return message(ctx.clone(), StatusCode::GONE, ctx.t.invite_locked);
     }
+    // The audit row first: no one gets in without it (a full disk refuses the entry instead).
+    let mut conn = state.db.acquire().await?;
+    db::audit::record(&mut conn, None, "invite.code_accepted", Some(&invite.id)).await?;
+    drop(conn);
     session.cycle_id().await?;
     session
         .insert(
@@ -290,8 +294,6 @@ pub async fn submit_code(
             },
         )
         .await?;
-    let mut conn = state.db.acquire().await?;
-    db::audit::record(&mut conn, None, "invite.code_accepted", Some(&invite.id)).await?;
     Ok(Redirect::to("/visit").into_response())
 }
 
