@@ -13,7 +13,6 @@ use axum::{
     routing::{get, post},
 };
 use axum_server::{Handle, tls_rustls::RustlsConfig};
-use sqlx::SqlitePool;
 use tokio::task::JoinHandle;
 use tower::ServiceBuilder;
 use tower_http::{
@@ -31,7 +30,8 @@ use crate::{
     connections,
     db::{self, sessions::SqliteSessionStore},
     domain::random_token,
-    signaling::{self, Signaling},
+    signaling,
+    state::{AppState, Shared},
     tls, web,
 };
 
@@ -40,67 +40,6 @@ pub const SETUP_LINK_SECS: i64 = 60 * 60;
 /// Name of the staff session cookie. `__Host-` makes browsers insist on Secure, Path=/ and no
 /// Domain, so no other host can set or read it.
 pub const SESSION_COOKIE: &str = "__Host-visitas-session";
-
-/// What every handler can reach. Every middleware layer clones it for every request, so it is one
-/// shared pointer rather than a bundle of them.
-#[derive(Clone, Debug)]
-pub struct AppState(Arc<Shared>);
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-/// The parts of [`AppState`].
-#[derive(Debug)]
-pub struct Shared {
-    pub config: Arc<Config>,
-    pub db: SqlitePool,
-    pub passwords: Passwords,
-    /// The generated CA certificate, when the server made its own.
-    pub ca_pem: Option<Arc<str>>,
-    /// Signs call tickets and keys access-code hashes.
-    pub secret: ServerSecret,
-    /// The running calls.
-    pub signaling: Signaling,
-    /// Staff and relatives' sessions (one store, one in-memory cache).
-    pub sessions: SqliteSessionStore,
-    /// Accounts and open rooms, kept in memory between writes.
-    pub caches: Arc<Caches>,
-    /// The last write probe of `/healthz`: when, and what it found.
-    pub last_probe: std::sync::Mutex<Option<(std::time::Instant, Result<(), &'static str>)>>,
-}
-
-impl Shared {
-    /// Whether the database can write now; a success is trusted for a second (`/healthz` needs
-    /// no login, so its cost must not be anyone's to multiply).
-    pub async fn write_health(&self) -> Result<(), &'static str> {
-        let recent = *self
-            .last_probe
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Only a success is reused: while writes fail, every call looks again, so the answer
-        // turns to `ok` as soon as space is back (and a failing write costs next to nothing).
-        if let Some((at, Ok(()))) = recent
-            && at.elapsed() < Duration::from_secs(1)
-        {
-            return Ok(());
-        }
-        let result = match db::probe_write(&self.db).await {
-            Ok(()) => Ok(()),
-            Err(err) => Err(db::StorageFailure::of(&err).map_or("database error", |f| f.reason())),
-        };
-        *self
-            .last_probe
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((std::time::Instant::now(), result));
-        result
-    }
-}
 
 /// The one route table. `/socket.io/` is served by signaling, outside the page middleware (no
 /// timeout or compression on a long-lived WebSocket) but inside the session layer (so the
@@ -185,7 +124,7 @@ pub fn router(state: AppState) -> Router {
                     },
                 ))
                 .layer(middleware::from_fn_with_state(
-                    state.clone(),
+                    state.config.clone(),
                     auth::csrf::protect,
                 ))
                 .layer(RequestBodyLimitLayer::new(auth::csrf::MAX_FORM_BYTES))
@@ -290,7 +229,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let config = Arc::new(config);
     let caches = Arc::new(Caches::default());
     let signaling = signaling::build(db.clone(), secret.clone(), config.clone(), caches.clone());
-    let state = AppState(Arc::new(Shared {
+    let state = AppState::new(Shared {
         config,
         db: db.clone(),
         passwords: Passwords::new().await?,
@@ -300,7 +239,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         sessions: SqliteSessionStore::new(db.clone()),
         caches,
         last_probe: std::sync::Mutex::new(None),
-    }));
+    });
     let app = router(state.clone());
     let handle = Handle::new();
     let per_address = state.config.max_connections_per_address;

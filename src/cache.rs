@@ -16,7 +16,7 @@
 
 use std::{collections::HashMap, future::Future, hash::Hash, sync::Arc, sync::Mutex};
 
-use crate::{auth::session::CurrentStaff, db::rooms::RoomView};
+use crate::{db::rooms::RoomView, domain::StaffMember};
 
 /// At most this many values are kept; past it, lookups go to the database.
 const MAX_ENTRIES: usize = 4096;
@@ -25,7 +25,7 @@ const MAX_ENTRIES: usize = 4096;
 #[derive(Debug, Default)]
 pub struct Caches {
     /// Active accounts by id.
-    pub staff: Cached<String, CurrentStaff>,
+    pub staff: Cached<String, StaffMember>,
     /// Every open room, as [`crate::db::rooms::list_open`] returns them.
     pub open_rooms: Cached<(), Arc<Vec<RoomView>>>,
 }

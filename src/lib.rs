@@ -20,5 +20,6 @@ pub mod domain;
 pub mod error;
 pub mod i18n;
 pub mod signaling;
+pub mod state;
 pub mod tls;
 pub mod web;

@@ -18,7 +18,7 @@ use axum::{
 };
 use subtle::ConstantTimeEq;
 
-use crate::{app::AppState, domain::random_token, error::AppError, i18n::cookie_value};
+use crate::{config::Config, domain::random_token, error::AppError, i18n::cookie_value};
 
 /// The cookie holding the token.
 pub const CSRF_COOKIE: &str = "__Host-visitas-csrf";
@@ -32,12 +32,16 @@ pub const MAX_FORM_BYTES: usize = 64 * 1024;
 pub struct CsrfToken(pub String);
 
 /// The middleware: refuses forged requests, hands out the token.
-pub async fn protect(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn protect(
+    State(config): State<std::sync::Arc<Config>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let existing = cookie_value(request.headers(), CSRF_COOKIE).filter(|t| is_token_shaped(t));
     let mut request = if is_safe(request.method()) {
         request
     } else {
-        match check(&state, request, existing.as_deref()).await {
+        match check(&config, request, existing.as_deref()).await {
             Ok(request) => request,
             Err(refusal) => return refusal.into_response(),
         }
@@ -67,12 +71,12 @@ fn is_token_shaped(token: &str) -> bool {
 
 /// Runs both checks; gives the request back (with its body restored) when they pass.
 async fn check(
-    state: &AppState,
+    config: &Config,
     request: Request,
     cookie_token: Option<&str>,
 ) -> Result<Request, AppError> {
     if !browser_says_same_origin(
-        state,
+        config,
         request.headers(),
         request.uri().authority().map(|a| a.as_str()),
     ) {
@@ -107,11 +111,7 @@ async fn check(
 }
 
 /// `Origin` and `Sec-Fetch-Site`, when the browser sends them, must say "this site".
-fn browser_says_same_origin(
-    state: &AppState,
-    headers: &HeaderMap,
-    authority: Option<&str>,
-) -> bool {
+fn browser_says_same_origin(config: &Config, headers: &HeaderMap, authority: Option<&str>) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
         && site != "same-origin"
         && site != "none"
@@ -123,7 +123,7 @@ fn browser_says_same_origin(
         // Our `Referrer-Policy: no-referrer` makes browsers send `Origin: null` even for our own
         // forms; `Sec-Fetch-Site` (checked above) and the token still decide.
         Some(Ok("null")) => true,
-        Some(Ok(origin)) => state.config.is_own_origin(origin, headers, authority),
+        Some(Ok(origin)) => config.is_own_origin(origin, headers, authority),
         Some(Err(_)) => false,
     }
 }

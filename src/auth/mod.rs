@@ -1,5 +1,5 @@
-//! Who is asking: staff passwords, staff sessions and their extractors, login throttling and
-//! cross-site request forgery protection.
+//! Who is asking, and may they: staff passwords, staff sessions, login throttling, call tickets
+//! and cross-site request forgery protection. Nothing here knows the application's state type.
 
 pub mod accounts;
 pub mod csrf;
@@ -10,4 +10,3 @@ pub mod throttle;
 pub mod ticket;
 
 pub use password::Passwords;
-pub use session::{AdminStaff, CurrentStaff};

@@ -1,15 +1,15 @@
-//! Staff sessions: what is kept in the server-side session, the idle and absolute timeouts, and
-//! the extractors that give a handler the signed-in staff member.
+//! Staff sessions: what is kept in the server-side session, and the idle and absolute timeouts.
+//! The extractors that hand a handler the signed-in staff member live with the web layer
+//! (`web::extract`) and call [`current_staff`].
 //!
-//! Every request reloads the account, so deactivating it ends its sessions at once.
+//! Every request reloads the account (from the cache, which a deactivation clears), so
+//! deactivating it ends its sessions at once.
 
-use axum::{extract::FromRequestParts, http::request::Parts};
 use serde::{Deserialize, Serialize};
+use sqlx::SqlitePool;
 use tower_sessions::Session;
 
-use sqlx::SqlitePool;
-
-use crate::{app::AppState, cache::Caches, config::Config, db, domain::Role, error::AppError};
+use crate::{cache::Caches, config::Config, db, domain::StaffMember, error::AppError};
 
 const STAFF_KEY: &str = "staff";
 
@@ -44,35 +44,6 @@ pub async fn log_out(session: &Session) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The signed-in staff member.
-#[derive(Debug, Clone)]
-pub struct CurrentStaff {
-    pub id: String,
-    pub username: String,
-    pub display_name: String,
-    pub role: Role,
-}
-
-impl CurrentStaff {
-    /// True for administrators.
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-}
-
-impl FromRequestParts<AppState> for CurrentStaff {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let session = parts
-            .extensions
-            .get::<Session>()
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("the session layer is missing"))?;
-        current_staff(&session, &state.db, &state.config, &state.caches).await
-    }
-}
-
 /// The staff member signed in on `session`, after the idle and absolute timeouts and a fresh look
 /// at the account (deactivated accounts are signed out here). Counts as activity.
 pub async fn current_staff(
@@ -80,7 +51,7 @@ pub async fn current_staff(
     db: &SqlitePool,
     config: &Config,
     caches: &Caches,
-) -> Result<CurrentStaff, AppError> {
+) -> Result<StaffMember, AppError> {
     let Some(mut remembered) = session.get::<StaffSession>(STAFF_KEY).await? else {
         return Err(AppError::LoginRequired);
     };
@@ -95,7 +66,7 @@ pub async fn current_staff(
         .staff
         .get_or_load(&remembered.staff_id, || async {
             let staff = db::staff::find_by_id(db, &remembered.staff_id).await?;
-            Ok::<_, AppError>(staff.filter(|s| s.active).map(|staff| CurrentStaff {
+            Ok::<_, AppError>(staff.filter(|s| s.active).map(|staff| StaffMember {
                 role: staff.role(),
                 id: staff.id,
                 username: staff.username,
@@ -114,20 +85,4 @@ pub async fn current_staff(
         session.insert(STAFF_KEY, remembered).await?;
     }
     Ok(staff)
-}
-
-/// A signed-in administrator; anyone else gets 403.
-#[derive(Debug, Clone)]
-pub struct AdminStaff(pub CurrentStaff);
-
-impl FromRequestParts<AppState> for AdminStaff {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let staff = CurrentStaff::from_request_parts(parts, state).await?;
-        if !staff.is_admin() {
-            return Err(AppError::forbidden());
-        }
-        Ok(AdminStaff(staff))
-    }
 }

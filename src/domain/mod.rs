@@ -231,6 +231,22 @@ impl Username {
     }
 }
 
+/// A staff member with an active account, as the pages and the calls see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffMember {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+}
+
+impl StaffMember {
+    /// True for administrators.
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
 /// A staff role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

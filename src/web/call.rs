@@ -8,16 +8,13 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{PageCtx, render, rooms::find_room};
+use super::{CurrentStaff, PageCtx, render, rooms::find_room};
 use crate::{
-    app::AppState,
-    auth::{
-        CurrentStaff,
-        ticket::{CallRole, CallTicket, TICKET_SECS},
-    },
+    auth::ticket::{CallRole, CallTicket, TICKET_SECS},
     db,
     error::AppError,
     i18n::Text,
+    state::AppState,
 };
 
 /// A role's name in the person's language.

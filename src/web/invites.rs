@@ -15,12 +15,13 @@ use super::{
     rooms::{RoomPage, find_room},
 };
 use crate::{
-    app::AppState,
-    auth::{CurrentStaff, secret::ServerSecret},
+    auth::secret::ServerSecret,
     db,
     domain::{AccessCode, PersonName, RandomId, Relationship, random_token, sha256_hex},
     error::AppError,
     i18n::{Lang, Text},
+    state::AppState,
+    web::CurrentStaff,
 };
 
 /// Domain of the access-code HMAC.

@@ -14,11 +14,11 @@ use tower_sessions::Session;
 
 use super::{PageCtx, render, render_with_status};
 use crate::{
-    app::AppState,
     auth::{password::MAX_PASSWORD_BYTES, session, throttle},
     db,
     error::AppError,
     i18n::with_number,
+    state::AppState,
 };
 
 #[derive(Template)]

@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod call;
+pub mod extract;
 pub mod invites;
 pub mod login;
 pub mod patients;
@@ -13,6 +14,8 @@ pub mod visit;
 pub mod visit_log;
 
 use std::collections::HashMap;
+
+pub use extract::{AdminStaff, CurrentStaff, IdPath};
 
 use askama::Template;
 use axum::{
@@ -25,11 +28,11 @@ use axum::{
 use serde::Deserialize;
 
 use crate::{
-    app::AppState,
-    auth::{CurrentStaff, csrf::CsrfToken},
+    auth::csrf::CsrfToken,
     domain::FieldError,
     error::{AppError, ErrorMessage, PendingErrorPage},
     i18n::{LANG_COOKIE, Lang, Text, cookie_value},
+    state::AppState,
 };
 
 /// Who is signed in, as the layout shows it.

@@ -11,8 +11,6 @@ use serde::Deserialize;
 
 use super::{FormErrors, PageCtx, render, render_with_status};
 use crate::{
-    app::AppState,
-    auth::CurrentStaff,
     db::{
         self,
         patients::{NewPatient, Patient},
@@ -20,6 +18,8 @@ use crate::{
     },
     domain::{Bed, FieldError, PersonName, RandomId, RecordNumber, Ward},
     error::AppError,
+    state::AppState,
+    web::CurrentStaff,
 };
 
 #[derive(Template)]

@@ -12,8 +12,6 @@ use axum::{
 
 use super::{FormErrors, PageCtx, invites::InviteForm, patients::find_patient, render};
 use crate::{
-    app::AppState,
-    auth::CurrentStaff,
     db::{
         self,
         invites::{Invite, InviteStatus},
@@ -23,6 +21,8 @@ use crate::{
     error::AppError,
     i18n::{Lang, Text},
     signaling::PresenceEntry,
+    state::AppState,
+    web::CurrentStaff,
 };
 
 /// Who is in a room, as one line of text.

@@ -11,11 +11,11 @@ use serde::Deserialize;
 
 use super::{FormErrors, PageCtx, render, render_with_status};
 use crate::{
-    app::AppState,
     auth::accounts::{AccountInput, CreateAccountError, create_account},
     db,
     domain::Role,
     error::AppError,
+    state::AppState,
 };
 
 #[derive(Template)]

@@ -9,16 +9,13 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{FormErrors, PageCtx, render, render_with_status};
+use super::{AdminStaff, FormErrors, PageCtx, render, render_with_status};
 use crate::{
-    app::AppState,
-    auth::{
-        AdminStaff,
-        accounts::{AccountInput, CreateAccountError, create_account},
-    },
+    auth::accounts::{AccountInput, CreateAccountError, create_account},
     db::{self, staff::Staff},
     domain::{RandomId, Role},
     error::AppError,
+    state::AppState,
 };
 
 #[derive(Template)]

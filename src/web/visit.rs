@@ -24,7 +24,6 @@ use super::{
     render, render_with_status,
 };
 use crate::{
-    app::AppState,
     auth::ticket::CallRole,
     db::{
         self,
@@ -33,6 +32,7 @@ use crate::{
     domain::{AccessCode, sha256_hex},
     error::AppError,
     i18n::{LANG_COOKIE, Lang, Text, cookie_value, with_number},
+    state::AppState,
 };
 
 const INVITE_KEY: &str = "invite";

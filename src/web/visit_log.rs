@@ -5,11 +5,12 @@ use axum::{extract::State, response::Response};
 
 use super::{PageCtx, render};
 use crate::{
-    app::AppState,
-    auth::{AdminStaff, ticket::CallRole},
+    auth::ticket::CallRole,
     db::{self, visit_log::VisitRow},
     error::AppError,
     i18n::Text,
+    state::AppState,
+    web::AdminStaff,
 };
 
 #[derive(Template)]

@@ -1,0 +1,65 @@
+//! Request extractors: the signed-in staff member, an administrator, and an id from the path.
+
+use axum::{
+    extract::{FromRequestParts, Path},
+    http::request::Parts,
+};
+use tower_sessions::Session;
+
+use crate::{
+    auth::session::current_staff,
+    domain::{RandomId, StaffMember},
+    error::AppError,
+    state::AppState,
+};
+
+/// The signed-in staff member, as a handler argument; without a valid session the request goes
+/// to the login page.
+pub type CurrentStaff = StaffMember;
+
+impl FromRequestParts<AppState> for StaffMember {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let session = parts
+            .extensions
+            .get::<Session>()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("the session layer is missing"))?;
+        current_staff(&session, &state.db, &state.config, &state.caches).await
+    }
+}
+
+/// A signed-in administrator; anyone else gets 403.
+#[derive(Debug, Clone)]
+pub struct AdminStaff(pub StaffMember);
+
+impl FromRequestParts<AppState> for AdminStaff {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let staff = StaffMember::from_request_parts(parts, state).await?;
+        if !staff.is_admin() {
+            return Err(AppError::forbidden());
+        }
+        Ok(AdminStaff(staff))
+    }
+}
+
+/// The one id of a path such as `/rooms/{id}`: a malformed id is the 404 page, like an unknown
+/// one, never a 400 that would tell a guesser the id's shape.
+#[derive(Debug, Clone)]
+pub struct IdPath(pub RandomId);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| AppError::not_found())?;
+        RandomId::parse(&raw)
+            .map(IdPath)
+            .ok_or_else(AppError::not_found)
+    }
+}
