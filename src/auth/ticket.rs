@@ -6,35 +6,13 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 
 use super::secret::ServerSecret;
+use crate::domain::CallRole;
 
 /// How long a ticket may be presented after it was issued. A reconnecting page fetches a fresh
 /// one, so this only needs to cover one handshake.
 pub const TICKET_SECS: i64 = 120;
 
 const DOMAIN: &str = "visitas call ticket v1";
-
-/// The side a participant is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CallRole {
-    /// The bedside device, opened by a nurse.
-    Patient,
-    /// A relative who passed the access code.
-    Relative,
-    /// A staff member joining from their own device.
-    Staff,
-}
-
-impl CallRole {
-    /// The value stored in the visit log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CallRole::Patient => "patient",
-            CallRole::Relative => "relative",
-            CallRole::Staff => "staff",
-        }
-    }
-}
 
 /// What a ticket says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

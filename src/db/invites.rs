@@ -2,6 +2,8 @@
 
 use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
 
+use crate::domain::InviteStatus;
+
 /// Wrong codes that lock an invite.
 pub const MAX_CODE_ATTEMPTS: i64 = 5;
 
@@ -20,29 +22,6 @@ pub struct Invite {
     pub failed_attempts: i64,
     pub locked_at: Option<i64>,
     pub room_closed_at: Option<i64>,
-}
-
-/// Whether an invite can be used now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InviteStatus {
-    Active,
-    Expired,
-    Revoked,
-    Locked,
-    RoomClosed,
-}
-
-impl InviteStatus {
-    /// A short stable name, for templates and tests.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InviteStatus::Active => "active",
-            InviteStatus::Expired => "expired",
-            InviteStatus::Revoked => "revoked",
-            InviteStatus::Locked => "locked",
-            InviteStatus::RoomClosed => "room-closed",
-        }
-    }
 }
 
 impl Invite {

@@ -9,6 +9,7 @@ pub mod sessions;
 pub mod setup;
 pub mod staff;
 pub mod throttle;
+mod types;
 pub mod visit_log;
 
 use std::{path::Path, str::FromStr, time::Duration};

@@ -2,10 +2,12 @@
 
 use sqlx::{FromRow, SqliteExecutor};
 
+use crate::domain::{CallRole, EndReason};
+
 /// One participant's stay, as stored.
 pub struct NewVisit<'a> {
     pub room_id: &'a str,
-    pub role: &'a str,
+    pub role: CallRole,
     pub display_name: &'a str,
     pub staff_id: Option<&'a str>,
     pub invite_id: Option<&'a str>,
@@ -20,7 +22,7 @@ pub async fn record_join(db: impl SqliteExecutor<'_>, visit: &NewVisit<'_>) -> s
          SELECT id, patient_id, $2, $3, $4, $5, $6 FROM rooms WHERE id = $1 RETURNING id",
     )
     .bind(visit.room_id)
-    .bind(visit.role)
+    .bind(visit.role.as_str())
     .bind(visit.display_name)
     .bind(visit.staff_id)
     .bind(visit.invite_id)
@@ -33,13 +35,17 @@ pub async fn record_join(db: impl SqliteExecutor<'_>, visit: &NewVisit<'_>) -> s
 }
 
 /// Records that a participant left and why.
-pub async fn record_leave(db: impl SqliteExecutor<'_>, id: i64, reason: &str) -> sqlx::Result<()> {
+pub async fn record_leave(
+    db: impl SqliteExecutor<'_>,
+    id: i64,
+    reason: EndReason,
+) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE visit_log SET left_at = $2, end_reason = $3 WHERE id = $1 AND left_at IS NULL",
     )
     .bind(id)
     .bind(super::now())
-    .bind(reason)
+    .bind(reason.as_str())
     .execute(db)
     .await?;
     Ok(())
@@ -47,12 +53,12 @@ pub async fn record_leave(db: impl SqliteExecutor<'_>, id: i64, reason: &str) ->
 
 /// Closes stays left open by a crash or kill: nobody is in a call when the server starts.
 pub async fn close_dangling(db: impl SqliteExecutor<'_>) -> sqlx::Result<u64> {
-    let done = sqlx::query(
-        "UPDATE visit_log SET left_at = $1, end_reason = 'server-restart' WHERE left_at IS NULL",
-    )
-    .bind(super::now())
-    .execute(db)
-    .await?;
+    let done =
+        sqlx::query("UPDATE visit_log SET left_at = $1, end_reason = $2 WHERE left_at IS NULL")
+            .bind(super::now())
+            .bind(EndReason::ServerRestart.as_str())
+            .execute(db)
+            .await?;
     Ok(done.rows_affected())
 }
 
@@ -64,13 +70,13 @@ pub struct VisitRow {
     pub patient_name: String,
     pub ward: String,
     pub bed: String,
-    pub role: String,
+    pub role: CallRole,
     pub display_name: String,
     pub staff_username: Option<String>,
     pub invite_id: Option<String>,
     pub joined_at: i64,
     pub left_at: Option<i64>,
-    pub end_reason: Option<String>,
+    pub end_reason: Option<EndReason>,
 }
 
 impl VisitRow {

@@ -13,10 +13,11 @@ use socketioxide::{
     socket::{DisconnectReason, Sid},
 };
 
-use super::{
-    EndReason, Member, close_connection, end_members, inbox::Connection, registry::Admission,
+use super::{Member, close_connection, end_members, inbox::Connection, registry::Admission};
+use crate::{
+    db,
+    domain::{CallRole, EndReason},
 };
-use crate::{auth::ticket::CallRole, db};
 
 /// How long a peer's full send queue may hold up delivery before the peer, which has stopped
 /// reading, is disconnected.
@@ -117,7 +118,7 @@ pub(super) async fn join(connection: &Connection, socket: &SocketRef, ack: Optio
     };
     let visit = db::visit_log::NewVisit {
         room_id: &participant.room_id,
-        role: participant.role.as_str(),
+        role: participant.role,
         display_name: &participant.display_name,
         staff_id: participant.staff_id.as_deref(),
         invite_id: participant.invite_id.as_deref(),
@@ -128,7 +129,7 @@ pub(super) async fn join(connection: &Connection, socket: &SocketRef, ack: Optio
             if !still_here {
                 // Removed while the row was written: close it with the reason of the removal.
                 let reason = hub.registry().take_pending_end(socket.id);
-                let reason = reason.unwrap_or(EndReason::ConnectionLost.as_str());
+                let reason = reason.unwrap_or(EndReason::ConnectionLost);
                 let _ = db::visit_log::record_leave(&hub.db, visit_id, reason).await;
                 return;
             }

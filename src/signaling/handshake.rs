@@ -26,11 +26,9 @@ use super::{
     inbox::Inbox,
 };
 use crate::{
-    auth::{
-        session::current_staff,
-        ticket::{CallRole, CallTicket},
-    },
+    auth::{session::current_staff, ticket::CallTicket},
     db,
+    domain::CallRole,
 };
 
 /// The GUID of RFC 6455 §1.3, appended to the client's key to prove the server speaks WebSocket.

@@ -117,13 +117,11 @@ use registry::Registry;
 pub use registry::{Member, PresenceEntry};
 
 use crate::{
-    auth::{
-        secret::ServerSecret,
-        ticket::{CallRole, CallTicket},
-    },
+    auth::{secret::ServerSecret, ticket::CallTicket},
     cache::Caches,
     config::Config,
-    db::{self, invites::InviteStatus},
+    db,
+    domain::{CallRole, EndReason, InviteStatus},
 };
 
 /// Largest Socket.IO message accepted; an SDP offer with candidates is a few kilobytes.
@@ -166,29 +164,6 @@ impl Participant {
             display_name: ticket.display_name,
             staff_id: ticket.staff_id,
             invite_id: ticket.invite_id,
-        }
-    }
-}
-
-/// Why a participant's stay ended, as written in the visit log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndReason {
-    HangUp,
-    ConnectionLost,
-    Revoked,
-    RoomClosed,
-    ServerShutdown,
-}
-
-impl EndReason {
-    /// The stored and sent name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndReason::HangUp => "hangup",
-            EndReason::ConnectionLost => "connection-lost",
-            EndReason::Revoked => "revoked",
-            EndReason::RoomClosed => "room-closed",
-            EndReason::ServerShutdown => "server-shutdown",
         }
     }
 }
@@ -321,11 +296,10 @@ impl Hub {
     async fn close_visit(&self, member: &Member, reason: EndReason) {
         let Some(visit_id) = member.visit_id else {
             // The joiner is still writing the row: it will close it with this reason.
-            self.registry()
-                .note_pending_end(member.sid, reason.as_str());
+            self.registry().note_pending_end(member.sid, reason);
             return;
         };
-        if let Err(err) = db::visit_log::record_leave(&self.db, visit_id, reason.as_str()).await {
+        if let Err(err) = db::visit_log::record_leave(&self.db, visit_id, reason).await {
             // The row stays open; the next start closes it as left by a crash.
             match db::StorageFailure::of(&err) {
                 Some(failure) => failure.note("the end of a visit was not written"),

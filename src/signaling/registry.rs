@@ -7,7 +7,7 @@ use serde::Serialize;
 use socketioxide::socket::Sid;
 
 use super::Participant;
-use crate::auth::ticket::CallRole;
+use crate::domain::{CallRole, EndReason};
 
 /// One socket admitted to a room.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ pub struct Registry {
     rooms: HashMap<String, Vec<Member>>,
     room_of: HashMap<Sid, String>,
     /// Why members were removed before their visit log row existed, for the joiner to record.
-    pending_end: HashMap<Sid, &'static str>,
+    pending_end: HashMap<Sid, EndReason>,
 }
 
 impl Participant {
@@ -97,12 +97,12 @@ impl Registry {
     }
 
     /// Notes why a member without a visit log row yet was removed.
-    pub fn note_pending_end(&mut self, sid: Sid, reason: &'static str) {
+    pub fn note_pending_end(&mut self, sid: Sid, reason: EndReason) {
         self.pending_end.insert(sid, reason);
     }
 
     /// Why a member was removed while its visit log row was being written, if it was.
-    pub fn take_pending_end(&mut self, sid: Sid) -> Option<&'static str> {
+    pub fn take_pending_end(&mut self, sid: Sid) -> Option<EndReason> {
         self.pending_end.remove(&sid)
     }
 

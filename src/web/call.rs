@@ -10,21 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{CurrentStaff, PageCtx, render, rooms::find_room};
 use crate::{
-    auth::ticket::{CallRole, CallTicket, TICKET_SECS},
+    auth::ticket::{CallTicket, TICKET_SECS},
     db,
+    domain::CallRole,
     error::AppError,
-    i18n::Text,
     state::AppState,
 };
-
-/// A role's name in the person's language.
-pub fn role_label(role: CallRole, t: &Text) -> &'static str {
-    match role {
-        CallRole::Patient => t.role_patient,
-        CallRole::Relative => t.role_relative,
-        CallRole::Staff => t.role_staff,
-    }
-}
 
 /// The call page. The same page serves every side; `role` decides what it shows (the relative
 /// gets the device check first; the bedside starts at once, hands-free).

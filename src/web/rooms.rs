@@ -12,12 +12,8 @@ use axum::{
 
 use super::{FormErrors, PageCtx, invites::InviteForm, patients::find_patient, render};
 use crate::{
-    db::{
-        self,
-        invites::{Invite, InviteStatus},
-        rooms::RoomView,
-    },
-    domain::RandomId,
+    db::{self, invites::Invite, rooms::RoomView},
+    domain::{InviteStatus, RandomId},
     error::AppError,
     i18n::{Lang, Text},
     signaling::PresenceEntry,
@@ -30,7 +26,7 @@ fn presence_line(entries: Option<&Vec<PresenceEntry>>, t: &Text) -> Option<Strin
     let entries = entries.filter(|e| !e.is_empty())?;
     let names: Vec<String> = entries
         .iter()
-        .map(|e| format!("{} ({})", e.name, super::call::role_label(e.role, t)))
+        .map(|e| format!("{} ({})", e.name, e.role.label(t)))
         .collect();
     Some(names.join(", "))
 }
@@ -93,13 +89,7 @@ pub struct InviteRow {
 impl InviteRow {
     /// The status in the nurse's language.
     pub fn status_label(&self, t: &Text) -> &'static str {
-        match self.status {
-            InviteStatus::Active => t.invite_status_active,
-            InviteStatus::Expired => t.invite_status_expired,
-            InviteStatus::Revoked => t.invite_status_revoked,
-            InviteStatus::Locked => t.invite_status_locked,
-            InviteStatus::RoomClosed => t.invite_status_room_closed,
-        }
+        self.status.label(t)
     }
 }
 

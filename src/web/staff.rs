@@ -13,7 +13,7 @@ use super::{AdminStaff, FormErrors, PageCtx, render, render_with_status};
 use crate::{
     auth::accounts::{AccountInput, CreateAccountError, create_account},
     db::{self, staff::Staff},
-    domain::{RandomId, Role},
+    domain::{FieldError, RandomId, Role},
     error::AppError,
     state::AppState,
 };
@@ -111,26 +111,20 @@ pub async fn create(
     match created {
         Ok(_) => Ok(Redirect::to("/admin/staff").into_response()),
         Err(CreateAccountError::Invalid(fields)) => {
-            let mut errors = FormErrors::default();
-            for (field, error) in fields {
-                errors.add(field, error, ctx.t);
-            }
-            let status = if username_taken(&errors, ctx.t) {
+            let status = if fields.iter().any(|(_, e)| *e == FieldError::UsernameTaken) {
                 StatusCode::CONFLICT
             } else {
                 StatusCode::BAD_REQUEST
             };
+            let mut errors = FormErrors::default();
+            for (field, error) in fields {
+                errors.add(field, error, ctx.t);
+            }
             render_with_status(status, &page(&state, ctx, &admin, form, errors).await?)
         }
         Err(CreateAccountError::SetupLinkInvalid) => Err(AppError::bad_request()),
         Err(CreateAccountError::Internal(err)) => Err(err.into()),
     }
-}
-
-fn username_taken(errors: &FormErrors, t: &crate::i18n::Text) -> bool {
-    errors
-        .get("username")
-        .is_some_and(|e| e == t.err_username_taken)
 }
 
 /// `POST /admin/staff/{id}/deactivate`: the account's sessions stop working at once. An

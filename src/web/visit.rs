@@ -24,14 +24,13 @@ use super::{
     render, render_with_status,
 };
 use crate::{
-    auth::ticket::CallRole,
     db::{
         self,
-        invites::{Invite, InviteStatus, MAX_CODE_ATTEMPTS},
+        invites::{Invite, MAX_CODE_ATTEMPTS},
     },
-    domain::{AccessCode, sha256_hex},
+    domain::{AccessCode, CallRole, InviteStatus, sha256_hex},
     error::AppError,
-    i18n::{LANG_COOKIE, Lang, Text, cookie_value, with_number},
+    i18n::{LANG_COOKIE, Lang, cookie_value, with_number},
     state::AppState,
 };
 
@@ -66,16 +65,6 @@ struct CodePage {
     ctx: PageCtx,
     relative_name: String,
     error: Option<String>,
-}
-
-fn status_message(status: InviteStatus, t: &Text) -> &'static str {
-    match status {
-        InviteStatus::Active => "",
-        InviteStatus::Expired => t.invite_expired,
-        InviteStatus::Revoked => t.invite_revoked,
-        InviteStatus::Locked => t.invite_locked,
-        InviteStatus::RoomClosed => t.invite_room_closed,
-    }
 }
 
 fn message(ctx: PageCtx, status: StatusCode, text: &str) -> Result<Response, AppError> {
@@ -116,7 +105,7 @@ pub async fn open_link(
         return message(
             PageCtx { t, lang, ..ctx },
             StatusCode::GONE,
-            status_message(status, t),
+            status.message(t),
         );
     }
     session.cycle_id().await?;
@@ -176,7 +165,7 @@ async fn session_invite(
         return Ok(Err(message(
             ctx.clone(),
             StatusCode::GONE,
-            status_message(status, ctx.t),
+            status.message(ctx.t),
         )?));
     }
     Ok(Ok((invite, remembered.verified)))

@@ -5,10 +5,8 @@ use axum::{extract::State, response::Response};
 
 use super::{PageCtx, render};
 use crate::{
-    auth::ticket::CallRole,
     db::{self, visit_log::VisitRow},
     error::AppError,
-    i18n::Text,
     state::AppState,
     web::AdminStaff,
 };
@@ -22,27 +20,11 @@ struct VisitLogPage {
 
 impl VisitLogPage {
     fn role_label(&self, row: &VisitRow) -> &'static str {
-        let role = match row.role.as_str() {
-            "patient" => CallRole::Patient,
-            "relative" => CallRole::Relative,
-            _ => CallRole::Staff,
-        };
-        super::call::role_label(role, self.ctx.t)
+        row.role.label(self.ctx.t)
     }
 
     fn reason_label(&self, row: &VisitRow) -> &'static str {
-        reason_label(row.end_reason.as_deref(), self.ctx.t)
-    }
-}
-
-fn reason_label(reason: Option<&str>, t: &Text) -> &'static str {
-    match reason {
-        Some("hangup") => t.reason_hangup,
-        Some("connection-lost") => t.reason_connection_lost,
-        Some("revoked") => t.reason_revoked,
-        Some("room-closed") => t.reason_room_closed,
-        Some("server-shutdown" | "server-restart") => t.reason_server,
-        _ => "",
+        row.end_reason.map_or("", |reason| reason.label(self.ctx.t))
     }
 }
 
