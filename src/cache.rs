@@ -1,17 +1,12 @@
 //! In-memory copies of what every staff page reads: the signed-in account and the open rooms.
 //!
 //! On this kind of machine a query costs two thread switches (sqlx runs SQLite on a thread of
-//! its own), and those were most of a rooms page's time. Both caches are dropped by the handlers
-//! that write what they hold, right after the commit:
-//! - accounts: [`Caches::staff_changed`] after a deactivation;
-//! - open rooms: [`Caches::rooms_changed`] after a room is created or closed, or a patient
-//!   discharged.
+//! its own), and those were most of a rooms page's time. The verbs in [`crate::actions`] that
+//! write accounts, rooms or patients clear the matching cache right after their commit
+//! ([`Caches::staff_changed`], [`Caches::rooms_changed`]); nothing else writes them. Only this
+//! process writes them: `visitas admin create` only adds accounts, which no cache holds yet.
 //!
-//! Any new write to accounts, rooms or patients (an edit, a reactivation) must call the matching
-//! method too. Only this process writes them: `visitas admin create` only adds accounts, which
-//! no cache holds yet.
-//!
-//! A load that overlaps such a drop is used once and not kept (see [`Cached`]), so a page can
+//! A load that overlaps such a clear is used once and not kept (see [`Cached`]), so a page can
 //! never keep showing what a committed write changed.
 
 use std::{collections::HashMap, future::Future, hash::Hash, sync::Arc, sync::Mutex};

@@ -5,10 +5,8 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::{Context, bail};
 
 use crate::{
-    auth::{
-        Passwords,
-        accounts::{AccountInput, CreateAccountError, create_account},
-    },
+    actions::{self, AccountInput, CreateStaffError},
+    auth::Passwords,
     config::Config,
     db,
     domain::Role,
@@ -44,7 +42,7 @@ pub async fn create_admin(
         password: &password,
         confirmation: &confirmation,
     };
-    let result = create_account(
+    let result = actions::create_staff(
         &pool,
         &passwords,
         config.min_password_length,
@@ -60,7 +58,7 @@ pub async fn create_admin(
             println!("Administrator {username} created. / Administrador {username} creado.");
             Ok(())
         }
-        Err(CreateAccountError::Invalid(fields)) => {
+        Err(CreateStaffError::Invalid(fields)) => {
             let messages: Vec<String> = fields
                 .iter()
                 .map(|(field, error)| {
@@ -73,7 +71,10 @@ pub async fn create_admin(
                 .collect();
             bail!("{}", messages.join("\n"))
         }
-        Err(CreateAccountError::SetupLinkInvalid) => bail!("unexpected setup link error"),
-        Err(CreateAccountError::Internal(err)) => Err(err),
+        Err(CreateStaffError::SetupLinkInvalid) => bail!("unexpected setup link error"),
+        Err(CreateStaffError::Storage(failure)) => {
+            bail!("the database cannot write: {}", failure.reason())
+        }
+        Err(CreateStaffError::Internal(err)) => Err(err),
     }
 }

@@ -9,6 +9,7 @@
 //! [`app`] holds the shared state and the one route table; [`tls`] owns certificates; [`i18n`] the
 //! Spanish and English texts; [`error`] how failures become pages.
 
+pub mod actions;
 pub mod app;
 pub mod auth;
 pub mod cache;

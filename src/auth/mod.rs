@@ -1,7 +1,7 @@
 //! Who is asking, and may they: staff passwords, staff sessions, login throttling, call tickets
 //! and cross-site request forgery protection. Nothing here knows the application's state type.
 
-pub mod accounts;
+pub mod access_code;
 pub mod csrf;
 pub mod password;
 pub mod secret;

@@ -2,10 +2,12 @@
 //! types is always fit to store; the errors are [`FieldError`]s a form shows beside the field in
 //! the person's language. Nothing here knows about HTTP or the database.
 
+mod audit;
 mod call;
 mod ids;
 mod invite;
 
+pub use audit::AuditAction;
 pub use call::{CallRole, EndReason};
 pub use ids::{RandomId, random_token, sha256_hex};
 pub use invite::InviteStatus;

@@ -15,39 +15,14 @@ use super::{
     rooms::{RoomPage, find_room},
 };
 use crate::{
-    auth::secret::ServerSecret,
+    actions::{self, NewRelative},
     db,
-    domain::{AccessCode, PersonName, RandomId, Relationship, random_token, sha256_hex},
+    domain::{PersonName, RandomId, Relationship},
     error::AppError,
     i18n::{Lang, Text},
     state::AppState,
     web::CurrentStaff,
 };
-
-/// Domain of the access-code HMAC.
-const CODE_DOMAIN: &str = "visitas access code v1";
-
-/// The stored form of an access code: HMAC under the server key, bound to its invite.
-pub fn code_hash(secret: &ServerSecret, invite_id: &str, code: &AccessCode) -> String {
-    secret.sign(
-        CODE_DOMAIN,
-        format!("{invite_id}:{}", code.as_str()).as_bytes(),
-    )
-}
-
-/// True when `code` is the invite's code; constant time.
-pub fn code_matches(
-    secret: &ServerSecret,
-    invite_id: &str,
-    code: &AccessCode,
-    stored: &str,
-) -> bool {
-    secret.verify(
-        CODE_DOMAIN,
-        format!("{invite_id}:{}", code.as_str()).as_bytes(),
-        stored,
-    )
-}
 
 /// The invite form on the room page.
 #[derive(Debug, Default, Deserialize)]
@@ -101,31 +76,18 @@ pub async fn create(
         return render_with_status(StatusCode::BAD_REQUEST, &page);
     };
 
-    let id = RandomId::new();
-    let token = random_token(32);
-    let code = AccessCode::generate();
-    let expires_at = db::now() + i64::from(state.config.invite_hours) * 60 * 60;
-    let token_hash = sha256_hex(&token);
-    let stored_code = code_hash(&state.secret, id.as_str(), &code);
-    let new = db::invites::NewInvite {
-        id: id.as_str(),
-        room_id: &room.id,
-        relative_name: name.as_str(),
-        relationship: relationship.as_str(),
-        lang: lang.code(),
-        token_hash: &token_hash,
-        code_hash: &stored_code,
-        expires_at,
-        created_by: &staff.id,
+    let relative = NewRelative {
+        name,
+        relationship,
+        lang,
     };
-    let mut tx = state.db.begin().await?;
-    if !db::invites::create(&mut tx, &new).await? {
-        return Err(AppError::conflict(|t| t.err_room_closed));
-    }
-    db::audit::record(&mut tx, Some(&staff.id), "invite.create", Some(id.as_str())).await?;
-    tx.commit().await?;
+    let created = actions::create_invite(&state, &staff, &room, &relative).await?;
 
-    let link = format!("{}/i/{token}", public_base_url(&state, &headers, &uri));
+    let link = format!(
+        "{}/i/{}",
+        public_base_url(&state, &headers, &uri),
+        created.token
+    );
     let qr_svg = qrcode::QrCode::with_error_correction_level(link.as_bytes(), qrcode::EcLevel::M)
         .map(|qr| {
             qr.render::<qrcode::render::svg::Color<'_>>()
@@ -144,11 +106,11 @@ pub async fn create(
         card_lang: lang,
         room_id: room.id,
         patient_name: room.patient_name,
-        relative_name: name.as_str().to_string(),
+        relative_name: relative.name.as_str().to_string(),
         link,
-        code: code.grouped(),
+        code: created.code.grouped(),
         qr_svg,
-        valid_until: card_ctx.time(&expires_at),
+        valid_until: card_ctx.time(&created.expires_at),
     })
 }
 
@@ -164,14 +126,6 @@ pub async fn revoke(
         .await?
         .filter(|invite| invite.room_id == room.id)
         .ok_or_else(AppError::not_found)?;
-    let mut tx = state.db.begin().await?;
-    if db::invites::revoke(&mut tx, &invite.id, &staff.id).await? {
-        db::audit::record(&mut tx, Some(&staff.id), "invite.revoke", Some(&invite.id)).await?;
-    }
-    tx.commit().await?;
-    // In its own task: the removal must happen even if this request is dropped.
-    let signaling = state.signaling.clone();
-    let invite_id = invite.id.clone();
-    tokio::spawn(async move { signaling.end_invite(&invite_id).await });
+    actions::revoke_invite(&state, &staff, &invite.id).await?;
     Ok(Redirect::to(&format!("/rooms/{}", room.id)))
 }

@@ -14,6 +14,7 @@ use tower_sessions::Session;
 
 use super::{PageCtx, render, render_with_status};
 use crate::{
+    actions,
     auth::{password::MAX_PASSWORD_BYTES, session, throttle},
     db,
     error::AppError,
@@ -95,9 +96,7 @@ pub async fn submit(
         Some(staff) if verified => {
             throttle::succeeded(&state.db, attempt).await?;
             // The audit row first: no one is signed in without it (a full disk refuses the login).
-            let mut conn = state.db.acquire().await?;
-            db::audit::record(&mut conn, Some(&staff.id), "login", None).await?;
-            drop(conn);
+            actions::record_login(&state, &staff.id).await?;
             session::log_in(&session, &staff.id).await?;
             Ok(Redirect::to("/rooms").into_response())
         }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::{FormErrors, PageCtx, render, render_with_status};
 use crate::{
+    actions::{self, Registered},
     db::{
         self,
         patients::{NewPatient, Patient},
@@ -117,23 +118,18 @@ pub async fn create(
         bed,
         record_number,
     };
-    let mut tx = state.db.begin().await?;
-    let id = match db::patients::create(&mut tx, &new, &staff.id).await {
-        Ok(id) => id,
-        Err(err) if db::is_unique_violation(&err) => {
+    match actions::register_patient(&state, &staff, &new).await? {
+        Registered::Created(id) => Ok(Redirect::to(&format!("/patients/{id}")).into_response()),
+        Registered::RecordNumberTaken => {
             errors.add("record_number", FieldError::RecordNumberTaken, t);
             let page = NewPatientPage {
                 ctx: ctx.with_staff(&staff),
                 form,
                 errors,
             };
-            return render_with_status(StatusCode::CONFLICT, &page);
+            render_with_status(StatusCode::CONFLICT, &page)
         }
-        Err(err) => return Err(err.into()),
-    };
-    db::audit::record(&mut tx, Some(&staff.id), "patient.register", Some(&id)).await?;
-    tx.commit().await?;
-    Ok(Redirect::to(&format!("/patients/{id}")).into_response())
+    }
 }
 
 #[derive(Template)]
@@ -176,30 +172,6 @@ pub async fn discharge(
     Path(id): Path<String>,
 ) -> Result<Redirect, AppError> {
     let patient = find_patient(&state, &id).await?;
-    let mut tx = state.db.begin().await?;
-    let mut closed = Vec::new();
-    if db::patients::discharge(&mut tx, &patient.id, &staff.id).await? {
-        db::audit::record(
-            &mut tx,
-            Some(&staff.id),
-            "patient.discharge",
-            Some(&patient.id),
-        )
-        .await?;
-        closed = db::rooms::close_all_for_patient(&mut tx, &patient.id, &staff.id).await?;
-        for room in &closed {
-            db::audit::record(&mut tx, Some(&staff.id), "room.close", Some(room)).await?;
-        }
-    }
-    let committed = tx.commit().await;
-    // Even when the commit reports an error: it may have landed.
-    state.caches.rooms_changed();
-    committed?;
-    let signaling = state.signaling.clone();
-    tokio::spawn(async move {
-        for room in &closed {
-            signaling.end_room(room).await;
-        }
-    });
+    actions::discharge_patient(&state, &staff, &patient.id).await?;
     Ok(Redirect::to(&format!("/patients/{}", patient.id)))
 }

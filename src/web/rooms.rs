@@ -12,6 +12,7 @@ use axum::{
 
 use super::{FormErrors, PageCtx, invites::InviteForm, patients::find_patient, render};
 use crate::{
+    actions,
     db::{self, invites::Invite, rooms::RoomView},
     domain::{InviteStatus, RandomId},
     error::AppError,
@@ -186,15 +187,7 @@ pub async fn create(
     Path(patient_id): Path<String>,
 ) -> Result<Redirect, AppError> {
     let patient = find_patient(&state, &patient_id).await?;
-    let mut tx = state.db.begin().await?;
-    let Some(room_id) = db::rooms::create(&mut tx, &patient.id, &staff.id).await? else {
-        return Err(AppError::conflict(|t| t.err_patient_discharged));
-    };
-    db::audit::record(&mut tx, Some(&staff.id), "room.create", Some(&room_id)).await?;
-    let committed = tx.commit().await;
-    // Even when the commit reports an error: it may have landed.
-    state.caches.rooms_changed();
-    committed?;
+    let room_id = actions::create_room(&state, &staff, &patient.id).await?;
     Ok(Redirect::to(&format!("/rooms/{room_id}")))
 }
 
@@ -205,16 +198,6 @@ pub async fn close(
     Path(id): Path<String>,
 ) -> Result<Redirect, AppError> {
     let room = find_room(&state, &id).await?;
-    let mut tx = state.db.begin().await?;
-    if db::rooms::close(&mut tx, &room.id, &staff.id).await? {
-        db::audit::record(&mut tx, Some(&staff.id), "room.close", Some(&room.id)).await?;
-    }
-    let committed = tx.commit().await;
-    // Even when the commit reports an error: it may have landed.
-    state.caches.rooms_changed();
-    committed?;
-    let signaling = state.signaling.clone();
-    let room_id = room.id.clone();
-    tokio::spawn(async move { signaling.end_room(&room_id).await });
+    actions::close_room(&state, &staff, &room.id).await?;
     Ok(Redirect::to("/rooms"))
 }

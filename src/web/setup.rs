@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{FormErrors, PageCtx, render, render_with_status};
 use crate::{
-    auth::accounts::{AccountInput, CreateAccountError, create_account},
+    actions::{self, AccountInput, CreateStaffError},
     db,
     domain::Role,
     error::AppError,
@@ -77,7 +77,7 @@ pub async fn submit(
         password: &form.password,
         confirmation: &form.password_confirm,
     };
-    let created = create_account(
+    let created = actions::create_staff(
         &state.db,
         &state.passwords,
         state.config.min_password_length,
@@ -92,8 +92,8 @@ pub async fn submit(
             tracing::info!("the first administrator was created through the setup link");
             Ok(Redirect::to("/login").into_response())
         }
-        Err(CreateAccountError::SetupLinkInvalid) => Err(invalid_link()),
-        Err(CreateAccountError::Invalid(fields)) => {
+        Err(CreateStaffError::SetupLinkInvalid) => Err(invalid_link()),
+        Err(CreateStaffError::Invalid(fields)) => {
             let mut errors = FormErrors::default();
             for (field, error) in fields {
                 errors.add(field, error, ctx.t);
@@ -108,6 +108,6 @@ pub async fn submit(
                 },
             )
         }
-        Err(CreateAccountError::Internal(err)) => Err(err.into()),
+        Err(other) => Err(other.into()),
     }
 }

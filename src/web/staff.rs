@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{AdminStaff, FormErrors, PageCtx, render, render_with_status};
 use crate::{
-    auth::accounts::{AccountInput, CreateAccountError, create_account},
+    actions::{self, AccountInput, CreateStaffError},
     db::{self, staff::Staff},
     domain::{FieldError, RandomId, Role},
     error::AppError,
@@ -98,7 +98,7 @@ pub async fn create(
         password: &form.password,
         confirmation: &form.password_confirm,
     };
-    let created = create_account(
+    let created = actions::create_staff(
         &state.db,
         &state.passwords,
         state.config.min_password_length,
@@ -110,7 +110,7 @@ pub async fn create(
     .await;
     match created {
         Ok(_) => Ok(Redirect::to("/admin/staff").into_response()),
-        Err(CreateAccountError::Invalid(fields)) => {
+        Err(CreateStaffError::Invalid(fields)) => {
             let status = if fields.iter().any(|(_, e)| *e == FieldError::UsernameTaken) {
                 StatusCode::CONFLICT
             } else {
@@ -122,8 +122,7 @@ pub async fn create(
             }
             render_with_status(status, &page(&state, ctx, &admin, form, errors).await?)
         }
-        Err(CreateAccountError::SetupLinkInvalid) => Err(AppError::bad_request()),
-        Err(CreateAccountError::Internal(err)) => Err(err.into()),
+        Err(other) => Err(other.into()),
     }
 }
 
@@ -135,28 +134,7 @@ pub async fn deactivate(
     Path(id): Path<String>,
 ) -> Result<Redirect, AppError> {
     let id = RandomId::parse(&id).ok_or_else(AppError::not_found)?;
-    if id.as_str() == admin.0.id {
-        return Err(AppError::conflict(|t| t.err_self_deactivate));
-    }
-    let mut tx = state.db.begin().await?;
-    if !db::staff::deactivate(&mut tx, id.as_str()).await? {
-        return Err(AppError::not_found());
-    }
-    db::audit::record(
-        &mut tx,
-        Some(&admin.0.id),
-        "staff.deactivate",
-        Some(id.as_str()),
-    )
-    .await?;
-    let committed = tx.commit().await;
-    // Even when the commit reports an error: it may have landed.
-    state.caches.staff_changed();
-    committed?;
-    // A deactivated account's calls end too, not only its pages.
-    let signaling = state.signaling.clone();
-    let staff_id = id.to_string();
-    tokio::spawn(async move { signaling.end_staff(&staff_id).await });
+    actions::deactivate_staff(&state, &admin.0, id.as_str()).await?;
     Ok(Redirect::to("/admin/staff"))
 }
 

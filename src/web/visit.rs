@@ -20,10 +20,11 @@ use tower_sessions::Session;
 use super::{
     PageCtx,
     call::{CallPage, TicketResponse, relative_ticket},
-    invites::code_matches,
     render, render_with_status,
 };
 use crate::{
+    actions,
+    auth::access_code::code_matches,
     db::{
         self,
         invites::{Invite, MAX_CODE_ATTEMPTS},
@@ -270,9 +271,7 @@ pub async fn submit_code(
         return message(ctx.clone(), StatusCode::GONE, ctx.t.invite_locked);
     }
     // The audit row first: no one gets in without it (a full disk refuses the entry instead).
-    let mut conn = state.db.acquire().await?;
-    db::audit::record(&mut conn, None, "invite.code_accepted", Some(&invite.id)).await?;
-    drop(conn);
+    actions::accept_code(&state, &invite.id).await?;
     session.cycle_id().await?;
     session
         .insert(

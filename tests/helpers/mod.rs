@@ -21,8 +21,8 @@ use reqwest::{
 use sqlx::SqlitePool;
 use tempfile::TempDir;
 use visitas::{
+    actions::{AccountInput, create_staff},
     app::{self, Server},
-    auth::accounts::{AccountInput, create_account},
     config::Config,
     domain::Role,
 };
@@ -149,7 +149,7 @@ impl TestApp {
     /// Creates an account directly, as the staff page would.
     pub async fn create_staff(&self, role: Role, username: &str) -> String {
         let state = &self.server.as_ref().expect("running").state;
-        create_account(
+        create_staff(
             &state.db,
             &state.passwords,
             state.config.min_password_length,

@@ -1,0 +1,175 @@
+//! Staff accounts: creating one (the one way used by the setup link, the staff page and
+//! `visitas admin create`), deactivating one, and recording a login.
+
+use sqlx::SqlitePool;
+
+use crate::{
+    auth::{Passwords, password::check_new_password},
+    db::{self, StorageFailure},
+    domain::{AuditAction, FieldError, PersonName, Role, StaffMember, Username},
+    error::AppError,
+    state::AppState,
+};
+
+/// What a person typed for a new account.
+#[derive(Debug)]
+pub struct AccountInput<'a> {
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub password: &'a str,
+    pub confirmation: &'a str,
+}
+
+/// Why an account was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateStaffError {
+    /// The input breaks the rules; by field name.
+    #[error("invalid account fields: {0:?}")]
+    Invalid(Vec<(&'static str, FieldError)>),
+    /// The setup link was used, expired or unknown.
+    #[error("the setup link is not valid")]
+    SetupLinkInvalid,
+    /// The disk cannot take the write; nothing was stored.
+    #[error("storage failure: {}", .0.reason())]
+    Storage(StorageFailure),
+    /// Our fault.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for CreateStaffError {
+    fn from(err: sqlx::Error) -> Self {
+        match StorageFailure::of(&err) {
+            Some(failure) => Self::Storage(failure),
+            None => Self::Internal(anyhow::Error::new(err).context("storing a staff account")),
+        }
+    }
+}
+
+impl From<CreateStaffError> for AppError {
+    /// For callers that have already dealt with invalid input.
+    fn from(err: CreateStaffError) -> Self {
+        match err {
+            CreateStaffError::Invalid(_) | CreateStaffError::SetupLinkInvalid => {
+                AppError::bad_request()
+            }
+            CreateStaffError::Storage(failure) => AppError::Storage(failure),
+            CreateStaffError::Internal(err) => AppError::Internal(err),
+        }
+    }
+}
+
+/// Validates and stores a new account, with its audit row in the same transaction. With
+/// `setup_token`, the token is consumed in that transaction too, so a link creates one account.
+pub async fn create_staff(
+    pool: &SqlitePool,
+    passwords: &Passwords,
+    min_password_chars: usize,
+    input: AccountInput<'_>,
+    role: Role,
+    actor_id: Option<&str>,
+    setup_token: Option<&str>,
+) -> Result<String, CreateStaffError> {
+    let mut invalid = Vec::new();
+    let username = Username::parse(input.username)
+        .map_err(|e| invalid.push(("username", e)))
+        .ok();
+    let display_name = if input.display_name.trim().is_empty() {
+        PersonName::parse(input.username)
+    } else {
+        PersonName::parse(input.display_name)
+    }
+    .map_err(|e| invalid.push(("display_name", e)))
+    .ok();
+    if let Err(e) = check_new_password(
+        input.password,
+        input.confirmation,
+        username.as_ref(),
+        min_password_chars,
+    ) {
+        invalid.push(("password", e));
+    }
+    let (Some(username), Some(display_name), true) = (username, display_name, invalid.is_empty())
+    else {
+        return Err(CreateStaffError::Invalid(invalid));
+    };
+    if db::staff::find_by_username(pool, username.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(CreateStaffError::Invalid(vec![(
+            "username",
+            FieldError::UsernameTaken,
+        )]));
+    }
+
+    let password_hash = passwords.hash(input.password.to_string()).await?;
+
+    let mut tx = pool.begin().await?;
+    if let Some(token) = setup_token
+        && !db::setup::consume(&mut tx, token).await?
+    {
+        return Err(CreateStaffError::SetupLinkInvalid);
+    }
+    let new = db::staff::NewStaff {
+        username: &username,
+        display_name: &display_name,
+        role,
+        password_hash: &password_hash,
+    };
+    let id = match db::staff::create(&mut tx, &new).await {
+        Ok(id) => id,
+        Err(err) if db::is_unique_violation(&err) => {
+            return Err(CreateStaffError::Invalid(vec![(
+                "username",
+                FieldError::UsernameTaken,
+            )]));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let action = match role {
+        Role::Admin => AuditAction::StaffCreateAdmin,
+        Role::Nurse => AuditAction::StaffCreateNurse,
+    };
+    db::audit::record(&mut tx, actor_id, action, Some(&id)).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Deactivates an account: its sessions stop working at once and its calls end. An
+/// administrator cannot deactivate their own account (and so lock everyone out).
+pub async fn deactivate_staff(
+    state: &AppState,
+    by: &StaffMember,
+    staff_id: &str,
+) -> Result<(), AppError> {
+    if staff_id == by.id {
+        return Err(AppError::conflict(|t| t.err_self_deactivate));
+    }
+    let mut tx = state.db.begin().await?;
+    if !db::staff::deactivate(&mut tx, staff_id).await? {
+        return Err(AppError::not_found());
+    }
+    db::audit::record(
+        &mut tx,
+        Some(&by.id),
+        AuditAction::StaffDeactivate,
+        Some(staff_id),
+    )
+    .await?;
+    let committed = tx.commit().await;
+    state.caches.staff_changed();
+    committed?;
+    let signaling = state.signaling.clone();
+    let staff_id = staff_id.to_string();
+    tokio::spawn(async move { signaling.end_staff(&staff_id).await });
+    Ok(())
+}
+
+/// Records a staff member's login. The caller signs them in (their session) only after this
+/// succeeded: no login without its audit row.
+pub async fn record_login(state: &AppState, staff_id: &str) -> Result<(), AppError> {
+    let mut conn = state.db.acquire().await?;
+    db::audit::record(&mut conn, Some(staff_id), AuditAction::Login, None).await?;
+    Ok(())
+}
