@@ -1,8 +1,10 @@
-//! Commands other than serving: `visitas admin create`.
+//! The command line: its commands (clap's types; every setting is in [`Config`]) and the ones
+//! other than serving: `visitas admin create`.
 
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
 
 use crate::{
     actions::{self, AccountInput, CreateStaffError},
@@ -12,6 +14,46 @@ use crate::{
     domain::Role,
     i18n::Lang,
 };
+
+/// Visitas: hospital video visits between patients and their families.
+#[derive(Debug, Parser)]
+#[command(name = "visitas", version, about)]
+pub struct Cli {
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// The commands of the `visitas` binary.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the HTTPS server (the default).
+    Serve,
+    /// Manage administrator accounts from the command line.
+    Admin {
+        /// What to do with administrators.
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+/// `visitas admin ...`
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Create an administrator. The password is read from a prompt, or from standard input when it
+    /// is not a terminal; never from the command line, where other users could see it.
+    Create {
+        /// Login name (3–64 of a-z 0-9 . _ -).
+        #[arg(long)]
+        username: String,
+        /// Name shown on screen; the username when omitted.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+}
 
 /// Creates an administrator. The password comes from a hidden prompt on a terminal, or from the
 /// first line of standard input otherwise (for scripts); never from the command line.

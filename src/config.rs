@@ -3,49 +3,9 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser};
 
 use crate::i18n::Lang;
-
-/// Visitas: hospital video visits between patients and their families.
-#[derive(Debug, Parser)]
-#[command(name = "visitas", version, about)]
-pub struct Cli {
-    /// What to do; `serve` when omitted.
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// Settings shared by every command.
-    #[command(flatten)]
-    pub config: Config,
-}
-
-/// The commands of the `visitas` binary.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Start the HTTPS server (the default).
-    Serve,
-    /// Manage administrator accounts from the command line.
-    Admin {
-        /// What to do with administrators.
-        #[command(subcommand)]
-        action: AdminAction,
-    },
-}
-
-/// `visitas admin ...`
-#[derive(Debug, Subcommand)]
-pub enum AdminAction {
-    /// Create an administrator. The password is read from a prompt, or from standard input when it
-    /// is not a terminal; never from the command line, where other users could see it.
-    Create {
-        /// Login name (3–64 of a-z 0-9 . _ -).
-        #[arg(long)]
-        username: String,
-        /// Name shown on screen; the username when omitted.
-        #[arg(long)]
-        display_name: Option<String>,
-    },
-}
 
 /// Every server setting.
 #[derive(Debug, Clone, Args)]
@@ -198,6 +158,14 @@ pub struct Config {
     pub turn_secret: Option<Secret>,
 }
 
+/// Only the settings, to read their defaults.
+#[derive(Debug, Parser)]
+#[command(name = "visitas")]
+struct DefaultsOnly {
+    #[command(flatten)]
+    config: Config,
+}
+
 /// A setting that must never reach the logs.
 #[derive(Clone)]
 pub struct Secret(pub String);
@@ -224,7 +192,7 @@ impl Config {
     /// The settings with every default (ignoring `VISITAS_*` variables), listening on `bind` and
     /// keeping data in `data_dir`.
     pub fn with_defaults(bind: SocketAddr, data_dir: PathBuf) -> Config {
-        let mut command = Cli::command();
+        let mut command = DefaultsOnly::command();
         let ids: Vec<clap::Id> = command
             .get_arguments()
             .map(|a| a.get_id().clone())
@@ -235,7 +203,7 @@ impl Config {
         let matches = command
             .try_get_matches_from(["visitas"])
             .expect("the defaults parse");
-        let mut config = Cli::from_arg_matches(&matches)
+        let mut config = DefaultsOnly::from_arg_matches(&matches)
             .expect("the defaults parse")
             .config;
         config.bind = bind;

@@ -7,7 +7,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use visitas::{
     app,
-    config::{AdminAction, Cli, Command},
+    cli::{AdminAction, Cli, Command},
 };
 
 #[tokio::main]

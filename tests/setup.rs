@@ -293,7 +293,7 @@ async fn the_database_is_durable_and_checks_foreign_keys() {
 fn the_default_is_https_on_port_3000_with_data_in_the_working_directory() {
     let config =
         visitas::config::Config::with_defaults("0.0.0.0:3000".parse().unwrap(), "data".into());
-    let parsed = <visitas::config::Cli as clap::Parser>::try_parse_from(["visitas"]).unwrap();
+    let parsed = <visitas::cli::Cli as clap::Parser>::try_parse_from(["visitas"]).unwrap();
 
     assert_eq!(parsed.config.bind.to_string(), "0.0.0.0:3000");
     assert_eq!(parsed.config.data_dir, std::path::PathBuf::from("data"));

@@ -8,5 +8,6 @@ pub mod secret;
 pub mod session;
 pub mod throttle;
 pub mod ticket;
+pub mod turn;
 
 pub use password::Passwords;

@@ -4,7 +4,7 @@
 //!
 //! The modules: [`handshake`] (the upgrade, the Origin check and the ticket), [`gate`] (no byte
 //! after a connect packet is read before the connect is answered), [`inbox`] (each socket's
-//! events in arrival order, and its rate limit), [`events`] (what each event does) and
+//! events in arrival order), [`limits`] (its rate limit), [`events`] (what each event does) and
 //! [`registry`] (who is in which room).
 //!
 //! # Protocol
@@ -98,6 +98,7 @@ mod events;
 mod gate;
 mod handshake;
 mod inbox;
+mod limits;
 mod registry;
 
 use std::{
@@ -333,30 +334,6 @@ impl Hub {
     }
 
     fn ice_servers(&self) -> Value {
-        ice_servers(&self.config, db::now())
+        crate::auth::turn::ice_servers(&self.config, db::now())
     }
-}
-
-/// The ICE servers a page should use: none by default; with `--turn-secret`, TURN URLs carry
-/// time-limited credentials in coturn's REST API format.
-pub fn ice_servers(config: &Config, now: i64) -> Value {
-    let mut servers = Vec::new();
-    for url in &config.ice_urls {
-        let is_turn = url.starts_with("turn:") || url.starts_with("turns:");
-        match (&config.turn_secret, is_turn) {
-            (Some(secret), true) => {
-                use base64::{Engine, engine::general_purpose::STANDARD};
-                use hmac::{Hmac, KeyInit, Mac};
-                let username = format!("{}:visitas", now + 12 * 60 * 60);
-                let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(secret.0.as_bytes())
-                    .expect("HMAC takes any key length");
-                mac.update(username.as_bytes());
-                let credential = STANDARD.encode(mac.finalize().into_bytes());
-                servers
-                    .push(json!({ "urls": url, "username": username, "credential": credential }));
-            }
-            _ => servers.push(json!({ "urls": url })),
-        }
-    }
-    Value::Array(servers)
 }

@@ -8,11 +8,10 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{Redirect, Response},
 };
-use serde::Deserialize;
 
 use super::{
     FormErrors, PageCtx, public_base_url, render, render_with_status,
-    rooms::{RoomPage, find_room},
+    rooms::{InviteForm, RoomPage, find_room},
 };
 use crate::{
     actions::{self, NewRelative},
@@ -23,17 +22,6 @@ use crate::{
     state::AppState,
     web::CurrentStaff,
 };
-
-/// The invite form on the room page.
-#[derive(Debug, Default, Deserialize)]
-pub struct InviteForm {
-    #[serde(default)]
-    pub relative_name: String,
-    #[serde(default)]
-    pub relationship: String,
-    #[serde(default)]
-    pub lang: String,
-}
 
 #[derive(Template)]
 #[template(path = "invites/card.html")]

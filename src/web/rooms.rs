@@ -10,7 +10,9 @@ use axum::{
     response::{Redirect, Response},
 };
 
-use super::{FormErrors, PageCtx, invites::InviteForm, patients::find_patient, render};
+use super::{FormErrors, PageCtx, patients::find_patient, render};
+use serde::Deserialize;
+
 use crate::{
     actions,
     db::{self, invites::Invite, rooms::RoomView},
@@ -79,6 +81,17 @@ pub async fn presence(
             })
             .collect(),
     )
+}
+
+/// The invite form on the room page.
+#[derive(Debug, Default, Deserialize)]
+pub struct InviteForm {
+    #[serde(default)]
+    pub relative_name: String,
+    #[serde(default)]
+    pub relationship: String,
+    #[serde(default)]
+    pub lang: String,
 }
 
 /// An invite as the room page lists it.
