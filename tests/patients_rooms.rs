@@ -185,6 +185,9 @@ async fn pages_need_a_staff_session_and_unknown_ids_are_404() {
         "/patients/AAAAAAAAAAAAAAAAAAAAAA",
         "/rooms/AAAAAAAAAAAAAAAAAAAAAA",
         "/rooms/1",
+        "/rooms/%ZZ",
+        "/rooms/1/call?as=patient",
+        "/rooms/not-an-id!/ticket",
         "/patients/../etc",
     ] {
         assert_eq!(
@@ -193,8 +196,16 @@ async fn pages_need_a_staff_session_and_unknown_ids_are_404() {
             "{path}"
         );
     }
-    let response = app
-        .post("/patients/AAAAAAAAAAAAAAAAAAAAAA/rooms", &[])
-        .await;
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    for path in [
+        "/patients/AAAAAAAAAAAAAAAAAAAAAA/rooms",
+        "/patients/x/discharge",
+        "/rooms/x/close",
+    ] {
+        let response = app.post(path, &[]).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(
+            text(response).await.contains("<html"),
+            "{path}: the 404 page, in the person's language"
+        );
+    }
 }

@@ -3,12 +3,12 @@
 use askama::Template;
 use axum::{
     Json,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     response::Response,
 };
 use serde::{Deserialize, Serialize};
 
-use super::{CurrentStaff, PageCtx, render, rooms::find_room};
+use super::{CurrentStaff, IdPath, PageCtx, render, rooms::find_room};
 use crate::{
     auth::ticket::{CallTicket, TICKET_SECS},
     db,
@@ -61,11 +61,11 @@ pub async fn staff_call(
     State(state): State<AppState>,
     _staff: CurrentStaff,
     ctx: PageCtx,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     Query(query): Query<SideQuery>,
 ) -> Result<Response, AppError> {
     let role = staff_side(&query)?;
-    let room = find_room(&state, &id).await?;
+    let room = find_room(&state, id.as_str()).await?;
     if !room.is_open() {
         return Err(AppError::conflict(|t| t.err_room_closed));
     }
@@ -89,11 +89,11 @@ pub struct TicketResponse {
 pub async fn staff_ticket(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     Query(query): Query<SideQuery>,
 ) -> Result<Json<TicketResponse>, AppError> {
     let role = staff_side(&query)?;
-    let room = find_room(&state, &id).await?;
+    let room = find_room(&state, id.as_str()).await?;
     if !room.is_open() {
         return Err(AppError::conflict(|t| t.err_room_closed));
     }

@@ -10,7 +10,7 @@ use axum::{
 };
 
 use super::{
-    FormErrors, PageCtx, public_base_url, render, render_with_status,
+    FormErrors, IdPath, PageCtx, public_base_url, render, render_with_status,
     rooms::{InviteForm, RoomPage, find_room},
 };
 use crate::{
@@ -47,10 +47,10 @@ pub async fn create(
     ctx: PageCtx,
     headers: HeaderMap,
     uri: axum::http::Uri,
-    Path(room_id): Path<String>,
+    IdPath(room_id): IdPath,
     Form(form): Form<InviteForm>,
 ) -> Result<Response, AppError> {
-    let room = find_room(&state, &room_id).await?;
+    let room = find_room(&state, room_id.as_str()).await?;
     if !room.is_open() {
         return Err(AppError::conflict(|t| t.err_room_closed));
     }
@@ -108,7 +108,7 @@ pub async fn revoke(
     staff: CurrentStaff,
     Path((room_id, invite_id)): Path<(String, String)>,
 ) -> Result<Redirect, AppError> {
-    let room = find_room(&state, &room_id).await?;
+    let room = find_room(&state, room_id.as_str()).await?;
     let invite_id = RandomId::parse(&invite_id).ok_or_else(AppError::not_found)?;
     let invite = db::invites::find(&state.db, invite_id.as_str())
         .await?

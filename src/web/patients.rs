@@ -3,13 +3,13 @@
 use askama::Template;
 use axum::{
     Form,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
 
-use super::{FormErrors, PageCtx, render, render_with_status};
+use super::{FormErrors, IdPath, PageCtx, render, render_with_status};
 use crate::{
     actions::{self, Registered},
     db::{
@@ -153,9 +153,9 @@ pub async fn show(
     State(state): State<AppState>,
     staff: CurrentStaff,
     ctx: PageCtx,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Response, AppError> {
-    let patient = find_patient(&state, &id).await?;
+    let patient = find_patient(&state, id.as_str()).await?;
     let rooms = db::rooms::list_for_patient(&state.db, &patient.id).await?;
     render(&PatientPage {
         ctx: ctx.with_staff(&staff),
@@ -169,9 +169,9 @@ pub async fn show(
 pub async fn discharge(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Redirect, AppError> {
-    let patient = find_patient(&state, &id).await?;
+    let patient = find_patient(&state, id.as_str()).await?;
     actions::discharge_patient(&state, &staff, &patient.id).await?;
     Ok(Redirect::to(&format!("/patients/{}", patient.id)))
 }

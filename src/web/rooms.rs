@@ -6,11 +6,11 @@ use std::{collections::HashMap, sync::Arc};
 use askama::Template;
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::State,
     response::{Redirect, Response},
 };
 
-use super::{FormErrors, PageCtx, patients::find_patient, render};
+use super::{FormErrors, IdPath, PageCtx, patients::find_patient, render};
 use serde::Deserialize;
 
 use crate::{
@@ -179,9 +179,9 @@ pub async fn show(
     State(state): State<AppState>,
     staff: CurrentStaff,
     ctx: PageCtx,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Response, AppError> {
-    let room = find_room(&state, &id).await?;
+    let room = find_room(&state, id.as_str()).await?;
     let page = RoomPage::load(
         &state,
         ctx.with_staff(&staff),
@@ -197,9 +197,9 @@ pub async fn show(
 pub async fn create(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(patient_id): Path<String>,
+    IdPath(patient_id): IdPath,
 ) -> Result<Redirect, AppError> {
-    let patient = find_patient(&state, &patient_id).await?;
+    let patient = find_patient(&state, patient_id.as_str()).await?;
     let room_id = actions::create_room(&state, &staff, &patient.id).await?;
     Ok(Redirect::to(&format!("/rooms/{room_id}")))
 }
@@ -208,9 +208,9 @@ pub async fn create(
 pub async fn close(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Redirect, AppError> {
-    let room = find_room(&state, &id).await?;
+    let room = find_room(&state, id.as_str()).await?;
     actions::close_room(&state, &staff, &room.id).await?;
     Ok(Redirect::to("/rooms"))
 }

@@ -3,17 +3,17 @@
 use askama::Template;
 use axum::{
     Form,
-    extract::{Path, State},
+    extract::State,
     http::{StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
 
-use super::{AdminStaff, FormErrors, PageCtx, render, render_with_status};
+use super::{AdminStaff, FormErrors, IdPath, PageCtx, render, render_with_status};
 use crate::{
     actions::{self, AccountInput, CreateStaffError},
     db::{self, staff::Staff},
-    domain::{FieldError, RandomId, Role},
+    domain::{FieldError, Role},
     error::AppError,
     state::AppState,
 };
@@ -131,9 +131,8 @@ pub async fn create(
 pub async fn deactivate(
     State(state): State<AppState>,
     admin: AdminStaff,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Redirect, AppError> {
-    let id = RandomId::parse(&id).ok_or_else(AppError::not_found)?;
     actions::deactivate_staff(&state, &admin.0, id.as_str()).await?;
     Ok(Redirect::to("/admin/staff"))
 }
