@@ -247,7 +247,7 @@ async fn wrong_codes_are_throttled_per_client_address_across_invites() {
     let app = spawn_app().await;
     let room = room(&app).await;
     let mut tries = 0;
-    while tries < visitas::web::visit::MAX_CODE_FAILURES_PER_CLIENT {
+    while tries < visitas::auth::relative::MAX_CODE_FAILURES_PER_CLIENT {
         let card = app.create_invite(&room, "Ana").await;
         let (relative, jar) = new_client();
         app.get_with(&relative, &TestApp::invite_path(&card)).await;

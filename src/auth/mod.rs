@@ -4,6 +4,7 @@
 pub mod access_code;
 pub mod csrf;
 pub mod password;
+pub mod relative;
 pub mod secret;
 pub mod session;
 pub mod throttle;

@@ -81,7 +81,7 @@ pub async fn staff_call(
 /// A ticket for the page's next handshake.
 #[derive(Debug, Serialize)]
 pub struct TicketResponse {
-    ticket: String,
+    pub ticket: String,
 }
 
 /// `GET /rooms/{id}/ticket?as=patient|staff`: a short-lived ticket for this room, for a signed-in
@@ -112,24 +112,4 @@ pub async fn staff_ticket(
     Ok(Json(TicketResponse {
         ticket: ticket.seal(&state.secret),
     }))
-}
-
-/// Seals a relative's ticket.
-pub fn relative_ticket(
-    state: &AppState,
-    room_id: String,
-    invite_id: String,
-    name: String,
-) -> TicketResponse {
-    let ticket = CallTicket {
-        room_id,
-        role: CallRole::Relative,
-        display_name: name,
-        staff_id: None,
-        invite_id: Some(invite_id),
-        expires_at: db::now() + TICKET_SECS,
-    };
-    TicketResponse {
-        ticket: ticket.seal(&state.secret),
-    }
 }

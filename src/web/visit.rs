@@ -14,38 +14,23 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::{
     PageCtx,
-    call::{CallPage, TicketResponse, relative_ticket},
+    call::{CallPage, TicketResponse},
     render, render_with_status,
 };
 use crate::{
     actions,
-    auth::access_code::code_matches,
-    db::{
-        self,
-        invites::{Invite, MAX_CODE_ATTEMPTS},
-    },
-    domain::{AccessCode, CallRole, InviteStatus, sha256_hex},
+    auth::relative::{self, CodeCheck},
+    db::{self, invites::Invite},
+    domain::{AccessCode, CallRole, InviteStatus},
     error::AppError,
     i18n::{LANG_COOKIE, Lang, cookie_value, with_number},
     state::AppState,
 };
-
-const INVITE_KEY: &str = "invite";
-/// Wrong codes per client address in [`CODE_WINDOW_SECS`].
-pub const MAX_CODE_FAILURES_PER_CLIENT: i64 = 20;
-const CODE_WINDOW_SECS: i64 = 15 * 60;
-
-/// What the relative's session remembers.
-#[derive(Debug, Serialize, Deserialize)]
-struct InviteSession {
-    invite_id: String,
-    verified: bool,
-}
 
 #[derive(Template)]
 #[template(path = "visit/message.html")]
@@ -91,12 +76,7 @@ pub async fn open_link(
         path: "/visit".to_string(),
         ..ctx
     };
-    let invite = if token.len() <= 64 {
-        db::invites::find_by_token_hash(&state.db, &sha256_hex(&token)).await?
-    } else {
-        None
-    };
-    let Some(invite) = invite else {
+    let Some(invite) = relative::invite_of_link(&state.db, &token).await? else {
         return message(ctx.clone(), StatusCode::NOT_FOUND, ctx.t.invite_invalid);
     };
     let lang = Lang::from_code(&invite.lang).unwrap_or(ctx.lang);
@@ -109,16 +89,7 @@ pub async fn open_link(
             status.message(t),
         );
     }
-    session.cycle_id().await?;
-    session
-        .insert(
-            INVITE_KEY,
-            InviteSession {
-                invite_id: invite.id,
-                verified: false,
-            },
-        )
-        .await?;
+    relative::remember(&session, &invite.id, false).await?;
     // A page of this site that moves on to /visit by itself, not a redirect: when the link was
     // tapped in webmail or a chat app, the browser withholds our SameSite=Strict session cookie
     // for the whole cross-site redirect chain, but sends it for a navigation this page starts.
@@ -147,7 +118,7 @@ async fn session_invite(
     session: &Session,
     ctx: &PageCtx,
 ) -> Result<Result<(Invite, bool), Response>, AppError> {
-    let Some(remembered) = session.get::<InviteSession>(INVITE_KEY).await? else {
+    let Some(remembered) = relative::recall(session).await? else {
         return Ok(Err(message(
             ctx.clone(),
             StatusCode::FORBIDDEN,
@@ -232,56 +203,25 @@ pub async fn submit_code(
     let Some(code) = AccessCode::parse(&form.code) else {
         return again(StatusCode::BAD_REQUEST, ctx.t.code_malformed.to_string());
     };
-    // Both limits are reserved before the code is compared, so parallel guesses cannot slip past.
-    let Some(slot) = db::invites::reserve_code_failure(
-        &state.db,
-        &client,
-        CODE_WINDOW_SECS,
-        MAX_CODE_FAILURES_PER_CLIENT,
-    )
-    .await?
-    else {
-        tracing::warn!(client, "access code attempts throttled");
-        return again(
-            StatusCode::TOO_MANY_REQUESTS,
-            ctx.t.err_too_many.to_string(),
-        );
-    };
-    // One pool connection at a time, never two held at once: under a burst of requests, holding
-    // one while waiting for another can exhaust the pool.
-    let reserved =
-        db::invites::reserve_code_attempt(&mut *state.db.acquire().await?, &invite.id).await?;
-    let Some(attempts) = reserved else {
-        db::invites::forget_code_failure(&state.db, slot).await?;
-        return message(ctx.clone(), StatusCode::GONE, ctx.t.invite_locked);
-    };
-    if !code_matches(&state.secret, &invite.id, &code, &invite.code_hash) {
-        db::invites::lock_if_exhausted(&mut *state.db.acquire().await?, &invite.id).await?;
-        tracing::info!(attempts, "wrong access code");
-        if attempts >= MAX_CODE_ATTEMPTS {
-            return message(ctx.clone(), StatusCode::GONE, ctx.t.invite_locked);
+    match relative::check_code(&state.db, &state.secret, &invite, &client, &code).await? {
+        CodeCheck::Right => {}
+        CodeCheck::Wrong { tries_left } => {
+            return again(
+                StatusCode::BAD_REQUEST,
+                with_number(ctx.t.code_wrong, tries_left),
+            );
         }
-        return again(
-            StatusCode::BAD_REQUEST,
-            with_number(ctx.t.code_wrong, MAX_CODE_ATTEMPTS - attempts),
-        );
-    }
-    db::invites::forget_code_failure(&state.db, slot).await?;
-    if !db::invites::release_code_attempt(&mut *state.db.acquire().await?, &invite.id).await? {
-        return message(ctx.clone(), StatusCode::GONE, ctx.t.invite_locked);
+        CodeCheck::Locked => return message(ctx.clone(), StatusCode::GONE, ctx.t.invite_locked),
+        CodeCheck::Throttled => {
+            return again(
+                StatusCode::TOO_MANY_REQUESTS,
+                ctx.t.err_too_many.to_string(),
+            );
+        }
     }
     // The audit row first: no one gets in without it (a full disk refuses the entry instead).
     actions::accept_code(&state, &invite.id).await?;
-    session.cycle_id().await?;
-    session
-        .insert(
-            INVITE_KEY,
-            InviteSession {
-                invite_id: invite.id.clone(),
-                verified: true,
-            },
-        )
-        .await?;
+    relative::remember(&session, &invite.id, true).await?;
     Ok(Redirect::to("/visit").into_response())
 }
 
@@ -302,7 +242,8 @@ pub async fn ticket(
     // relative's session alive for as long as the call lasts.
     // Marks the session modified, so it is saved with a fresh expiry.
     session.set_expiry(session.expiry());
-    let response: TicketResponse =
-        relative_ticket(&state, invite.room_id, invite.id, invite.relative_name);
+    let response = TicketResponse {
+        ticket: relative::ticket(&state.secret, &invite),
+    };
     Ok(Json(response).into_response())
 }
