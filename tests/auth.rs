@@ -126,13 +126,7 @@ async fn the_session_id_changes_at_login_and_the_old_one_dies() {
         .expect("a session after the second login");
 
     assert_ne!(first, second);
-    let replay = new_client().0;
-    let response = replay
-        .get(app.url("/rooms"))
-        .header(header::COOKIE, format!("__Host-visitas-session={first}"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.replay_session("/rooms", &first).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/login");
 }
@@ -164,13 +158,7 @@ async fn after_logout_the_old_cookie_is_dead() {
 
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.count("sessions").await, 0);
-    let replay = new_client().0;
-    let response = replay
-        .get(app.url("/rooms"))
-        .header(header::COOKIE, format!("__Host-visitas-session={cookie}"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.replay_session("/rooms", &cookie).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/login");
 }

@@ -256,9 +256,7 @@ async fn a_nurse_and_a_relative_see_and_hear_each_other_and_the_visit_is_logged(
 async fn three_parties_each_receive_video_from_both_others() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let app = spawn_app().await;
-    app.logged_in_nurse().await;
-    let patient = app.register_patient("Lucía Gómez", "").await;
-    let room = app.create_room(&patient).await;
+    let (_, room) = app.nurse_with_room("Lucía Gómez").await;
     let first = app.create_invite(&room, "Pablo").await;
     let second = app.create_invite(&room, "Sara").await;
 
@@ -301,9 +299,7 @@ async fn three_parties_each_receive_video_from_both_others() {
 async fn revoking_the_invite_mid_call_drops_the_relative_within_two_seconds() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let app = spawn_app().await;
-    app.logged_in_nurse().await;
-    let patient = app.register_patient("Ramón Gil", "").await;
-    let room = app.create_room(&patient).await;
+    let (_, room) = app.nurse_with_room("Ramón Gil").await;
     let card = app.create_invite(&room, "Teresa").await;
     let bedside = Browser::start().await;
     log_in(&bedside, &app, "nurse.ana").await;
@@ -319,10 +315,7 @@ async fn revoking_the_invite_mid_call_drops_the_relative_within_two_seconds() {
         )
         .await;
     assert_receiving(&relative, 1, "relative").await;
-    let (invite_id,): (String,) = sqlx::query_as("SELECT id FROM invites")
-        .fetch_one(&app.db())
-        .await
-        .unwrap();
+    let invite_id: String = app.scalar("SELECT id FROM invites").await;
 
     let revoked = app
         .post(&format!("/rooms/{room}/invites/{invite_id}/revoke"), &[])
@@ -374,9 +367,7 @@ const DROP_JOINS: &str = r#"(() => {
 async fn an_unanswered_join_is_retried_and_after_a_few_the_page_says_so() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let app = spawn_app().await;
-    app.logged_in_nurse().await;
-    let patient = app.register_patient("Julia Prieto", "").await;
-    let room = app.create_room(&patient).await;
+    let (_, room) = app.nurse_with_room("Julia Prieto").await;
     let card = app.create_invite(&room, "Marcos").await;
     let bedside = Browser::start().await;
     bedside.before_every_page(DROP_JOINS).await;

@@ -69,17 +69,7 @@ async fn names_with_text_direction_tricks_are_refused_and_nothing_is_stored() {
     app.logged_in_nurse().await;
 
     for name in ["Ana \u{202E}zeuR", "\u{2066}Ana\u{2069}", "Ana\u{200B}"] {
-        let response = app
-            .post(
-                "/patients",
-                &[
-                    ("display_name", name),
-                    ("ward", "UCI"),
-                    ("bed", "3"),
-                    ("record_number", ""),
-                ],
-            )
-            .await;
+        let response = app.post_patient(name, "UCI", "3", "").await;
 
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{name:?}");
         let body = text(response).await;
@@ -92,16 +82,7 @@ async fn names_with_text_direction_tricks_are_refused_and_nothing_is_stored() {
 
     let patient = app.register_patient("Ana", "").await;
     let room = app.create_room(&patient).await;
-    let response = app
-        .post(
-            &format!("/rooms/{room}/invites"),
-            &[
-                ("relative_name", "Luis\u{202E}"),
-                ("relationship", "hijo"),
-                ("lang", "es"),
-            ],
-        )
-        .await;
+    let response = app.post_invite(&room, "Luis\u{202E}", "hijo", "es").await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(app.count("invites").await, 0);
 
@@ -152,21 +133,7 @@ async fn under_a_lax_umask_every_file_the_server_and_cli_create_is_owner_only() 
     let data = dir.path().join("data");
 
     // The README's order: the administrator from the command line first, then the server.
-    let mut create = process::shell_command(
-        "umask 022",
-        &["admin", "create", "--username", "jefa.ana", "--data-dir"],
-    )
-    .arg(&data)
-    .stdin(Stdio::piped())
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    {
-        use std::io::Write;
-        writeln!(create.stdin.take().unwrap(), "{}", helpers::PASSWORD).unwrap();
-    }
-    let created = create.wait_with_output().unwrap();
+    let created = process::admin_create("umask 022", &data, "jefa.ana", &[], helpers::PASSWORD);
     assert!(
         created.status.success(),
         "{}",
@@ -243,10 +210,7 @@ async fn a_copy_of_the_database_holds_no_usable_session_id() {
     }
     assert!(files >= 2, "the database and its WAL were read");
     assert_eq!(app.count("sessions").await, 1, "the session is stored");
-    let (stored,): (String,) = sqlx::query_as("SELECT id FROM sessions")
-        .fetch_one(&app.db())
-        .await
-        .unwrap();
+    let stored: String = app.scalar("SELECT id FROM sessions").await;
     assert_eq!(stored.len(), 64, "a SHA-256 in hex: {stored}");
 }
 
@@ -459,9 +423,7 @@ async fn a_full_disk_refuses_calls_it_cannot_record_says_why_and_recovers_within
     };
     let data = disk.path().join("data");
     let app = spawn_app_with(|c| c.data_dir = data.clone()).await;
-    app.logged_in_nurse().await;
-    let patient = app.register_patient("Ana", "").await;
-    let room = app.create_room(&patient).await;
+    let (_, room) = app.nurse_with_room("Ana").await;
     let bedside_ticket = app
         .ticket_with(&app.client, &format!("/rooms/{room}/ticket?as=patient"))
         .await;
@@ -511,17 +473,7 @@ async fn a_full_disk_refuses_calls_it_cannot_record_says_why_and_recovers_within
         "the bedside is not put in a call"
     );
     // A nurse's write shows a page naming the cause, in her language.
-    let refused = app
-        .post(
-            "/patients",
-            &[
-                ("display_name", "Berta"),
-                ("ward", "UCI"),
-                ("bed", "4"),
-                ("record_number", ""),
-            ],
-        )
-        .await;
+    let refused = app.post_patient("Berta", "UCI", "4", "").await;
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
     let page = text(refused).await;
     assert!(
@@ -574,17 +526,7 @@ async fn a_full_disk_refuses_calls_it_cannot_record_says_why_and_recovers_within
     let freed = Instant::now();
     let mut recovered = None;
     while freed.elapsed() < Duration::from_secs(10) {
-        let response = app
-            .post(
-                "/patients",
-                &[
-                    ("display_name", "Berta"),
-                    ("ward", "UCI"),
-                    ("bed", "4"),
-                    ("record_number", ""),
-                ],
-            )
-            .await;
+        let response = app.post_patient("Berta", "UCI", "4", "").await;
         if response.status() == StatusCode::SEE_OTHER {
             recovered = Some(freed.elapsed());
             break;
@@ -604,10 +546,7 @@ async fn a_full_disk_refuses_calls_it_cannot_record_says_why_and_recovers_within
         "no row for the refused join"
     );
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
-    let (check,): (String,) = sqlx::query_as("PRAGMA integrity_check")
-        .fetch_one(&app.db())
-        .await
-        .unwrap();
+    let check: String = app.scalar("PRAGMA integrity_check").await;
     assert_eq!(check, "ok");
     drop(app);
 }

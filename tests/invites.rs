@@ -8,7 +8,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use helpers::{TestApp, new_client, socket::connect, spawn_app, text};
+use helpers::{
+    TestApp, new_client,
+    socket::{bedside, connect, joined_relative, relative_ticket, with_ticket},
+    spawn_app, text,
+};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -52,16 +56,7 @@ async fn the_card_shows_link_code_and_qr_once_in_the_relative_s_language() {
     let app = spawn_app().await;
     let room = room(&app).await;
 
-    let response = app
-        .post(
-            &format!("/rooms/{room}/invites"),
-            &[
-                ("relative_name", "John"),
-                ("relationship", "son"),
-                ("lang", "en"),
-            ],
-        )
-        .await;
+    let response = app.post_invite(&room, "John", "son", "en").await;
 
     assert_eq!(response.status(), StatusCode::OK);
     let card = text(response).await;
@@ -182,9 +177,7 @@ async fn five_wrong_codes_lock_the_invite_and_the_nurse_sees_it() {
     };
 
     for left in (1..=4).rev() {
-        let response = app
-            .post_with(&relative, &jar, "/visit/code", &[("code", wrong)])
-            .await;
+        let response = app.type_code(&relative, &jar, wrong).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert!(
             text(response)
@@ -192,15 +185,11 @@ async fn five_wrong_codes_lock_the_invite_and_the_nurse_sees_it() {
                 .contains(&format!("Le quedan {left} intentos"))
         );
     }
-    let fifth = app
-        .post_with(&relative, &jar, "/visit/code", &[("code", wrong)])
-        .await;
+    let fifth = app.type_code(&relative, &jar, wrong).await;
     assert_eq!(fifth.status(), StatusCode::GONE);
     assert!(text(fifth).await.contains("se ha bloqueado"));
 
-    let right = app
-        .post_with(&relative, &jar, "/visit/code", &[("code", &card.code)])
-        .await;
+    let right = app.type_code(&relative, &jar, &card.code).await;
     assert_eq!(
         right.status(),
         StatusCode::GONE,
@@ -215,9 +204,7 @@ async fn five_wrong_codes_lock_the_invite_and_the_nurse_sees_it() {
     );
     let page = text(app.get(&format!("/rooms/{room}")).await).await;
     assert!(page.contains("data-invite-status=\"locked\""));
-    let malformed = app
-        .post_with(&other, &jar, "/visit/code", &[("code", "12a")])
-        .await;
+    let malformed = app.type_code(&other, &jar, "12a").await;
     assert_ne!(malformed.status(), StatusCode::SEE_OTHER);
 }
 
@@ -229,16 +216,11 @@ async fn a_malformed_code_is_explained_and_not_counted() {
     let (relative, jar) = new_client();
     app.get_with(&relative, &TestApp::invite_path(&card)).await;
 
-    let response = app
-        .post_with(&relative, &jar, "/visit/code", &[("code", "12 34")])
-        .await;
+    let response = app.type_code(&relative, &jar, "12 34").await;
 
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(text(response).await.contains("El código tiene 6 cifras."));
-    let (attempts,): (i64,) = sqlx::query_as("SELECT failed_attempts FROM invites")
-        .fetch_one(&app.db())
-        .await
-        .unwrap();
+    let attempts: i64 = app.scalar("SELECT failed_attempts FROM invites").await;
     assert_eq!(attempts, 0);
 }
 
@@ -257,8 +239,7 @@ async fn wrong_codes_are_throttled_per_client_address_across_invites() {
             "000000"
         };
         for _ in 0..4 {
-            app.post_with(&relative, &jar, "/visit/code", &[("code", wrong)])
-                .await;
+            app.type_code(&relative, &jar, wrong).await;
             tries += 1;
         }
     }
@@ -266,9 +247,7 @@ async fn wrong_codes_are_throttled_per_client_address_across_invites() {
     let (relative, jar) = new_client();
     app.get_with(&relative, &TestApp::invite_path(&card)).await;
 
-    let response = app
-        .post_with(&relative, &jar, "/visit/code", &[("code", &card.code)])
-        .await;
+    let response = app.type_code(&relative, &jar, &card.code).await;
 
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
 }
@@ -332,31 +311,12 @@ async fn revoking_removes_the_relative_from_the_call_within_two_seconds() {
     let bedside_ticket = app
         .ticket_with(&app.client, &format!("/rooms/{room}/ticket?as=patient"))
         .await;
-    let mut patient = connect(
-        &app,
-        Some(&app.ws_origin()),
-        Some(&app.cookie_header(&app.jar)),
-        json!({ "ticket": bedside_ticket }),
-    )
-    .await
-    .expect_connected();
+    let mut patient = bedside(&app, &bedside_ticket, &app.cookie_header(&app.jar)).await;
     patient.join().await;
-    let card = app.create_invite(&room, "Dora").await;
-    let (relative, _) = app.admitted_relative(&card).await;
-    let ticket = app.ticket_with(&relative, "/visit/ticket").await;
-    let mut visitor = connect(
-        &app,
-        Some(&app.ws_origin()),
-        None,
-        json!({ "ticket": ticket }),
-    )
-    .await
-    .expect_connected();
+    let ticket = relative_ticket(&app, &room, "Dora").await;
+    let mut visitor = with_ticket(&app, &ticket, None).await;
     visitor.join().await;
-    let (invite_id,): (String,) = sqlx::query_as("SELECT id FROM invites")
-        .fetch_one(&app.db())
-        .await
-        .unwrap();
+    let invite_id: String = app.scalar("SELECT id FROM invites").await;
 
     let started = Instant::now();
     app.post(&format!("/rooms/{room}/invites/{invite_id}/revoke"), &[])
@@ -400,21 +360,8 @@ async fn revoking_removes_the_relative_from_the_call_within_two_seconds() {
 #[tokio::test]
 async fn closing_the_room_or_discharging_ends_the_call_for_everyone() {
     let app = spawn_app().await;
-    app.logged_in_nurse().await;
-    let patient_id = app.register_patient("Eva", "").await;
-    let room = app.create_room(&patient_id).await;
-    let card = app.create_invite(&room, "Fran").await;
-    let (relative, _) = app.admitted_relative(&card).await;
-    let ticket = app.ticket_with(&relative, "/visit/ticket").await;
-    let mut visitor = connect(
-        &app,
-        Some(&app.ws_origin()),
-        None,
-        json!({ "ticket": ticket }),
-    )
-    .await
-    .expect_connected();
-    visitor.join().await;
+    let (patient_id, room) = app.nurse_with_room("Eva").await;
+    let (mut visitor, _) = joined_relative(&app, &room, "Fran").await;
 
     app.post(&format!("/patients/{patient_id}/discharge"), &[])
         .await;
@@ -424,16 +371,7 @@ async fn closing_the_room_or_discharging_ends_the_call_for_everyone() {
         .await
         .expect("told within 2 s");
     assert_eq!(ended["reason"], "room-closed");
-    let refused = app
-        .post(
-            &format!("/rooms/{room}/invites"),
-            &[
-                ("relative_name", "X"),
-                ("relationship", "y"),
-                ("lang", "es"),
-            ],
-        )
-        .await;
+    let refused = app.post_invite(&room, "X", "y", "es").await;
     assert_eq!(
         refused.status(),
         StatusCode::CONFLICT,
@@ -451,8 +389,7 @@ async fn the_link_token_never_reaches_the_logs() {
 
     let (client, jar) = new_client();
     app.get_with(&client, &TestApp::invite_path(&card)).await;
-    app.post_with(&client, &jar, "/visit/code", &[("code", "000000")])
-        .await;
+    app.type_code(&client, &jar, "000000").await;
     app.get_with(&client, &format!("/i/{token}x")).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
 
@@ -473,23 +410,11 @@ async fn invite_form_errors_are_shown_and_nothing_is_stored() {
     let app = spawn_app().await;
     let room = room(&app).await;
 
-    let response = app
-        .post(
-            &format!("/rooms/{room}/invites"),
-            &[
-                ("relative_name", " "),
-                ("relationship", "hija"),
-                ("lang", "es"),
-            ],
-        )
-        .await;
+    let response = app.post_invite(&room, " ", "hija", "es").await;
 
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(text(response).await.contains("Este campo es obligatorio."));
-    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM invites")
-        .fetch_one(&app.db())
-        .await
-        .unwrap();
+    let count: i64 = app.scalar("SELECT COUNT(*) FROM invites").await;
     assert_eq!(count, 0);
 }
 
@@ -536,9 +461,7 @@ async fn parallel_guesses_cannot_get_more_than_five_tries() {
             .unwrap();
     assert_eq!(attempts, 5);
     assert!(locked.is_some());
-    let right = app
-        .post_with(&relative, &jar, "/visit/code", &[("code", &card.code)])
-        .await;
+    let right = app.type_code(&relative, &jar, &card.code).await;
     assert_eq!(right.status(), StatusCode::GONE);
 }
 
@@ -546,18 +469,7 @@ async fn parallel_guesses_cannot_get_more_than_five_tries() {
 async fn closing_the_room_removes_everyone_from_a_running_call() {
     let app = spawn_app().await;
     let room = room(&app).await;
-    let card = app.create_invite(&room, "Hilda").await;
-    let (relative, _) = app.admitted_relative(&card).await;
-    let ticket = app.ticket_with(&relative, "/visit/ticket").await;
-    let mut visitor = connect(
-        &app,
-        Some(&app.ws_origin()),
-        None,
-        json!({ "ticket": ticket }),
-    )
-    .await
-    .expect_connected();
-    visitor.join().await;
+    let (mut visitor, _) = joined_relative(&app, &room, "Hilda").await;
 
     app.post(&format!("/rooms/{room}/close"), &[]).await;
 

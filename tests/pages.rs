@@ -2,7 +2,7 @@
 
 mod helpers;
 
-use helpers::{location, new_client, spawn_app, text};
+use helpers::{location, spawn_app, text};
 use reqwest::{StatusCode, header};
 
 #[tokio::test]
@@ -32,27 +32,9 @@ async fn every_response_carries_the_security_headers() {
 #[tokio::test]
 async fn pages_follow_the_browser_language_and_the_switch_is_remembered() {
     let app = spawn_app().await;
-    let english = app
-        .client
-        .get(app.url("/login"))
-        .header(header::ACCEPT_LANGUAGE, "en-GB,en;q=0.9")
-        .send()
-        .await
-        .unwrap();
-    let spanish = app
-        .client
-        .get(app.url("/login"))
-        .header(header::ACCEPT_LANGUAGE, "es-ES")
-        .send()
-        .await
-        .unwrap();
-    let neither = app
-        .client
-        .get(app.url("/login"))
-        .header(header::ACCEPT_LANGUAGE, "de")
-        .send()
-        .await
-        .unwrap();
+    let english = app.get_in_language("/login", "en-GB,en;q=0.9").await;
+    let spanish = app.get_in_language("/login", "es-ES").await;
+    let neither = app.get_in_language("/login", "de").await;
 
     let english = text(english).await;
     assert!(english.contains("<html lang=\"en\">") && english.contains("Sign in"));
@@ -68,13 +50,7 @@ async fn pages_follow_the_browser_language_and_the_switch_is_remembered() {
         .await;
     assert_eq!(switched.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&switched), "/login");
-    let after = app
-        .client
-        .get(app.url("/login"))
-        .header(header::ACCEPT_LANGUAGE, "es")
-        .send()
-        .await
-        .unwrap();
+    let after = app.get_in_language("/login", "es").await;
     assert!(
         text(after).await.contains("Sign in"),
         "the chosen language wins over the browser's"
@@ -89,26 +65,10 @@ async fn pages_follow_the_browser_language_and_the_switch_is_remembered() {
 #[tokio::test]
 async fn error_pages_speak_the_person_s_language_with_the_right_status() {
     let app = spawn_app().await;
-    let (client, _) = new_client();
 
-    let not_found_en = client
-        .get(app.url("/nope"))
-        .header(header::ACCEPT_LANGUAGE, "en")
-        .send()
-        .await
-        .unwrap();
-    let not_found_es = client
-        .get(app.url("/nope"))
-        .header(header::ACCEPT_LANGUAGE, "es")
-        .send()
-        .await
-        .unwrap();
-    let wrong_method = client
-        .get(app.url("/logout"))
-        .header(header::ACCEPT_LANGUAGE, "en")
-        .send()
-        .await
-        .unwrap();
+    let not_found_en = app.get_in_language("/nope", "en").await;
+    let not_found_es = app.get_in_language("/nope", "es").await;
+    let wrong_method = app.get_in_language("/logout", "en").await;
 
     assert_eq!(not_found_en.status(), StatusCode::NOT_FOUND);
     assert!(
@@ -183,9 +143,7 @@ async fn static_files_and_health_are_served() {
 #[tokio::test]
 async fn no_page_loads_anything_from_another_site() {
     let app = spawn_app().await;
-    app.logged_in_nurse().await;
-    let patient = app.register_patient("Ana", "").await;
-    let room = app.create_room(&patient).await;
+    let (patient, room) = app.nurse_with_room("Ana").await;
 
     for path in [
         "/login".to_string(),

@@ -49,17 +49,7 @@ async fn invalid_patients_get_clear_errors_and_store_nothing() {
     ];
 
     for (name, ward, message) in cases {
-        let response = app
-            .post(
-                "/patients",
-                &[
-                    ("display_name", name),
-                    ("ward", ward),
-                    ("bed", "3"),
-                    ("record_number", ""),
-                ],
-            )
-            .await;
+        let response = app.post_patient(name, ward, "3", "").await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{name:?}");
         let body = text(response).await;
         assert!(body.contains(message), "{message} for {name:?}");
@@ -74,17 +64,7 @@ async fn a_duplicate_record_number_is_refused() {
     app.logged_in_nurse().await;
     app.register_patient("Ana", "HC-7").await;
 
-    let response = app
-        .post(
-            "/patients",
-            &[
-                ("display_name", "Luis"),
-                ("ward", "UCI"),
-                ("bed", "2"),
-                ("record_number", " HC-7 "),
-            ],
-        )
-        .await;
+    let response = app.post_patient("Luis", "UCI", "2", " HC-7 ").await;
 
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert!(
@@ -136,9 +116,7 @@ async fn rooms_are_created_listed_and_closed() {
 #[tokio::test]
 async fn discharge_closes_open_rooms_and_refuses_new_ones() {
     let app = spawn_app().await;
-    app.logged_in_nurse().await;
-    let patient = app.register_patient("Pedro Sanz", "").await;
-    let first = app.create_room(&patient).await;
+    let (patient, first) = app.nurse_with_room("Pedro Sanz").await;
     let second = app.create_room(&patient).await;
     let before = text(app.get("/rooms").await).await;
     assert!(before.contains(&first) && before.contains(&second));
@@ -148,10 +126,9 @@ async fn discharge_closes_open_rooms_and_refuses_new_ones() {
         .await;
 
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let (open,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM rooms WHERE closed_at IS NULL")
-        .fetch_one(&app.db())
-        .await
-        .unwrap();
+    let open: i64 = app
+        .scalar("SELECT COUNT(*) FROM rooms WHERE closed_at IS NULL")
+        .await;
     assert_eq!(open, 0);
     let list = text(app.get("/rooms").await).await;
     assert!(!list.contains(&first) && !list.contains(&second));

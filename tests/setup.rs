@@ -3,12 +3,12 @@
 mod helpers;
 
 use std::{
-    io::{BufRead, BufReader, Write},
+    io::{BufRead, BufReader},
     process::{Command, Stdio},
     time::Duration,
 };
 
-use helpers::{PASSWORD, location, new_client, spawn_app, start_in, text};
+use helpers::{PASSWORD, location, new_client, process, spawn_app, start_in, text};
 use reqwest::StatusCode;
 
 const ADMIN_FORM: [(&str, &str); 4] = [
@@ -124,43 +124,20 @@ fn visitas_binary() -> Command {
 async fn admin_create_reads_the_password_from_stdin_and_the_account_logs_in() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut child = visitas_binary()
-        .args([
-            "admin",
-            "create",
-            "--username",
-            "Admin.Cli",
-            "--display-name",
-            "Admin CLI",
-        ])
-        .arg("--data-dir")
-        .arg(&data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = process::admin_create(
+        "",
+        &data,
+        "Admin.Cli",
+        &["--display-name", "Admin CLI"],
+        PASSWORD,
+    );
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
 
-    let weak = visitas_binary()
-        .args(["admin", "create", "--username", "admin.two", "--data-dir"])
-        .arg(&data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let weak = {
-        let mut weak = weak;
-        writeln!(weak.stdin.take().unwrap(), "short").unwrap();
-        weak.wait_with_output().unwrap()
-    };
+    let weak = process::admin_create("", &data, "admin.two", &[], "short");
     assert!(!weak.status.success());
     assert!(String::from_utf8_lossy(&weak.stderr).contains("at least 12 characters"));
 
@@ -263,24 +240,11 @@ async fn a_used_setup_link_stays_used_even_if_no_administrator_is_left() {
 #[tokio::test]
 async fn the_database_is_durable_and_checks_foreign_keys() {
     let app = spawn_app().await;
-    let mut conn = app.db().acquire().await.unwrap();
 
-    let (journal,): (String,) = sqlx::query_as("PRAGMA journal_mode")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    let (synchronous,): (i64,) = sqlx::query_as("PRAGMA synchronous")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    let (foreign_keys,): (i64,) = sqlx::query_as("PRAGMA foreign_keys")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
-    let (busy,): (i64,) = sqlx::query_as("PRAGMA busy_timeout")
-        .fetch_one(&mut *conn)
-        .await
-        .unwrap();
+    let journal: String = app.scalar("PRAGMA journal_mode").await;
+    let synchronous: i64 = app.scalar("PRAGMA synchronous").await;
+    let foreign_keys: i64 = app.scalar("PRAGMA foreign_keys").await;
+    let busy: i64 = app.scalar("PRAGMA busy_timeout").await;
 
     assert_eq!(journal, "wal");
     assert_eq!(synchronous, 2, "FULL");

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use helpers::{
     TestApp, new_client,
-    socket::{Handshake, SocketClient, connect, connect_sending},
+    socket::{
+        Handshake, SocketClient, bedside, connect, connect_sending, id, joined_bedside,
+        joined_relative, relative, room_with_bedside,
+    },
     spawn_app, spawn_app_with,
 };
 use serde_json::{Value, json};
@@ -24,48 +27,6 @@ type VisitLogRow = (
 
 const QUIET: Duration = Duration::from_millis(600);
 const SOON: Duration = Duration::from_secs(5);
-
-/// A nurse's browser with a room open, and a ticket for its bedside side.
-async fn room_with_bedside(app: &TestApp) -> (String, String, String) {
-    let patient = app.register_patient("Ana", "").await;
-    let room = app.create_room(&patient).await;
-    let ticket = app
-        .ticket_with(&app.client, &format!("/rooms/{room}/ticket?as=patient"))
-        .await;
-    (room, ticket, app.cookie_header(&app.jar))
-}
-
-async fn bedside(app: &TestApp, ticket: &str, cookie: &str) -> SocketClient {
-    connect(
-        app,
-        Some(&app.ws_origin()),
-        Some(cookie),
-        json!({ "ticket": ticket }),
-    )
-    .await
-    .expect_connected()
-}
-
-async fn relative(app: &TestApp, room: &str, name: &str) -> SocketClient {
-    let card = app.create_invite(room, name).await;
-    let (client, _) = app.admitted_relative(&card).await;
-    let ticket = app.ticket_with(&client, "/visit/ticket").await;
-    connect(
-        app,
-        Some(&app.ws_origin()),
-        None,
-        json!({ "ticket": ticket }),
-    )
-    .await
-    .expect_connected()
-}
-
-fn id(ack: &Value) -> String {
-    ack["id"]
-        .as_str()
-        .expect("the ack names the socket")
-        .to_string()
-}
 
 #[tokio::test]
 async fn a_foreign_origin_is_refused_even_with_a_valid_cookie_and_ticket() {
@@ -127,8 +88,7 @@ async fn a_participant_in_room_a_cannot_reach_room_b_whatever_it_sends() {
     let room_b = app.create_room(&patient_b).await;
     let mut in_a = bedside(&app, &ticket_a, &cookie).await;
     let a_id = id(&in_a.join().await);
-    let mut in_b = relative(&app, &room_b, "Bruno").await;
-    in_b.join().await;
+    let (mut in_b, _) = joined_relative(&app, &room_b, "Bruno").await;
 
     let candidate = json!({ "candidate": { "candidate": "x", "sdpMid": "0" } });
     in_b.emit("signal", json!({ "to": a_id, "data": candidate }))
@@ -161,16 +121,12 @@ async fn a_participant_in_room_a_cannot_reach_room_b_whatever_it_sends() {
 #[tokio::test]
 async fn a_relayed_message_reaches_only_the_named_peer() {
     let app = spawn_app().await;
-    app.logged_in_nurse().await;
-    let (room, ticket, cookie) = room_with_bedside(&app).await;
-    let mut patient = bedside(&app, &ticket, &cookie).await;
-    let patient_id = id(&patient.join().await);
+    let (room, mut patient, patient_id) = joined_bedside(&app).await;
     let mut first = relative(&app, &room, "Carla").await;
     let first_ack = first.join().await;
     let first_id = id(&first_ack);
     assert_eq!(first_ack["peers"][0]["role"], "patient");
-    let mut second = relative(&app, &room, "Diego").await;
-    second.join().await;
+    let (mut second, _) = joined_relative(&app, &room, "Diego").await;
     assert!(patient.expect_event("peer-joined", SOON).await.is_some());
 
     let offer = json!({ "description": { "type": "offer", "sdp": "v=0" } });
@@ -193,36 +149,24 @@ async fn a_relayed_message_reaches_only_the_named_peer() {
 #[tokio::test]
 async fn the_room_capacity_is_enforced() {
     let app = spawn_app_with(|c| c.room_capacity = 2).await;
-    app.logged_in_nurse().await;
-    let (room, ticket, cookie) = room_with_bedside(&app).await;
-    let mut patient = bedside(&app, &ticket, &cookie).await;
-    patient.join().await;
-    let mut first = relative(&app, &room, "Elena").await;
-    first.join().await;
+    let (room, _bedside, _) = joined_bedside(&app).await;
+    let (_first, _) = joined_relative(&app, &room, "Elena").await;
     let mut third = relative(&app, &room, "Fede").await;
 
     let refused = third.call("join").await.expect("an answer");
 
     assert_eq!(refused["error"], "room-full");
     assert!(third.is_closed_within(SOON).await);
-    let (rows,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM visit_log")
-        .fetch_one(&app.db())
-        .await
-        .unwrap();
+    let rows: i64 = app.scalar("SELECT COUNT(*) FROM visit_log").await;
     assert_eq!(rows, 2, "the refused participant is not in the visit log");
 }
 
 #[tokio::test]
 async fn an_oversized_payload_closes_only_its_sender() {
     let app = spawn_app().await;
-    app.logged_in_nurse().await;
-    let (room, ticket, cookie) = room_with_bedside(&app).await;
-    let mut patient = bedside(&app, &ticket, &cookie).await;
-    patient.join().await;
-    let mut good = relative(&app, &room, "Gema").await;
-    let good_id = id(&good.join().await);
-    let mut flooder = relative(&app, &room, "Hugo").await;
-    let flooder_id = id(&flooder.join().await);
+    let (room, mut patient, _) = joined_bedside(&app).await;
+    let (mut good, good_id) = joined_relative(&app, &room, "Gema").await;
+    let (mut flooder, flooder_id) = joined_relative(&app, &room, "Hugo").await;
 
     let huge = "x".repeat(200 * 1024);
     flooder
@@ -261,12 +205,8 @@ async fn an_oversized_payload_closes_only_its_sender() {
 #[tokio::test]
 async fn malformed_and_unknown_events_are_dropped_without_harm() {
     let app = spawn_app().await;
-    app.logged_in_nurse().await;
-    let (room, ticket, cookie) = room_with_bedside(&app).await;
-    let mut patient = bedside(&app, &ticket, &cookie).await;
-    patient.join().await;
-    let mut other = relative(&app, &room, "Inés").await;
-    let other_id = id(&other.join().await);
+    let (room, mut patient, _) = joined_bedside(&app).await;
+    let (mut other, other_id) = joined_relative(&app, &room, "Inés").await;
 
     for junk in [
         json!({ "to": 42 }),
@@ -302,12 +242,8 @@ async fn malformed_and_unknown_events_are_dropped_without_harm() {
 #[tokio::test]
 async fn joins_and_leaves_are_written_to_the_visit_log() {
     let app = spawn_app().await;
-    app.logged_in_nurse().await;
-    let (room, ticket, cookie) = room_with_bedside(&app).await;
-    let mut patient = bedside(&app, &ticket, &cookie).await;
-    patient.join().await;
-    let mut visitor = relative(&app, &room, "Julia").await;
-    visitor.join().await;
+    let (room, mut patient, _) = joined_bedside(&app).await;
+    let (mut visitor, _) = joined_relative(&app, &room, "Julia").await;
     let presence: Value = app.get("/rooms/presence").await.json().await.unwrap();
     assert!(
         presence[&room].as_str().unwrap().contains("Julia"),
@@ -358,10 +294,7 @@ async fn joins_and_leaves_are_written_to_the_visit_log() {
 #[tokio::test]
 async fn rejoining_after_a_blip_replaces_the_old_socket_instead_of_filling_the_room() {
     let app = spawn_app_with(|c| c.room_capacity = 2).await;
-    app.logged_in_nurse().await;
-    let (room, ticket, cookie) = room_with_bedside(&app).await;
-    let mut patient = bedside(&app, &ticket, &cookie).await;
-    patient.join().await;
+    let (room, mut patient, _) = joined_bedside(&app).await;
     let card = app.create_invite(&room, "Kiko").await;
     let (device, _) = app.admitted_relative(&card).await;
     let relative_ticket = app.ticket_with(&device, "/visit/ticket").await;
@@ -403,10 +336,7 @@ async fn rejoining_after_a_blip_replaces_the_old_socket_instead_of_filling_the_r
 #[tokio::test]
 async fn a_socket_that_has_not_joined_cannot_signal_or_name_a_room() {
     let app = spawn_app().await;
-    app.logged_in_nurse().await;
-    let (room_a, ticket_a, cookie) = room_with_bedside(&app).await;
-    let mut in_a = bedside(&app, &ticket_a, &cookie).await;
-    let a_id = id(&in_a.join().await);
+    let (room_a, mut in_a, a_id) = joined_bedside(&app).await;
     let patient_b = app.register_patient("Bea", "").await;
     let room_b = app.create_room(&patient_b).await;
     let mut from_b = relative(&app, &room_b, "Bruno").await;
@@ -444,12 +374,8 @@ async fn a_socket_that_has_not_joined_cannot_signal_or_name_a_room() {
 #[tokio::test]
 async fn a_flooding_socket_is_throttled_and_then_disconnected() {
     let app = spawn_app().await;
-    app.logged_in_nurse().await;
-    let (room, ticket, cookie) = room_with_bedside(&app).await;
-    let mut patient = bedside(&app, &ticket, &cookie).await;
-    let patient_id = id(&patient.join().await);
-    let mut flooder = relative(&app, &room, "Lola").await;
-    flooder.join().await;
+    let (room, mut patient, patient_id) = joined_bedside(&app).await;
+    let (mut flooder, _) = joined_relative(&app, &room, "Lola").await;
 
     for i in 0..400 {
         flooder
@@ -591,40 +517,39 @@ fn first_difference(got: &[Option<usize>], want: &[Option<usize>]) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_signal_written_back_to_back_reaches_the_peer_in_the_order_sent() {
+/// Runs the burst `runs` times on fresh pairs; one line per run that was not in order.
+async fn runs_out_of_order(app: &TestApp, runs: usize, then_leave: bool) -> Vec<String> {
+    let mut failures = Vec::new();
+    for run in 0..runs {
+        let (mut patient, patient_id, mut sender, _) = joined_pair(app).await;
+        let received = burst_and_collect(&mut sender, &patient_id, &mut patient, then_leave).await;
+        let expected = in_order(then_leave);
+        if received != expected {
+            failures.push(format!(
+                "run {run}: {}",
+                first_difference(&received, &expected)
+            ));
+        }
+    }
+    failures
+}
+
+/// On a fresh server: every run of the burst arrives in order.
+async fn assert_every_run_in_order(then_leave: bool) {
     let app = spawn_roomy_app().await;
     app.logged_in_nurse().await;
-    for run in 0..RUNS {
-        let (mut patient, patient_id, mut sender, _) = joined_pair(&app).await;
+    let failures = runs_out_of_order(&app, RUNS, then_leave).await;
+    assert!(failures.is_empty(), "{failures:#?}");
+}
 
-        let received = burst_and_collect(&mut sender, &patient_id, &mut patient, false).await;
-
-        let expected = in_order(false);
-        assert!(
-            received == expected,
-            "run {run}: {}",
-            first_difference(&received, &expected)
-        );
-    }
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_signal_written_back_to_back_reaches_the_peer_in_the_order_sent() {
+    assert_every_run_in_order(false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leave_right_after_the_last_signal_arrives_after_every_signal() {
-    let app = spawn_roomy_app().await;
-    app.logged_in_nurse().await;
-    for run in 0..RUNS {
-        let (mut patient, patient_id, mut sender, _) = joined_pair(&app).await;
-
-        let received = burst_and_collect(&mut sender, &patient_id, &mut patient, true).await;
-
-        let expected = in_order(true);
-        assert!(
-            received == expected,
-            "run {run}: {}",
-            first_difference(&received, &expected)
-        );
-    }
+    assert_every_run_in_order(true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -643,18 +568,7 @@ async fn signals_stay_in_order_while_the_server_cpu_is_busy() {
         })
         .collect();
 
-    let mut failures = Vec::new();
-    for run in 0..RUNS / 2 {
-        let (mut patient, patient_id, mut sender, _) = joined_pair(&app).await;
-        let received = burst_and_collect(&mut sender, &patient_id, &mut patient, true).await;
-        let expected = in_order(true);
-        if received != expected {
-            failures.push(format!(
-                "run {run}: {}",
-                first_difference(&received, &expected)
-            ));
-        }
-    }
+    let failures = runs_out_of_order(&app, RUNS / 2, true).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for spinner in spinners {
         spinner.join().expect("a spinner thread");
@@ -666,9 +580,7 @@ async fn signals_stay_in_order_while_the_server_cpu_is_busy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_join_written_with_the_connect_packet_is_always_acknowledged() {
     let app = spawn_app().await;
-    app.logged_in_nurse().await;
-    let patient = app.register_patient("Ana", "").await;
-    let room = app.create_room(&patient).await;
+    let (_, room) = app.nurse_with_room("Ana").await;
     let card = app.create_invite(&room, "Marta").await;
     let (device, _) = app.admitted_relative(&card).await;
 
@@ -707,10 +619,7 @@ async fn a_join_written_with_the_connect_packet_is_always_acknowledged() {
 #[tokio::test]
 async fn a_second_join_is_answered_with_an_error() {
     let app = spawn_app().await;
-    app.logged_in_nurse().await;
-    let (_, ticket, cookie) = room_with_bedside(&app).await;
-    let mut patient = bedside(&app, &ticket, &cookie).await;
-    patient.join().await;
+    let (_, mut patient, _) = joined_bedside(&app).await;
 
     let second = patient.call("join").await;
 
@@ -724,17 +633,11 @@ async fn a_second_join_is_answered_with_an_error() {
 #[tokio::test]
 async fn a_removed_participant_s_connection_is_closed_not_only_its_session() {
     let app = spawn_app().await;
-    app.logged_in_nurse().await;
-    let (room, ticket, cookie) = room_with_bedside(&app).await;
-    let mut patient = bedside(&app, &ticket, &cookie).await;
-    patient.join().await;
-    let mut relative = relative(&app, &room, "Rita").await;
-    relative.join().await;
-    let (invite,): (String,) = sqlx::query_as("SELECT id FROM invites WHERE relative_name = $1")
-        .bind("Rita")
-        .fetch_one(&app.db())
-        .await
-        .unwrap();
+    let (room, mut patient, _) = joined_bedside(&app).await;
+    let (mut relative, _) = joined_relative(&app, &room, "Rita").await;
+    let invite: String = app
+        .scalar("SELECT id FROM invites WHERE relative_name = 'Rita'")
+        .await;
 
     let revoked = app
         .post(&format!("/rooms/{room}/invites/{invite}/revoke"), &[])

@@ -216,22 +216,18 @@ impl Browser {
 
     /// Runs JavaScript and returns its value.
     pub async fn eval(&self, script: &str) -> Value {
-        self.command(
-            reqwest::Method::POST,
-            "/execute/sync",
-            json!({ "script": script, "args": [] }),
-        )
-        .await
+        self.execute("sync", script).await
     }
 
     /// Runs asynchronous JavaScript; the script calls `arguments[0]` with its result.
     pub async fn eval_async(&self, script: &str) -> Value {
-        self.command(
-            reqwest::Method::POST,
-            "/execute/async",
-            json!({ "script": script, "args": [] }),
-        )
-        .await
+        self.execute("async", script).await
+    }
+
+    async fn execute(&self, how: &str, script: &str) -> Value {
+        let body = json!({ "script": script, "args": [] });
+        self.command(reqwest::Method::POST, &format!("/execute/{how}"), body)
+            .await
     }
 
     /// Polls `script` (an expression) until it is truthy; panics with `what` after `timeout`.

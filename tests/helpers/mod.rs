@@ -209,17 +209,7 @@ impl TestApp {
 
     /// Registers a patient through the form and returns its id.
     pub async fn register_patient(&self, name: &str, record: &str) -> String {
-        let response = self
-            .post(
-                "/patients",
-                &[
-                    ("display_name", name),
-                    ("ward", "UCI"),
-                    ("bed", "7"),
-                    ("record_number", record),
-                ],
-            )
-            .await;
+        let response = self.post_patient(name, "UCI", "7", record).await;
         assert_eq!(
             response.status(),
             StatusCode::SEE_OTHER,
@@ -228,6 +218,80 @@ impl TestApp {
         location(&response)
             .trim_start_matches("/patients/")
             .to_string()
+    }
+
+    /// Submits the patient form as it is filled in, whatever the answer.
+    pub async fn post_patient(&self, name: &str, ward: &str, bed: &str, record: &str) -> Response {
+        let fields = [
+            ("display_name", name),
+            ("ward", ward),
+            ("bed", bed),
+            ("record_number", record),
+        ];
+        self.post("/patients", &fields).await
+    }
+
+    /// Submits the invite form of a room as it is filled in, whatever the answer.
+    pub async fn post_invite(
+        &self,
+        room_id: &str,
+        name: &str,
+        relationship: &str,
+        lang: &str,
+    ) -> Response {
+        let fields = [
+            ("relative_name", name),
+            ("relationship", relationship),
+            ("lang", lang),
+        ];
+        self.post(&format!("/rooms/{room_id}/invites"), &fields)
+            .await
+    }
+
+    /// A GET from a fresh device that presents `session` as its staff session cookie (a stolen or
+    /// replayed cookie).
+    pub async fn replay_session(&self, path: &str, session: &str) -> Response {
+        new_client()
+            .0
+            .get(self.url(path))
+            .header(
+                header::COOKIE,
+                format!("{}={session}", visitas::app::SESSION_COOKIE),
+            )
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// A GET with this app's client whose browser asks for `languages` (`Accept-Language`).
+    pub async fn get_in_language(&self, path: &str, languages: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .header(header::ACCEPT_LANGUAGE, languages)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    /// A nurse signed in on this app's client, a patient registered and a room open for them:
+    /// the patient's and the room's ids.
+    pub async fn nurse_with_room(&self, patient_name: &str) -> (String, String) {
+        self.logged_in_nurse().await;
+        let patient = self.register_patient(patient_name, "").await;
+        let room = self.create_room(&patient).await;
+        (patient, room)
+    }
+
+    /// The one value a query returns (a count, a flag, a pragma).
+    pub async fn scalar<T>(&self, sql: &'static str) -> T
+    where
+        T: Send + Unpin + for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    {
+        let (value,): (T,) = sqlx::query_as(sql)
+            .fetch_one(&self.db())
+            .await
+            .expect("the query answers");
+        value
     }
 
     /// Creates a room for a patient and returns its id.
@@ -282,16 +346,7 @@ pub struct InviteCard {
 impl TestApp {
     /// Creates an invite through the room page's form and reads the card.
     pub async fn create_invite(&self, room_id: &str, name: &str) -> InviteCard {
-        let response = self
-            .post(
-                &format!("/rooms/{room_id}/invites"),
-                &[
-                    ("relative_name", name),
-                    ("relationship", "hija"),
-                    ("lang", "es"),
-                ],
-            )
-            .await;
+        let response = self.post_invite(room_id, name, "hija", "es").await;
         assert_eq!(response.status(), StatusCode::OK, "invite created");
         let html = text(response).await;
         let link = attribute(&html, "data-invite-link").expect("the card shows the link");
@@ -304,6 +359,12 @@ impl TestApp {
         card.link[card.link.find("/i/").expect("an invite link")..].to_string()
     }
 
+    /// `device` types `code` on the code page, whatever the answer.
+    pub async fn type_code(&self, device: &Client, jar: &Jar, code: &str) -> Response {
+        self.post_with(device, jar, "/visit/code", &[("code", code)])
+            .await
+    }
+
     /// A relative's device that opened the link and typed the code.
     pub async fn admitted_relative(&self, card: &InviteCard) -> (Client, Arc<Jar>) {
         let (client, jar) = new_client();
@@ -313,9 +374,7 @@ impl TestApp {
             text(opened).await.contains("url=/visit"),
             "the link page moves on to /visit"
         );
-        let entered = self
-            .post_with(&client, &jar, "/visit/code", &[("code", &card.code)])
-            .await;
+        let entered = self.type_code(&client, &jar, &card.code).await;
         assert_eq!(
             entered.status(),
             StatusCode::SEE_OTHER,

@@ -87,3 +87,29 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `visitas admin create --username USERNAME [EXTRA] --data-dir DATA` after `setup` (shell
+/// commands), typing `password` on its standard input; what it printed and how it ended.
+pub fn admin_create(
+    setup: &str,
+    data: &Path,
+    username: &str,
+    extra: &[&str],
+    password: &str,
+) -> std::process::Output {
+    use std::io::Write;
+    let data = data.to_str().expect("a UTF-8 path");
+    let mut args = vec!["admin", "create", "--username", username];
+    args.extend_from_slice(extra);
+    args.extend(["--data-dir", data]);
+    let mut child = shell_command(setup, &args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut stdin = child.stdin.take().expect("its standard input");
+    writeln!(stdin, "{password}").expect("typing the password");
+    drop(stdin);
+    child.wait_with_output().expect("the command ends")
+}

@@ -255,35 +255,31 @@ impl SocketClient {
 
     /// The next event of any name, in the order the server sent them; `None` after `wait`.
     pub async fn next_event(&mut self, wait: Duration) -> Option<(String, Value)> {
-        if !self.backlog.is_empty() {
-            return Some(self.backlog.remove(0));
-        }
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let text = tokio::time::timeout_at(deadline, self.read())
-                .await
-                .ok()??;
-            self.keep_event(&text);
-            if !self.backlog.is_empty() {
-                return Some(self.backlog.remove(0));
-            }
-        }
+        self.wait_for(wait, |_| true).await
     }
 
     /// Waits up to `wait` for an event named `name`.
     pub async fn expect_event(&mut self, name: &str, wait: Duration) -> Option<Value> {
-        if let Some(index) = self.backlog.iter().position(|(n, _)| n == name) {
-            return Some(self.backlog.remove(index).1);
-        }
+        self.wait_for(wait, |event| event == name)
+            .await
+            .map(|(_, data)| data)
+    }
+
+    /// The first kept or arriving event whose name `wanted` accepts, within `wait`.
+    async fn wait_for(
+        &mut self,
+        wait: Duration,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Option<(String, Value)> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
+            if let Some(index) = self.backlog.iter().position(|(name, _)| wanted(name)) {
+                return Some(self.backlog.remove(index));
+            }
             let text = tokio::time::timeout_at(deadline, self.read())
                 .await
                 .ok()??;
             self.keep_event(&text);
-            if let Some(index) = self.backlog.iter().position(|(n, _)| n == name) {
-                return Some(self.backlog.remove(index).1);
-            }
         }
     }
 
@@ -329,4 +325,73 @@ impl SocketClient {
         }
         true
     }
+}
+
+/// A nurse's browser with a room open for a new patient, and a ticket for its bedside side:
+/// the room id, the ticket and the nurse's Cookie header.
+pub async fn room_with_bedside(app: &TestApp) -> (String, String, String) {
+    let patient = app.register_patient("Ana", "").await;
+    let room = app.create_room(&patient).await;
+    let ticket = app
+        .ticket_with(&app.client, &format!("/rooms/{room}/ticket?as=patient"))
+        .await;
+    (room, ticket, app.cookie_header(&app.jar))
+}
+
+/// The bedside side of a room, connected (not joined yet).
+pub async fn bedside(app: &TestApp, ticket: &str, cookie: &str) -> SocketClient {
+    with_ticket(app, ticket, Some(cookie)).await
+}
+
+/// A socket connected with `ticket` (and a staff `cookie` when given), not joined yet.
+pub async fn with_ticket(app: &TestApp, ticket: &str, cookie: Option<&str>) -> SocketClient {
+    connect(
+        app,
+        Some(&app.ws_origin()),
+        cookie,
+        json!({ "ticket": ticket }),
+    )
+    .await
+    .expect_connected()
+}
+
+/// The call ticket of a relative invited to `room` as `name`, who opened the link and typed the
+/// code on a device of their own.
+pub async fn relative_ticket(app: &TestApp, room: &str, name: &str) -> String {
+    let card = app.create_invite(room, name).await;
+    let (device, _) = app.admitted_relative(&card).await;
+    app.ticket_with(&device, "/visit/ticket").await
+}
+
+/// A relative invited to `room`, connected (not joined yet).
+pub async fn relative(app: &TestApp, room: &str, name: &str) -> SocketClient {
+    let ticket = relative_ticket(app, room, name).await;
+    with_ticket(app, &ticket, None).await
+}
+
+/// The `id` a join ack gives the socket.
+pub fn id(ack: &Value) -> String {
+    ack["id"]
+        .as_str()
+        .expect("the ack names the socket")
+        .to_string()
+}
+
+/// A room with its bedside in the call: the room id, the bedside's socket and its id (a nurse
+/// is signed in on the app's client).
+pub async fn joined_bedside(app: &TestApp) -> (String, SocketClient, String) {
+    if app.session_cookie(&app.jar).is_none() {
+        app.logged_in_nurse().await;
+    }
+    let (room, ticket, cookie) = room_with_bedside(app).await;
+    let mut bedside = bedside(app, &ticket, &cookie).await;
+    let bedside_id = id(&bedside.join().await);
+    (room, bedside, bedside_id)
+}
+
+/// A relative invited to `room` as `name`, in the call: the socket and its id.
+pub async fn joined_relative(app: &TestApp, room: &str, name: &str) -> (SocketClient, String) {
+    let mut socket = relative(app, room, name).await;
+    let socket_id = id(&socket.join().await);
+    (socket, socket_id)
 }
