@@ -4,7 +4,8 @@
 //! have landed) and ends the calls it ends. Handlers parse, call one function here, and render;
 //! none begins a transaction or writes an audit row itself. A new feature adds its verbs here.
 //!
-//! Data flows one way: `web` and `signaling` call in here; this calls `auth`, `domain` and `db`.
+//! Data flows one way: `web` calls in here; this calls `auth`, `domain`, `db` and, to end calls,
+//! `signaling` (which writes only the visit log itself, and never calls back).
 
 mod invites;
 mod patients;
