@@ -84,38 +84,84 @@ fn answer(ack: Option<AckSender>, body: &impl Serialize) {
     }
 }
 
+/// Why a `join` was refused, as its ack says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// The room closed or the invite stopped working: the socket is disconnected.
+    NotAllowed,
+    /// The room holds `--room-capacity` participants already: the socket is disconnected.
+    RoomFull,
+    /// This socket joined already; it stays in the call.
+    AlreadyJoined,
+    /// The visit log could not be written (a full disk): the socket is disconnected.
+    NotRecorded,
+}
+
+impl Refusal {
+    fn error(self) -> &'static str {
+        match self {
+            Refusal::NotAllowed => "not-allowed",
+            Refusal::RoomFull => "room-full",
+            Refusal::AlreadyJoined => "already-joined",
+            Refusal::NotRecorded => "not-recorded",
+        }
+    }
+}
+
 /// `join`: admits the socket to its ticket's room, writes the visit log row, answers with the
-/// peers already there and tells them.
+/// peers already there and tells them. Each step is named below; a refusal is answered, and all
+/// but a second join end the connection.
 pub(super) async fn join(connection: &Connection, socket: &SocketRef, ack: Option<AckSender>) {
-    let (hub, io) = (&connection.hub, &connection.io);
-    let participant = &connection.participant;
-    if !matches!(hub.still_allowed(participant).await, Ok(true)) {
-        answer(ack, &serde_json::json!({ "error": "not-allowed" }));
+    let refused = match admit(connection, socket).await {
+        Ok(others) => match record(connection, socket).await {
+            Ok(true) => {
+                welcome(connection, socket, ack, others).await;
+                return;
+            }
+            // Removed while the row was written; the removal told the socket why.
+            Ok(false) => return,
+            Err(refusal) => refusal,
+        },
+        Err(refusal) => refusal,
+    };
+    answer(ack, &serde_json::json!({ "error": refused.error() }));
+    if refused != Refusal::AlreadyJoined {
         close_connection(socket);
-        return;
+    }
+}
+
+/// Step 1: the participant may still be in the call, and the room has space: put the socket in
+/// the registry (ending an earlier socket of the same person) and return who is already there.
+async fn admit(connection: &Connection, socket: &SocketRef) -> Result<Vec<Member>, Refusal> {
+    let (hub, participant) = (&connection.hub, &connection.participant);
+    if !matches!(hub.still_allowed(participant).await, Ok(true)) {
+        return Err(Refusal::NotAllowed);
     }
     let admission = hub
         .registry()
         .admit(socket.id, participant.clone(), hub.config.room_capacity);
-    let others = match admission {
+    match admission {
         Admission::Admitted { others, replaced } => {
             if let Some(old) = replaced {
-                end_members(hub, io, vec![old], EndReason::ConnectionLost).await;
+                end_members(hub, &connection.io, vec![old], EndReason::ConnectionLost).await;
             }
-            others
+            Ok(others)
         }
         Admission::AlreadyJoined => {
             tracing::warn!(sid = %socket.id, "refused a second join");
-            answer(ack, &serde_json::json!({ "error": "already-joined" }));
-            return;
+            Err(Refusal::AlreadyJoined)
         }
         Admission::Full => {
             tracing::info!(room = %participant.room_id, "refused a participant: the room is full");
-            answer(ack, &serde_json::json!({ "error": "room-full" }));
-            close_connection(socket);
-            return;
+            Err(Refusal::RoomFull)
         }
-    };
+    }
+}
+
+/// Step 2: the visit log row, before anything of the call starts (fail closed), then a second
+/// look at the room and invite. `Ok(false)` when the socket was removed meanwhile.
+async fn record(connection: &Connection, socket: &SocketRef) -> Result<bool, Refusal> {
+    let (hub, participant) = (&connection.hub, &connection.participant);
     let visit = db::visit_log::NewVisit {
         room_id: &participant.room_id,
         role: participant.role,
@@ -123,19 +169,9 @@ pub(super) async fn join(connection: &Connection, socket: &SocketRef, ack: Optio
         staff_id: participant.staff_id.as_deref(),
         invite_id: participant.invite_id.as_deref(),
     };
-    match db::visit_log::record_join(&hub.db, &visit).await {
-        Ok(visit_id) => {
-            let still_here = hub.registry().set_visit_id(socket.id, visit_id);
-            if !still_here {
-                // Removed while the row was written: close it with the reason of the removal.
-                let reason = hub.registry().take_pending_end(socket.id);
-                let reason = reason.unwrap_or(EndReason::ConnectionLost);
-                let _ = db::visit_log::record_leave(&hub.db, visit_id, reason).await;
-                return;
-            }
-        }
+    let visit_id = match db::visit_log::record_join(&hub.db, &visit).await {
+        Ok(visit_id) => visit_id,
         Err(err) => {
-            // Fail closed: nobody is in a call the visit log does not know of.
             match db::StorageFailure::of(&err) {
                 Some(failure) => failure.note("a join was refused"),
                 None => {
@@ -143,10 +179,15 @@ pub(super) async fn join(connection: &Connection, socket: &SocketRef, ack: Optio
                 }
             }
             hub.registry().remove(socket.id);
-            answer(ack, &serde_json::json!({ "error": "not-recorded" }));
-            close_connection(socket);
-            return;
+            return Err(Refusal::NotRecorded);
         }
+    };
+    if !hub.registry().set_visit_id(socket.id, visit_id) {
+        // Removed while the row was written: close it with the reason of the removal.
+        let reason = hub.registry().take_pending_end(socket.id);
+        let reason = reason.unwrap_or(EndReason::ConnectionLost);
+        let _ = db::visit_log::record_leave(&hub.db, visit_id, reason).await;
+        return Ok(false);
     }
     // A revocation or closure that committed after the first check found nobody to remove: look
     // again now that this socket is in the registry, where any later one will find it.
@@ -157,14 +198,20 @@ pub(super) async fn join(connection: &Connection, socket: &SocketRef, ack: Optio
         } else {
             EndReason::RoomClosed
         };
-        end_members(hub, io, removed.into_iter().collect(), reason).await;
-        return;
+        end_members(hub, &connection.io, removed.into_iter().collect(), reason).await;
+        return Ok(false);
     }
-    let me = Member {
-        sid: socket.id,
-        participant: participant.clone(),
-        visit_id: None,
-    };
+    Ok(true)
+}
+
+/// Step 3: the ack with the peers to offer to, and `peer-joined` to each of them.
+async fn welcome(
+    connection: &Connection,
+    socket: &SocketRef,
+    ack: Option<AckSender>,
+    others: Vec<Member>,
+) {
+    let hub = &connection.hub;
     let reply = JoinAck {
         id: socket.id.to_string(),
         peers: others.iter().map(PeerInfo::of).collect(),
@@ -172,9 +219,14 @@ pub(super) async fn join(connection: &Connection, socket: &SocketRef, ack: Optio
         max_video_kbps: hub.config.max_video_kbps,
     };
     answer(ack, &reply);
+    let me = Member {
+        sid: socket.id,
+        participant: connection.participant.clone(),
+        visit_id: None,
+    };
     let joined = PeerInfo::of(&me);
     for other in others {
-        if let Some(peer) = io.get_socket(other.sid) {
+        if let Some(peer) = connection.io.get_socket(other.sid) {
             deliver(&peer, "peer-joined", &joined).await;
         }
     }
