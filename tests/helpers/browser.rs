@@ -214,6 +214,16 @@ impl Browser {
         .await;
     }
 
+    /// Sets the window's outer size (a phone: 360×740).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.command(
+            reqwest::Method::POST,
+            "/window/rect",
+            json!({ "width": width, "height": height }),
+        )
+        .await;
+    }
+
     /// Runs JavaScript and returns its value.
     pub async fn eval(&self, script: &str) -> Value {
         self.execute("sync", script).await
