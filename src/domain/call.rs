@@ -65,6 +65,16 @@ pub enum EndReason {
 }
 
 impl EndReason {
+    /// Every reason.
+    pub const ALL: [EndReason; 6] = [
+        EndReason::HangUp,
+        EndReason::ConnectionLost,
+        EndReason::Revoked,
+        EndReason::RoomClosed,
+        EndReason::ServerShutdown,
+        EndReason::ServerRestart,
+    ];
+
     /// The stored and sent name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -79,16 +89,9 @@ impl EndReason {
 
     /// Reads a stored name.
     pub fn parse(stored: &str) -> Option<Self> {
-        [
-            EndReason::HangUp,
-            EndReason::ConnectionLost,
-            EndReason::Revoked,
-            EndReason::RoomClosed,
-            EndReason::ServerShutdown,
-            EndReason::ServerRestart,
-        ]
-        .into_iter()
-        .find(|reason| reason.as_str() == stored)
+        Self::ALL
+            .into_iter()
+            .find(|reason| reason.as_str() == stored)
     }
 
     /// How the visit log shows it, in the person's language.
@@ -112,14 +115,7 @@ mod tests {
         for role in [CallRole::Patient, CallRole::Relative, CallRole::Staff] {
             assert_eq!(CallRole::parse(role.as_str()), Some(role));
         }
-        for reason in [
-            EndReason::HangUp,
-            EndReason::ConnectionLost,
-            EndReason::Revoked,
-            EndReason::RoomClosed,
-            EndReason::ServerShutdown,
-            EndReason::ServerRestart,
-        ] {
+        for reason in EndReason::ALL {
             assert_eq!(EndReason::parse(reason.as_str()), Some(reason));
         }
         assert_eq!(CallRole::parse("admin"), None);
