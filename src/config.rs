@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
 
-use crate::i18n::Lang;
+use crate::{domain::HospitalZone, i18n::Lang};
 
 /// Every server setting.
 #[derive(Debug, Clone, Args)]
@@ -40,6 +40,11 @@ pub struct Config {
     /// Used in printed links and accepted as an origin [default: https://localhost:PORT].
     #[arg(long, env = "VISITAS_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+
+    /// The hospital's time zone, an IANA name such as Europe/Madrid: every time is shown in it
+    /// [default: the machine's zone].
+    #[arg(long, env = "VISITAS_TIME_ZONE", value_parser = parse_zone, global = true)]
+    pub time_zone: Option<HospitalZone>,
 
     /// Language used when the browser asks for neither Spanish nor English (es or en).
     #[arg(long, env = "VISITAS_DEFAULT_LANG", default_value = "es", value_parser = parse_lang, global = true)]
@@ -182,6 +187,12 @@ impl std::str::FromStr for Secret {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(Secret(s.to_string()))
     }
+}
+
+fn parse_zone(value: &str) -> Result<HospitalZone, String> {
+    HospitalZone::parse(value).ok_or_else(|| {
+        format!("unknown time zone {value:?}: use an IANA name such as Europe/Madrid")
+    })
 }
 
 fn parse_lang(value: &str) -> Result<Lang, String> {

@@ -40,7 +40,8 @@ fn run_visitas(args: &[&str]) -> (bool, String) {
 
 #[test]
 fn nonsensical_settings_stop_the_start_with_a_message_naming_them() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
+        (&["--time-zone", "Madrid"], "--time-zone"),
         (&["--invite-hours", "0"], "--invite-hours"),
         (&["--room-capacity", "1"], "--room-capacity"),
         (&["--room-capacity", "100"], "--room-capacity"),

@@ -519,3 +519,31 @@ async fn a_deactivated_nurse_s_call_ends_too() {
     );
     assert!(call.is_closed_within(Duration::from_secs(2)).await);
 }
+
+#[tokio::test]
+async fn the_card_shows_times_in_the_hospital_s_time_zone() {
+    let app = helpers::spawn_app_with(|c| {
+        c.time_zone = visitas::domain::HospitalZone::parse("America/New_York");
+    })
+    .await;
+    let (_, room) = app.nurse_with_room("Ana").await;
+
+    let card = app.create_invite(&room, "Marta").await;
+
+    let expires: i64 = app.scalar("SELECT expires_at FROM invites").await;
+    let utc = chrono::DateTime::from_timestamp(expires, 0).unwrap();
+    let in_new_york = utc
+        .with_timezone(&chrono_tz::America::New_York)
+        .format("%d/%m/%Y %H:%M")
+        .to_string();
+    assert!(
+        card.html.contains(&in_new_york),
+        "valid until {in_new_york}"
+    );
+    assert!(
+        !card
+            .html
+            .contains(&utc.format("%d/%m/%Y %H:%M").to_string()),
+        "not in UTC"
+    );
+}

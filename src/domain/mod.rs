@@ -6,11 +6,13 @@ mod audit;
 mod call;
 mod ids;
 mod invite;
+mod time;
 
 pub use audit::AuditAction;
 pub use call::{CallRole, EndReason};
 pub use ids::{RandomId, random_token, sha256_hex};
 pub use invite::InviteStatus;
+pub use time::HospitalZone;
 
 use crate::i18n::{Text, with_number};
 

@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 use crate::{
     auth::csrf::CsrfToken,
-    domain::FieldError,
+    domain::{FieldError, HospitalZone},
     error::{AppError, ErrorMessage, PendingErrorPage},
     i18n::{LANG_COOKIE, Lang, Text, cookie_value},
     state::AppState,
@@ -53,6 +53,8 @@ pub struct PageCtx {
     /// Path and query of this page, where the language switch returns.
     pub path: String,
     pub staff: Option<StaffBadge>,
+    /// The hospital's time zone, in which times are shown.
+    pub zone: HospitalZone,
 }
 
 impl PageCtx {
@@ -68,7 +70,7 @@ impl PageCtx {
     /// A stored time, in the server's local time zone and the language's format.
     pub fn time(&self, unix_secs: &i64) -> String {
         chrono::DateTime::from_timestamp(*unix_secs, 0)
-            .map(|utc| self.t.date_format.write(&utc.with_timezone(&chrono::Local)))
+            .map(|utc| self.t.date_format.write(&self.zone.local(utc)))
             .unwrap_or_default()
     }
 }
@@ -78,6 +80,11 @@ impl<S: Send + Sync> FromRequestParts<S> for PageCtx {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
         let lang = parts.extensions.get::<Lang>().copied().unwrap_or(Lang::Es);
+        let zone = parts
+            .extensions
+            .get::<HospitalZone>()
+            .copied()
+            .unwrap_or_default();
         let csrf = parts
             .extensions
             .get::<CsrfToken>()
@@ -94,6 +101,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PageCtx {
             csrf,
             path,
             staff: None,
+            zone,
         })
     }
 }
@@ -188,6 +196,9 @@ pub async fn render_error_pages(
 ) -> Response {
     let lang = Lang::negotiate(request.headers(), state.config.default_lang);
     request.extensions_mut().insert(lang);
+    request
+        .extensions_mut()
+        .insert(state.config.time_zone.unwrap_or_default());
     let csrf = cookie_value(request.headers(), crate::auth::csrf::CSRF_COOKIE).unwrap_or_default();
     let path = request.uri().path().to_string();
     let response = next.run(request).await;
@@ -219,6 +230,7 @@ pub async fn render_error_pages(
             csrf,
             path,
             staff: None,
+            zone: state.config.time_zone.unwrap_or_default(),
         },
         status: status.as_u16(),
         message: message.render(lang.text()),
