@@ -73,15 +73,37 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/patients/new", get(web::patients::new_form))
         .route("/patients/{id}", get(web::patients::show))
+        .route(
+            "/patients/{id}/edit",
+            get(web::patients::edit_form).post(web::patients::update),
+        )
+        .route("/patients/{id}/no-visits", post(web::patients::no_visits))
         .route("/patients/{id}/discharge", post(web::patients::discharge))
         .route("/patients/{id}/rooms", post(web::rooms::create))
+        .route("/patients/{id}/relatives", post(web::relatives::create))
+        .route(
+            "/patients/{patient}/relatives/{relative}/withdraw",
+            post(web::relatives::withdraw),
+        )
+        .route("/patients/{id}/visits", post(web::visits::create))
+        .route("/patients/{id}/visits/new", get(web::visits::new_form))
+        .route("/patients/{id}/visits/now", post(web::visits::create_now))
+        .route("/desk", get(web::desk::show))
+        .route("/desk/rows", get(web::desk::rows_fragment))
+        .route("/desk/version", get(web::desk::version))
+        .route("/visits/{id}", get(web::visits::show))
+        .route("/visits/{id}/reschedule", post(web::visits::reschedule))
+        .route("/visits/{id}/cancel", post(web::visits::cancel))
+        .route("/visits/{id}/end", post(web::visits::end))
+        .route("/visits/{id}/relatives", post(web::visits::add_relative))
+        .route("/visits/{visit}/cards/{invite}", get(web::visits::card))
+        .route("/wards/{id}/week", get(web::week::show))
         .route("/rooms", get(web::rooms::list))
         .route("/rooms/{id}", get(web::rooms::show))
         .route("/rooms/{id}/close", post(web::rooms::close))
         .route("/rooms/presence", get(web::rooms::presence))
         .route("/rooms/{id}/call", get(web::call::staff_call))
         .route("/rooms/{id}/ticket", get(web::call::staff_ticket))
-        .route("/rooms/{id}/invites", post(web::invites::create))
         .route(
             "/rooms/{room}/invites/{invite}/revoke",
             post(web::invites::revoke),
@@ -90,12 +112,30 @@ pub fn router(state: AppState) -> Router {
         .route("/visit", get(web::visit::show))
         .route("/visit/code", post(web::visit::submit_code))
         .route("/visit/ticket", get(web::visit::ticket))
+        .route("/visit/calendar.ics", get(web::visit::calendar))
         .route("/admin/visits", get(web::visit_log::list))
         .route(
             "/admin/staff",
             get(web::staff::list).post(web::staff::create),
         )
         .route("/admin/staff/{id}/deactivate", post(web::staff::deactivate))
+        .route("/admin/staff/{id}/wards", post(web::staff::assign_wards))
+        .route(
+            "/admin/wards",
+            get(web::wards::list).post(web::wards::create),
+        )
+        .route(
+            "/admin/wards/{id}",
+            get(web::wards::show).post(web::wards::update),
+        )
+        .route(
+            "/admin/wards/{id}/exceptions",
+            post(web::wards::add_exception),
+        )
+        .route(
+            "/admin/wards/{ward}/exceptions/{exception}/remove",
+            post(web::wards::remove_exception),
+        )
         .route("/admin/ca.pem", get(web::staff::download_ca))
         .fallback(web::not_found)
         .layer(

@@ -11,7 +11,10 @@
 
 use std::{collections::HashMap, future::Future, hash::Hash, sync::Arc, sync::Mutex};
 
-use crate::{db::rooms::RoomView, domain::StaffMember};
+use crate::{
+    db::{rooms::RoomView, wards::WardRules},
+    domain::StaffMember,
+};
 
 /// At most this many values are kept; past it, lookups go to the database.
 const MAX_ENTRIES: usize = 4096;
@@ -23,6 +26,29 @@ pub struct Caches {
     pub staff: Cached<String, StaffMember>,
     /// Every open room, as [`crate::db::rooms::list_open`] returns them.
     pub open_rooms: Cached<(), Arc<Vec<RoomView>>>,
+    /// Every ward with its hours and exceptions.
+    pub ward_rules: Cached<(), Arc<Vec<WardRules>>>,
+    /// The wards each staff member is assigned to, by staff id.
+    pub ward_access: Cached<String, Arc<Vec<String>>>,
+    /// Counts changes the visit desk shows (visits booked, moved, cancelled, people joining and
+    /// leaving calls), so that an open desk asks for fresh rows only after one.
+    pub desk: DeskVersion,
+}
+
+/// A counter of the changes the visit desk shows.
+#[derive(Debug, Default)]
+pub struct DeskVersion(std::sync::atomic::AtomicU64);
+
+impl DeskVersion {
+    /// Call after anything the desk shows changed.
+    pub fn bump(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The current count.
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 impl Caches {
@@ -34,6 +60,15 @@ impl Caches {
     /// Call after committing a change to rooms or patients.
     pub fn rooms_changed(&self) {
         self.open_rooms.clear();
+        self.desk.bump();
+    }
+
+    /// Call after committing a change to wards, their hours or who works in them.
+    pub fn wards_changed(&self) {
+        self.ward_rules.clear();
+        self.ward_access.clear();
+        self.open_rooms.clear();
+        self.desk.bump();
     }
 }
 

@@ -80,15 +80,16 @@ pub struct Config {
     )]
     pub session_max_secs: u64,
 
-    /// Hours an invite for a relative stays valid.
+    /// Minutes before a visit's start from which its relatives' invites work (they end with the
+    /// visit).
     #[arg(
         long,
-        env = "VISITAS_INVITE_HOURS",
-        default_value_t = 24,
-        value_parser = clap::value_parser!(u32).range(1..=30 * 24),
+        env = "VISITAS_INVITE_EARLY_MINUTES",
+        default_value_t = 15,
+        value_parser = clap::value_parser!(u32).range(0..=120),
         global = true
     )]
-    pub invite_hours: u32,
+    pub invite_early_minutes: u32,
 
     /// Most participants in one call (patient included).
     #[arg(
@@ -223,7 +224,7 @@ impl Config {
     }
 
     /// Checks what one flag alone cannot: how settings fit together and the form of URLs. Every
-    /// number is also bounded where it is parsed, so nonsense such as `--invite-hours 0` stops
+    /// number is also bounded where it is parsed, so nonsense such as `--room-capacity 0` stops
     /// the start with clap's message naming the flag and the accepted range.
     pub fn validate(&self) -> Result<(), String> {
         if self.session_max_secs < self.session_idle_secs {
@@ -255,6 +256,11 @@ impl Config {
             return Err("--turn-secret is set but no --ice-url is a turn: or turns: URL".into());
         }
         Ok(())
+    }
+
+    /// How long before a visit's start its invites open, in seconds.
+    pub fn invite_early_secs(&self) -> i64 {
+        i64::from(self.invite_early_minutes) * 60
     }
 
     /// The SQLite file in use.

@@ -112,6 +112,11 @@ impl AppError {
         Self::Refused(StatusCode::CONFLICT, ErrorMessage::Fixed(message))
     }
 
+    /// 410 with a specific message: it existed and is over.
+    pub fn gone(message: fn(&Text) -> &'static str) -> Self {
+        Self::Refused(StatusCode::GONE, ErrorMessage::Fixed(message))
+    }
+
     /// 403 for a request that failed the cross-site request forgery checks.
     pub fn csrf() -> Self {
         Self::Refused(StatusCode::FORBIDDEN, ErrorMessage::Fixed(|t| t.err_csrf))

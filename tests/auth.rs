@@ -7,14 +7,14 @@ use reqwest::{StatusCode, header};
 use visitas::domain::Role;
 
 #[tokio::test]
-async fn login_with_the_right_password_opens_the_rooms_page() {
+async fn login_with_the_right_password_opens_the_desk() {
     let app = spawn_app().await;
     app.create_staff(Role::Nurse, "nurse.ana").await;
 
     let response = app.login("nurse.ana").await;
 
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    assert_eq!(location(&response), "/rooms");
+    assert_eq!(location(&response), "/desk", "the desk is home");
     let cookie = response
         .headers()
         .get_all(header::SET_COOKIE)
@@ -206,10 +206,11 @@ async fn activity_keeps_a_session_alive_until_the_absolute_timeout() {
 async fn a_cross_site_post_is_refused_and_changes_nothing() {
     let app = spawn_app().await;
     app.logged_in_nurse().await;
+    let ward = app.ward("UCI", "00:00-24:00").await;
     let token = app.csrf_token(&app.client, &app.jar).await;
     let form = [
         ("display_name", "Eve"),
-        ("ward", "UCI"),
+        ("ward_id", ward.as_str()),
         ("bed", "1"),
         ("record_number", ""),
         ("csrf", token.as_str()),
@@ -424,6 +425,7 @@ async fn parallel_guesses_cannot_slip_past_the_account_limit() {
 async fn our_own_form_is_accepted_with_the_null_origin_that_no_referrer_makes_browsers_send() {
     let app = spawn_app().await;
     app.logged_in_nurse().await;
+    let ward = app.ward("UCI", "00:00-24:00").await;
     let token = app.csrf_token(&app.client, &app.jar).await;
 
     let response = app
@@ -433,7 +435,7 @@ async fn our_own_form_is_accepted_with_the_null_origin_that_no_referrer_makes_br
         .header("sec-fetch-site", "same-origin")
         .form(&[
             ("display_name", "Ana"),
-            ("ward", "UCI"),
+            ("ward_id", ward.as_str()),
             ("bed", "1"),
             ("csrf", token.as_str()),
         ])

@@ -5,6 +5,7 @@ mod helpers;
 
 use std::time::Duration;
 
+use chrono::Timelike;
 use helpers::{PASSWORD, TestApp, browser::Browser, spawn_app};
 use serde_json::Value;
 use visitas::domain::Role;
@@ -23,9 +24,9 @@ async fn log_in(browser: &Browser, app: &TestApp, username: &str) {
         .await;
     browser
         .wait_for(
-            "location.pathname === '/rooms'",
+            "location.pathname === '/desk'",
             CONNECT,
-            "the rooms page after login",
+            "the desk after login",
         )
         .await;
 }
@@ -108,19 +109,20 @@ async fn assert_receiving(browser: &Browser, peers: usize, who: &str) {
 }
 
 #[tokio::test]
-async fn a_nurse_and_a_relative_see_and_hear_each_other_and_the_visit_is_logged() {
+async fn a_nurse_schedules_a_visit_now_and_the_desk_follows_it_from_call_to_end() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let app = spawn_app().await;
-    app.create_staff(Role::Nurse, "nurse.ana").await;
+    let nurse_id = app.create_staff(Role::Nurse, "nurse.ana").await;
+    let ward = app.ward("UCI", "00:00-24:00").await;
+    app.assign(&nurse_id, &ward).await;
     let nurse = Browser::start().await;
 
-    // The nurse: log in, register a patient, open a room, invite a relative.
+    // The nurse: log in, register a patient, authorise a relative, start a visit now.
     log_in(&nurse, &app, "nurse.ana").await;
     nurse.goto(&app.url("/patients/new")).await;
     nurse
         .type_into("input[name=display_name]", "Manuel Ortega")
         .await;
-    nurse.type_into("input[name=ward]", "UCI").await;
     nurse.type_into("input[name=bed]", "12").await;
     nurse
         .click("form[action='/patients'] button[type=submit]")
@@ -133,26 +135,45 @@ async fn a_nurse_and_a_relative_see_and_hear_each_other_and_the_visit_is_logged(
         )
         .await;
     nurse
-        .click("form[action$='/rooms'] button[type=submit]")
+        .type_into("#relatives input[name=display_name]", "Marta")
+        .await;
+    nurse
+        .type_into("#relatives input[name=relationship]", "hija")
+        .await;
+    nurse
+        .click("form[action$='/relatives'] button[type=submit]")
         .await;
     nurse
         .wait_for(
-            "location.pathname.startsWith('/rooms/')",
+            "document.querySelector('[data-relative]')",
             CONNECT,
-            "the room page",
+            "the authorised relative",
         )
         .await;
-    let room_path = nurse
+    nurse.click("a[href$='/visits/new']").await;
+    nurse
+        .wait_for(
+            "document.querySelector('#visit-now')",
+            CONNECT,
+            "the schedule page",
+        )
+        .await;
+    nurse.click("#visit-now input[name=relative]").await;
+    nurse.click("#visit-now button[type=submit]").await;
+    nurse
+        .wait_for(
+            "/^\\/visits\\/[A-Za-z0-9_-]{22}$/.test(location.pathname)",
+            CONNECT,
+            "the visit page",
+        )
+        .await;
+    let visit_path = nurse
         .eval("return location.pathname")
         .await
         .as_str()
         .unwrap()
         .to_string();
-    nurse.type_into("input[name=relative_name]", "Marta").await;
-    nurse.type_into("input[name=relationship]", "hija").await;
-    nurse
-        .click("form[action$='/invites'] button[type=submit]")
-        .await;
+    nurse.click("a[href*='/cards/']").await;
     nurse
         .wait_for(
             "document.querySelector('[data-invite-link]')",
@@ -167,8 +188,19 @@ async fn a_nurse_and_a_relative_see_and_hear_each_other_and_the_visit_is_logged(
         .eval("return document.querySelector('[data-invite-code]').dataset.inviteCode")
         .await;
 
-    // The bedside side, opened by the nurse from the room page.
-    nurse.goto(&app.url(&room_path)).await;
+    // The nurse's desk, on the ward's PC.
+    let desk = Browser::start().await;
+    log_in(&desk, &app, "nurse.ana").await;
+    desk.goto(&app.url("/desk")).await;
+    let row_state = "return document.querySelector('tr[data-visit]')?.dataset.state ?? ''";
+    assert_eq!(
+        desk.eval(row_state).await,
+        "upcoming",
+        "the desk lists the visit"
+    );
+
+    // The bedside side, opened by the nurse from the visit page.
+    nurse.goto(&app.url(&visit_path)).await;
     nurse.click("#open-bedside").await;
     nurse
         .wait_for(
@@ -180,6 +212,25 @@ async fn a_nurse_and_a_relative_see_and_hear_each_other_and_the_visit_is_logged(
 
     // The relative, on another device.
     let relative = relative_joins(&app, link.as_str().unwrap(), code.as_str().unwrap()).await;
+    relative
+        .wait_for(
+            "document.documentElement.dataset.callState === 'connected'",
+            CONNECT,
+            "the relative connected",
+        )
+        .await;
+    desk.wait_for(
+        "document.querySelector('tr[data-visit]')?.dataset.state === 'in-call'",
+        Duration::from_secs(2),
+        "the desk shows the visit in call within 2 s",
+    )
+    .await;
+    assert!(
+        desk.text("tr[data-visit] [data-in-call]")
+            .await
+            .contains("Marta"),
+        "the desk says who is in the call"
+    );
 
     for (browser, who) in [(&nurse, "bedside"), (&relative, "relative")] {
         browser
@@ -193,6 +244,17 @@ async fn a_nurse_and_a_relative_see_and_hear_each_other_and_the_visit_is_logged(
     }
 
     relative.click("#hangup").await;
+    desk.wait_for(
+        "document.querySelector('tr[data-visit]')?.dataset.state === 'ended'",
+        Duration::from_secs(3),
+        "the desk shows the visit ended",
+    )
+    .await;
+    let duration = desk.text("tr[data-visit] [data-duration]").await;
+    assert!(
+        duration.contains(':'),
+        "the desk shows how long it lasted: {duration:?}"
+    );
     relative
         .wait_for(
             "document.documentElement.dataset.callState === 'ended'",
@@ -249,6 +311,7 @@ async fn a_nurse_and_a_relative_see_and_hear_each_other_and_the_visit_is_logged(
     }
     drop(nurse);
     drop(relative);
+    drop(desk);
     app.stop().await;
 }
 
@@ -424,5 +487,92 @@ async fn an_unanswered_join_is_retried_and_after_a_few_the_page_says_so() {
         "the page offers to join again"
     );
     drop(bedside);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_relative_early_sees_the_countdown_and_the_visit_opens_by_itself() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    // Links open one minute before the start; the hospital is where the machine is.
+    let app = helpers::spawn_app_with(|c| c.invite_early_minutes = 1).await;
+    let (patient, _room) = app.nurse_with_room("Rosa Díaz").await;
+    let marta = app.authorise(&patient, "Marta", "es").await;
+    // The first whole minute at least 75 s ahead: the window opens 15–75 s from now.
+    let start = chrono::Local::now() + chrono::Duration::seconds(75 + 59);
+    let start = start
+        .with_second(0)
+        .and_then(|t| t.with_nanosecond(0))
+        .expect("a whole minute");
+    let booked = app
+        .post(
+            &format!("/patients/{patient}/visits"),
+            &[
+                ("relative", marta.as_str()),
+                ("date", &start.date_naive().to_string()),
+                ("time", &start.format("%H:%M").to_string()),
+                ("minutes", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        booked.status(),
+        reqwest::StatusCode::SEE_OTHER,
+        "visit booked"
+    );
+    let visit = helpers::location(&booked)
+        .trim_start_matches("/visits/")
+        .to_string();
+    let card = app.card_of(&visit, &marta).await;
+
+    let relative = Browser::start().await;
+    relative.goto(&card.link).await;
+    relative
+        .wait_for("document.querySelector('#code')", CONNECT, "the code form")
+        .await;
+    relative.type_into("#code", &card.code).await;
+    relative.click("#code-submit").await;
+    relative
+        .wait_for(
+            "document.querySelector('#visit-waiting') && /\\d\\d:\\d\\d:\\d\\d/.test(document.querySelector('#countdown').textContent)",
+            CONNECT,
+            "the countdown page",
+        )
+        .await;
+    let when = relative.text("#visit-when").await;
+    assert!(
+        when.contains(&start.format("%H:%M").to_string()),
+        "the visit's local time: {when:?}"
+    );
+    assert!(
+        relative
+            .eval("return document.querySelector('#join')")
+            .await
+            .is_null(),
+        "no call before the window"
+    );
+
+    relative
+        .wait_for(
+            "document.querySelector('#join') && !document.querySelector('#join').disabled",
+            Duration::from_secs(90),
+            "the visit opening by itself",
+        )
+        .await;
+    relative
+        .wait_for(
+            "document.querySelector('#preview').videoWidth > 0",
+            CONNECT,
+            "the camera preview",
+        )
+        .await;
+    relative.click("#join").await;
+    relative
+        .wait_for(
+            "document.documentElement.dataset.callState === 'waiting'",
+            CONNECT,
+            "in the call, waiting for the patient",
+        )
+        .await;
+    drop(relative);
     app.stop().await;
 }

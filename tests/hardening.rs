@@ -82,10 +82,11 @@ async fn names_with_text_direction_tricks_are_refused_and_nothing_is_stored() {
     assert_eq!(app.count("patients").await, 0);
 
     let patient = app.register_patient("Ana", "").await;
-    let room = app.create_room(&patient).await;
-    let response = app.post_invite(&room, "Luis\u{202E}", "hijo", "es").await;
+    let response = app
+        .post_relative(&patient, "Luis\u{202E}", "hijo", "es")
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(app.count("invites").await, 0);
+    assert_eq!(app.count("relatives").await, 0);
 
     app.create_staff(Role::Admin, "jefa.ana").await;
     assert_eq!(app.login("jefa.ana").await.status(), StatusCode::SEE_OTHER);
@@ -498,15 +499,16 @@ async fn a_full_disk_refuses_calls_it_cannot_record_says_why_and_recovers_within
     );
     assert_eq!(app.count("sessions").await, sessions_before);
     // Many writes fail at once (a busy ward): none may leave the database locked afterwards.
+    let ward_uci = app.ward("UCI", "00:00-24:00").await;
     let burst = (0..20).map(|i| {
         let name = format!("Paciente {i}");
-        let app = &app;
+        let (app, ward_uci) = (&app, &ward_uci);
         async move {
             app.post(
                 "/patients",
                 &[
                     ("display_name", name.as_str()),
-                    ("ward", "UCI"),
+                    ("ward_id", ward_uci.as_str()),
                     ("bed", "5"),
                     ("record_number", ""),
                 ],

@@ -22,6 +22,15 @@ async fn room(app: &TestApp) -> String {
     app.create_room(&patient).await
 }
 
+async fn patient_of(app: &TestApp, room: &str) -> String {
+    let (patient,): (String,) = sqlx::query_as("SELECT patient_id FROM rooms WHERE id = $1")
+        .bind(room)
+        .fetch_one(&app.db())
+        .await
+        .expect("the room's patient");
+    patient
+}
+
 /// Everything the server logs, at every level, for the log test.
 fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
     static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
@@ -52,18 +61,24 @@ impl Write for SharedWriter {
 }
 
 #[tokio::test]
-async fn the_card_shows_link_code_and_qr_once_in_the_relative_s_language() {
+async fn the_card_shows_link_code_and_qr_in_the_relative_s_language_only() {
     let app = spawn_app().await;
     let room = room(&app).await;
+    let patient = patient_of(&app, &room).await;
+    let john = app.authorise(&patient, "John", "en").await;
+    let visit = app.visit_now(&patient, &[&john]).await;
 
-    let response = app.post_invite(&room, "John", "son", "en").await;
+    let card = app.card_of(&visit, &john).await.html;
 
-    assert_eq!(response.status(), StatusCode::OK);
-    let card = text(response).await;
     assert!(
         card.contains("Hospital video visit") && card.contains("Type this access code"),
         "English card"
     );
+    assert!(
+        card.contains("Rosa") && !card.contains("Díaz") && !card.contains("nurse.ana"),
+        "the patient's first name only, no staff names"
+    );
+    assert!(!card.contains("<nav"), "no staff navigation");
     assert!(card.contains("<svg"), "a QR code");
     let link = helpers::attribute(&card, "data-invite-link").unwrap();
     assert!(
@@ -74,11 +89,13 @@ async fn the_card_shows_link_code_and_qr_once_in_the_relative_s_language() {
     assert!(token.len() >= 22, "at least 128 bits");
     let code = helpers::attribute(&card, "data-invite-code").unwrap();
     assert_eq!(code.replace(' ', "").len(), 6);
-    let page = text(app.get(&format!("/rooms/{room}")).await).await;
-    assert!(
-        page.contains("John") && !page.contains(token) && !page.contains(&code),
-        "shown once"
-    );
+    for page in [format!("/rooms/{room}"), format!("/visits/{visit}")] {
+        let page = text(app.get(&page).await).await;
+        assert!(
+            page.contains("John") && !page.contains(token) && !page.contains(&code),
+            "only the card shows the secrets"
+        );
+    }
 }
 
 #[tokio::test]
@@ -227,9 +244,12 @@ async fn a_malformed_code_is_explained_and_not_counted() {
 #[tokio::test]
 async fn wrong_codes_are_throttled_per_client_address_across_invites() {
     let app = spawn_app().await;
-    let room = room(&app).await;
+    app.logged_in_nurse().await;
     let mut tries = 0;
     while tries < visitas::auth::relative::MAX_CODE_FAILURES_PER_CLIENT {
+        // One patient per invite: a visit takes at most room capacity less one relatives.
+        let patient = app.register_patient(&format!("Paciente {tries}"), "").await;
+        let room = app.create_room(&patient).await;
         let card = app.create_invite(&room, "Ana").await;
         let (relative, jar) = new_client();
         app.get_with(&relative, &TestApp::invite_path(&card)).await;
@@ -243,6 +263,8 @@ async fn wrong_codes_are_throttled_per_client_address_across_invites() {
             tries += 1;
         }
     }
+    let patient = app.register_patient("Última paciente", "").await;
+    let room = app.create_room(&patient).await;
     let card = app.create_invite(&room, "Última").await;
     let (relative, jar) = new_client();
     app.get_with(&relative, &TestApp::invite_path(&card)).await;
@@ -371,12 +393,22 @@ async fn closing_the_room_or_discharging_ends_the_call_for_everyone() {
         .await
         .expect("told within 2 s");
     assert_eq!(ended["reason"], "room-closed");
-    let refused = app.post_invite(&room, "X", "y", "es").await;
+    let (fran,): (String,) = sqlx::query_as("SELECT id FROM relatives WHERE display_name = 'Fran'")
+        .fetch_one(&app.db())
+        .await
+        .unwrap();
+    let refused = app
+        .post(
+            &format!("/patients/{patient_id}/visits/now"),
+            &[("relative", &fran), ("minutes", "30")],
+        )
+        .await;
     assert_eq!(
         refused.status(),
         StatusCode::CONFLICT,
-        "no invites for a closed room"
+        "no visits for a discharged patient"
     );
+    assert!(text(refused).await.contains("dado de alta"));
 }
 
 #[tokio::test]
@@ -406,16 +438,27 @@ async fn the_link_token_never_reaches_the_logs() {
 }
 
 #[tokio::test]
-async fn invite_form_errors_are_shown_and_nothing_is_stored() {
+async fn relative_form_errors_are_shown_and_nothing_is_stored() {
     let app = spawn_app().await;
     let room = room(&app).await;
+    let patient = patient_of(&app, &room).await;
 
-    let response = app.post_invite(&room, " ", "hija", "es").await;
-
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert!(text(response).await.contains("Este campo es obligatorio."));
-    let count: i64 = app.scalar("SELECT COUNT(*) FROM invites").await;
-    assert_eq!(count, 0);
+    for (name, relationship, lang) in [
+        (" ", "hija", "es"),
+        ("Ana", "", "es"),
+        (&*"a".repeat(101), "hija", "es"),
+        ("Ana", "hija", "fr"),
+    ] {
+        let response = app.post_relative(&patient, name, relationship, lang).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{name:?}");
+        let page = text(response).await;
+        assert!(
+            page.contains("Este campo es obligatorio.") || page.contains("Como máximo 100"),
+            "{name:?}: the reason is shown"
+        );
+    }
+    assert_eq!(app.count("relatives").await, 0);
+    assert_eq!(app.count("invites").await, 0);
 }
 
 #[tokio::test]
@@ -489,6 +532,8 @@ async fn a_deactivated_nurse_s_call_ends_too() {
     let nurse_id = app
         .create_staff(visitas::domain::Role::Nurse, "nurse.ana")
         .await;
+    let ward = app.ward("UCI", "00:00-24:00").await;
+    app.assign(&nurse_id, &ward).await;
     let (nurse, nurse_jar) = new_client();
     app.login_with(&nurse, &nurse_jar, "nurse.ana", helpers::PASSWORD)
         .await;
@@ -530,20 +575,21 @@ async fn the_card_shows_times_in_the_hospital_s_time_zone() {
 
     let card = app.create_invite(&room, "Marta").await;
 
-    let expires: i64 = app.scalar("SELECT expires_at FROM invites").await;
-    let utc = chrono::DateTime::from_timestamp(expires, 0).unwrap();
-    let in_new_york = utc
-        .with_timezone(&chrono_tz::America::New_York)
-        .format("%d/%m/%Y %H:%M")
-        .to_string();
+    let starts: i64 = app.scalar("SELECT starts_at FROM visits").await;
+    let utc = chrono::DateTime::from_timestamp(starts, 0).unwrap();
+    let in_new_york = utc.with_timezone(&chrono_tz::America::New_York);
+    let when = helpers::attribute(&card.html, "data-card-when").unwrap_or_default();
+    let shown = card.html[card.html.find("data-card-when").unwrap()..].to_string();
     assert!(
-        card.html.contains(&in_new_york),
-        "valid until {in_new_york}"
+        shown.contains(&in_new_york.format(", %H:%M").to_string()),
+        "the start in New York's time: {when}{shown:.200}"
     );
     assert!(
-        !card
-            .html
-            .contains(&utc.format("%d/%m/%Y %H:%M").to_string()),
+        shown.contains(&in_new_york.format(" %Y").to_string()),
+        "and its date"
+    );
+    assert!(
+        !shown[..200].contains(&utc.format(", %H:%M").to_string()),
         "not in UTC"
     );
 }

@@ -97,7 +97,7 @@ async fn an_oversized_form_is_refused_with_413() {
             "/patients",
             &[
                 ("display_name", huge.as_str()),
-                ("ward", "UCI"),
+                ("ward_id", "UCI"),
                 ("bed", "1"),
             ],
         )

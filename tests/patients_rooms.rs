@@ -37,7 +37,8 @@ async fn invalid_patients_get_clear_errors_and_store_nothing() {
     let app = spawn_app().await;
     app.logged_in_nurse().await;
     let long = "a".repeat(101);
-    let cases: [(&str, &str, &str); 4] = [
+    let other_ward = app.ward("Pediatría", "11:00-20:00").await;
+    let cases: [(&str, &str, &str); 6] = [
         ("   ", "UCI", "Este campo es obligatorio."),
         (long.as_str(), "UCI", "Como máximo 100 caracteres."),
         (
@@ -45,7 +46,13 @@ async fn invalid_patients_get_clear_errors_and_store_nothing() {
             "UCI",
             "No puede contener caracteres de control.",
         ),
-        ("Ana", "", "Este campo es obligatorio."),
+        ("Ana", "", "Elija una de sus unidades."),
+        (
+            "Ana",
+            "AAAAAAAAAAAAAAAAAAAAAA",
+            "Elija una de sus unidades.",
+        ),
+        ("Ana", other_ward.as_str(), "Elija una de sus unidades."),
     ];
 
     for (name, ward, message) in cases {

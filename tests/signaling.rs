@@ -8,7 +8,7 @@ use helpers::{
     TestApp, new_client,
     socket::{
         Handshake, SocketClient, bedside, connect, connect_sending, id, joined_bedside,
-        joined_relative, relative, room_with_bedside,
+        joined_relative, relative, room_with_bedside, with_ticket,
     },
     spawn_app, spawn_app_with,
 };
@@ -151,7 +151,12 @@ async fn the_room_capacity_is_enforced() {
     let app = spawn_app_with(|c| c.room_capacity = 2).await;
     let (room, _bedside, _) = joined_bedside(&app).await;
     let (_first, _) = joined_relative(&app, &room, "Elena").await;
-    let mut third = relative(&app, &room, "Fede").await;
+    // A nurse joining as staff would be the third.
+    let ticket = app
+        .ticket_with(&app.client, &format!("/rooms/{room}/ticket?as=staff"))
+        .await;
+    let cookie = app.cookie_header(&app.jar);
+    let mut third = with_ticket(&app, &ticket, Some(&cookie)).await;
 
     let refused = third.call("join").await.expect("an answer");
 

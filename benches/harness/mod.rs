@@ -314,6 +314,8 @@ const PASSWORD: &str = "bench password 1234";
 /// Visitas, started from its binary with its own data directory and one administrator.
 pub struct Visitas {
     pub process: Process,
+    /// The ward every patient of the run is in (open for visits all day).
+    pub ward_id: String,
     pub data: tempfile::TempDir,
     pub base: String,
     pub client: Client,
@@ -358,7 +360,8 @@ impl Visitas {
         let process = Process { child, port };
         wait_healthy(port).await;
         let (client, jar) = client();
-        let visitas = Visitas {
+        let mut visitas = Visitas {
+            ward_id: String::new(),
             process,
             data,
             base: format!("https://127.0.0.1:{port}"),
@@ -373,6 +376,32 @@ impl Visitas {
             )
             .await;
         assert_eq!(login.status(), 303, "the harness logs in");
+        let day = "00:00-24:00";
+        let ward = visitas
+            .post(
+                &visitas.client,
+                "/admin/wards",
+                &[
+                    ("name", "UCI"),
+                    ("default_minutes", "30"),
+                    ("max_minutes", "480"),
+                    ("max_video_visits", "100"),
+                    ("hours_0", day),
+                    ("hours_1", day),
+                    ("hours_2", day),
+                    ("hours_3", day),
+                    ("hours_4", day),
+                    ("hours_5", day),
+                    ("hours_6", day),
+                ],
+            )
+            .await;
+        assert_eq!(ward.status(), 303, "the harness creates a ward");
+        visitas.ward_id = ward.headers()["location"]
+            .to_str()
+            .unwrap()
+            .trim_start_matches("/admin/wards/")
+            .to_string();
         visitas
     }
 
@@ -411,7 +440,7 @@ impl Visitas {
                 "/patients",
                 &[
                     ("display_name", name),
-                    ("ward", "UCI"),
+                    ("ward_id", &self.ward_id),
                     ("bed", "1"),
                     ("record_number", ""),
                 ],
@@ -428,39 +457,112 @@ impl Visitas {
             .to_string()
     }
 
-    /// A relative ticket for a new invite in `room`: the link opened and the code typed.
-    pub async fn relative_ticket(&self, room: &str, name: &str) -> String {
-        let card = self
-            .post(
-                &self.client,
-                &format!("/rooms/{room}/invites"),
-                &[
-                    ("relative_name", name),
-                    ("relationship", "hija"),
-                    ("lang", "es"),
-                ],
-            )
-            .await
-            .text()
-            .await
-            .unwrap();
-        let link = attribute(&card, "data-invite-link").unwrap();
-        let code = attribute(&card, "data-invite-code").unwrap();
-        let (relative, _) = client();
-        relative.get(&link).send().await.unwrap();
-        let entered = self
-            .post(&relative, "/visit/code", &[("code", &code)])
-            .await;
-        assert_eq!(entered.status(), 303, "the code is accepted");
-        let ticket: Value = relative
-            .get(format!("{}/visit/ticket", self.base))
+    /// Relative tickets for a visit starting now in `room`, one per name: each relative
+    /// authorised, the visit booked, each link opened and code typed.
+    pub async fn relative_tickets(&self, room: &str, names: &[&str]) -> Vec<String> {
+        let mut tickets = Vec::new();
+        for (link, code) in self.cards(room, names).await {
+            let (relative, _) = client();
+            relative.get(&link).send().await.unwrap();
+            let entered = self
+                .post(&relative, "/visit/code", &[("code", &code)])
+                .await;
+            assert_eq!(entered.status(), 303, "the code is accepted");
+            let ticket: Value = relative
+                .get(format!("{}/visit/ticket", self.base))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            tickets.push(ticket["ticket"].as_str().unwrap().to_string());
+        }
+        tickets
+    }
+
+    /// The cards (link, code) of a visit starting now in `room`, one per relative named: each
+    /// authorised, then the visit booked for them all.
+    pub async fn cards(&self, room: &str, names: &[&str]) -> Vec<(String, String)> {
+        let room_page = self
+            .client
+            .get(format!("{}/rooms/{room}", self.base))
             .send()
             .await
             .unwrap()
-            .json()
+            .text()
             .await
             .unwrap();
-        ticket["ticket"].as_str().unwrap().to_string()
+        let start = room_page.find("/patients/").unwrap() + "/patients/".len();
+        let patient = room_page[start..start + 22].to_string();
+        for name in names {
+            let authorised = self
+                .post(
+                    &self.client,
+                    &format!("/patients/{patient}/relatives"),
+                    &[
+                        ("display_name", name),
+                        ("relationship", "hija"),
+                        ("lang", "es"),
+                    ],
+                )
+                .await;
+            assert_eq!(authorised.status(), 303, "relative authorised");
+        }
+        let patient_page = self
+            .client
+            .get(format!("{}/patients/{patient}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let relatives: Vec<String> = patient_page
+            .match_indices("data-relative=\"")
+            .map(|(at, m)| patient_page[at + m.len()..at + m.len() + 22].to_string())
+            .collect();
+        let mut fields: Vec<(&str, &str)> =
+            relatives.iter().map(|r| ("relative", r.as_str())).collect();
+        fields.push(("minutes", "240"));
+        let visit = self
+            .post(
+                &self.client,
+                &format!("/patients/{patient}/visits/now"),
+                &fields,
+            )
+            .await;
+        assert_eq!(visit.status(), 303, "visit started");
+        let visit_path = visit.headers()["location"].to_str().unwrap().to_string();
+        let visit_page = self
+            .client
+            .get(format!("{}{visit_path}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let cards: Vec<String> = visit_page
+            .match_indices(&format!("{visit_path}/cards/"))
+            .map(|(at, m)| visit_page[at..at + m.len() + 22].to_string())
+            .collect();
+        let mut found = Vec::new();
+        for card_path in cards {
+            let card = self
+                .client
+                .get(format!("{}{card_path}", self.base))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let link = attribute(&card, "data-invite-link").unwrap();
+            let code = attribute(&card, "data-invite-code").unwrap();
+            found.push((link, code));
+        }
+        found
     }
 
     /// The session cookie header, for wrk.
@@ -657,7 +759,7 @@ pub async fn run(opts: &Options) -> Vec<Metric> {
         metrics.extend(http(&visitas, &v_url, &r_url, opts.http_seconds));
     }
     if opts.parts.contains(&Part::Idle) {
-        metrics.extend(idle_and_relay(opts, &visitas, &reference, &rooms).await);
+        metrics.extend(idle_and_relay(opts, &visitas, &reference).await);
     }
     drop(reference);
 
@@ -703,12 +805,7 @@ fn http(visitas: &Visitas, v_url: &str, r_url: &str, seconds: usize) -> Vec<Metr
 }
 
 /// 2 and 3. Idle connections, alternating servers; then the relay with the largest load held.
-async fn idle_and_relay(
-    opts: &Options,
-    visitas: &Visitas,
-    reference: &Process,
-    rooms: &[Value],
-) -> Vec<Metric> {
+async fn idle_and_relay(opts: &Options, visitas: &Visitas, reference: &Process) -> Vec<Metric> {
     let mut metrics = Vec::new();
     let (v_url, origin) = (visitas.base.clone(), visitas.origin());
     let r_url = format!("https://127.0.0.1:{}", reference.port);
@@ -721,9 +818,11 @@ async fn idle_and_relay(
             release(b);
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+        let idle_room = visitas.create_room(&format!("Carga {count}")).await;
         let ticket = visitas
-            .relative_ticket(rooms[0]["id"].as_str().unwrap(), "Carga")
-            .await;
+            .relative_tickets(&idle_room, &["Carga"])
+            .await
+            .remove(0);
         let (v_connected, v_load) = hold_idle(&format!("{v_url}/"), &origin, count, &ticket);
         tokio::time::sleep(Duration::from_millis(500)).await;
         let v_rss = visitas.process.rss();
@@ -759,8 +858,8 @@ async fn idle_and_relay(
     let mut pairs = Vec::new();
     for i in 0..opts.relay_pairs {
         let room = visitas.create_room(&format!("Relevo {i}")).await;
-        let a = visitas.relative_ticket(&room, "A").await;
-        let b = visitas.relative_ticket(&room, "B").await;
+        let mut tickets = visitas.relative_tickets(&room, &["A", "B"]).await;
+        let (a, b) = (tickets.remove(0), tickets.remove(0));
         pairs.push(json!({ "a": a, "b": b, "room": room }));
     }
     let pairs = Value::Array(pairs);
@@ -902,22 +1001,7 @@ pub async fn join_to_first_frame(visitas: &Visitas, joins: usize) -> Vec<Metric>
         .wait_for(&format!("{CALL_STATE} === 'waiting'"), wait, "the bedside")
         .await;
 
-    let card = visitas
-        .post(
-            &visitas.client,
-            &format!("/rooms/{room}/invites"),
-            &[
-                ("relative_name", "Rita"),
-                ("relationship", "hija"),
-                ("lang", "es"),
-            ],
-        )
-        .await
-        .text()
-        .await
-        .unwrap();
-    let link = attribute(&card, "data-invite-link").unwrap();
-    let code = attribute(&card, "data-invite-code").unwrap();
+    let (link, code) = visitas.cards(&room, &["Rita"]).await.remove(0);
     let relative = Browser::start().await;
     relative.goto(&link).await;
     relative

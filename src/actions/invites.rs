@@ -1,75 +1,101 @@
-//! Invites: creating one for a relative, revoking it, and a relative's right code.
+//! Invites: one per relative of a visit, revoking one, a relative's right code, and reading a
+//! card's secrets back for printing it again.
+
+use sqlx::SqliteConnection;
 
 use crate::{
-    auth::access_code::code_hash,
-    db::{self, rooms::RoomView},
-    domain::{
-        AccessCode, AuditAction, PersonName, RandomId, Relationship, StaffMember, random_token,
-        sha256_hex,
-    },
+    auth::{access_code::code_hash, secret::ServerSecret},
+    db::{self, relatives::Relative},
+    domain::{AccessCode, AuditAction, RandomId, Span, StaffMember, random_token, sha256_hex},
     error::AppError,
-    i18n::Lang,
     state::AppState,
 };
 
-/// Who an invite is for, validated.
-#[derive(Debug)]
-pub struct NewRelative {
-    pub name: PersonName,
-    pub relationship: Relationship,
-    pub lang: Lang,
-}
+/// The domain the link token and code are sealed under.
+const SEALED_SECRETS: &str = "invite-secrets";
 
-/// A new invite's secrets, to be shown once and never again (only their hashes are stored).
+/// An invite's secrets: shown on the card, stored only hashed and sealed.
 #[derive(Debug)]
-pub struct CreatedInvite {
-    pub id: String,
+pub struct InviteSecrets {
     pub token: String,
     pub code: AccessCode,
-    pub expires_at: i64,
 }
 
-/// Creates an invite to `room` for a relative; 409 when the room closed meanwhile.
-pub async fn create_invite(
-    state: &AppState,
+/// Which relative an invite is for, to which visit, and when it works.
+pub(super) struct InviteFor<'a> {
+    pub room_id: &'a str,
+    pub visit_id: &'a str,
+    pub relative: &'a Relative,
+    /// The visit's time; the invite works from `early_secs` before its start to its end.
+    pub span: Span,
+    pub early_secs: i64,
+}
+
+/// Creates the invite of one relative to a visit, inside the caller's transaction. `None` when
+/// the room closed.
+pub(super) async fn issue_invite(
+    conn: &mut SqliteConnection,
+    secret: &ServerSecret,
     by: &StaffMember,
-    room: &RoomView,
-    relative: &NewRelative,
-) -> Result<CreatedInvite, AppError> {
+    target: &InviteFor<'_>,
+) -> Result<Option<String>, AppError> {
+    let InviteFor {
+        room_id,
+        visit_id,
+        relative,
+        span,
+        early_secs,
+    } = *target;
     let id = RandomId::new();
     let token = random_token(32);
     let code = AccessCode::generate();
-    let expires_at = db::now() + i64::from(state.config.invite_hours) * 60 * 60;
     let token_hash = sha256_hex(&token);
-    let stored_code = code_hash(&state.secret, id.as_str(), &code);
+    let stored_code = code_hash(secret, id.as_str(), &code);
+    let sealed = secret.seal(
+        SEALED_SECRETS,
+        id.as_str(),
+        format!("{token} {}", code.as_str()).as_bytes(),
+    );
     let new = db::invites::NewInvite {
         id: id.as_str(),
-        room_id: &room.id,
-        relative_name: relative.name.as_str(),
-        relationship: relative.relationship.as_str(),
-        lang: relative.lang.code(),
+        room_id,
+        relative_name: &relative.display_name,
+        relationship: &relative.relationship,
+        lang: &relative.lang,
         token_hash: &token_hash,
         code_hash: &stored_code,
-        expires_at,
+        expires_at: span.end,
         created_by: &by.id,
+        visit_id,
+        relative_id: &relative.id,
+        opens_at: span.start - early_secs,
+        sealed_secrets: &sealed,
     };
-    let mut tx = state.db.begin().await?;
-    if !db::invites::create(&mut tx, &new).await? {
-        return Err(AppError::conflict(|t| t.err_room_closed));
+    if !db::invites::create(conn, &new).await? {
+        return Ok(None);
     }
     db::audit::record(
-        &mut tx,
+        conn,
         Some(&by.id),
         AuditAction::InviteCreate,
         Some(id.as_str()),
     )
     .await?;
-    tx.commit().await?;
-    Ok(CreatedInvite {
-        id: id.to_string(),
-        token,
-        code,
-        expires_at,
+    Ok(Some(id.to_string()))
+}
+
+/// The link token and code of an invite, unsealed for printing its card again.
+pub fn invite_secrets(
+    secret: &ServerSecret,
+    invite_id: &str,
+    sealed: &str,
+) -> Option<InviteSecrets> {
+    let plain = secret.open(SEALED_SECRETS, invite_id, sealed)?;
+    let plain = String::from_utf8(plain).ok()?;
+    let (token, code) = plain.split_once(' ')?;
+    Some(InviteSecrets {
+        token: token.to_string(),
+        code: AccessCode::parse(code)?,
     })
 }
 
@@ -89,7 +115,9 @@ pub async fn revoke_invite(
         )
         .await?;
     }
-    tx.commit().await?;
+    let committed = tx.commit().await;
+    state.caches.desk.bump();
+    committed?;
     // In its own task: the removal must happen even if the request is dropped.
     let signaling = state.signaling.clone();
     let invite_id = invite_id.to_string();
@@ -108,5 +136,15 @@ pub async fn accept_code(state: &AppState, invite_id: &str) -> Result<(), AppErr
         Some(invite_id),
     )
     .await?;
+    db::invites::mark_opened(&mut *conn, invite_id).await?;
+    state.caches.desk.bump();
+    Ok(())
+}
+
+/// Notes that a relative opened their link (the desk shows it).
+pub async fn note_link_opened(state: &AppState, invite_id: &str) -> Result<(), AppError> {
+    if db::invites::mark_opened(&state.db, invite_id).await? {
+        state.caches.desk.bump();
+    }
     Ok(())
 }

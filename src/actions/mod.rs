@@ -9,10 +9,24 @@
 
 mod invites;
 mod patients;
+mod relatives;
 mod rooms;
 mod staff;
+mod visits;
+mod wards;
 
-pub use invites::{CreatedInvite, NewRelative, accept_code, create_invite, revoke_invite};
-pub use patients::{Registered, discharge_patient, register_patient};
+pub use invites::{InviteSecrets, accept_code, invite_secrets, note_link_opened, revoke_invite};
+pub use patients::{
+    Registered, Updated, discharge_patient, register_patient, set_no_visits, update_patient,
+};
+pub use relatives::{authorise_relative, withdraw_relative};
 pub use rooms::{close_room, create_room};
 pub use staff::{AccountInput, CreateStaffError, create_staff, deactivate_staff, record_login};
+pub use visits::{
+    Booked, Override, VisitRequest, When, add_relative_to_visit, cancel_visit, end_visit,
+    reschedule_visit, schedule_visit,
+};
+pub use wards::{
+    WardSaved, add_ward_exception, assign_wards, create_ward, refuse_access, remove_ward_exception,
+    update_ward, visits_outside, ward_rules,
+};

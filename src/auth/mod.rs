@@ -10,5 +10,6 @@ pub mod session;
 pub mod throttle;
 pub mod ticket;
 pub mod turn;
+pub mod wards;
 
 pub use password::Passwords;

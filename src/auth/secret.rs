@@ -73,11 +73,84 @@ impl ServerSecret {
         };
         self.mac(domain, message).verify_slice(&bytes).is_ok()
     }
+
+    /// The encryption key of `domain`, derived from the server's key (never the key itself).
+    fn sealing_key(&self, domain: &str) -> chacha20poly1305::Key {
+        let derived = self.mac("seal", domain.as_bytes()).finalize().into_bytes();
+        let mut key = chacha20poly1305::Key::default();
+        key.copy_from_slice(&derived[..32]);
+        key
+    }
+
+    /// Encrypts `plaintext` for `domain`, bound to `context` (a row's id: the sealed value cannot
+    /// be moved to another row), with ChaCha20-Poly1305 and a random nonce; URL-safe base64.
+    pub fn seal(&self, domain: &str, context: &str, plaintext: &[u8]) -> String {
+        use chacha20poly1305::{
+            ChaCha20Poly1305, KeyInit as _,
+            aead::{Aead, Payload},
+        };
+        let cipher = ChaCha20Poly1305::new(&self.sealing_key(domain));
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce).expect("the operating system's random source is available");
+        let sealed = cipher
+            .encrypt(
+                (&nonce).into(),
+                Payload {
+                    msg: plaintext,
+                    aad: context.as_bytes(),
+                },
+            )
+            .expect("encrypting into memory cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// Decrypts what [`ServerSecret::seal`] made for the same domain and context; `None` when it
+    /// was changed, moved or sealed under another key.
+    pub fn open(&self, domain: &str, context: &str, sealed: &str) -> Option<Vec<u8>> {
+        use chacha20poly1305::{
+            ChaCha20Poly1305, KeyInit as _,
+            aead::{Aead, Payload},
+        };
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        if bytes.len() < 12 {
+            return None;
+        }
+        let (nonce, ciphertext) = bytes.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().ok()?;
+        ChaCha20Poly1305::new(&self.sealing_key(domain))
+            .decrypt(
+                (&nonce).into(),
+                Payload {
+                    msg: ciphertext,
+                    aad: context.as_bytes(),
+                },
+            )
+            .ok()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_values_open_only_with_their_key_domain_and_context() {
+        let key = ServerSecret::random();
+        let sealed = key.seal("invite", "row-1", b"token 123456");
+        assert_eq!(
+            key.open("invite", "row-1", &sealed).as_deref(),
+            Some(&b"token 123456"[..])
+        );
+        assert_eq!(key.open("invite", "row-2", &sealed), None);
+        assert_eq!(key.open("other", "row-1", &sealed), None);
+        assert_eq!(
+            ServerSecret::random().open("invite", "row-1", &sealed),
+            None
+        );
+        assert!(!sealed.contains("123456"));
+    }
 
     #[test]
     fn signatures_verify_only_for_their_domain_and_message() {

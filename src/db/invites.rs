@@ -22,12 +22,23 @@ pub struct Invite {
     pub failed_attempts: i64,
     pub locked_at: Option<i64>,
     pub room_closed_at: Option<i64>,
+    pub visit_id: Option<String>,
+    pub relative_id: Option<String>,
+    /// From when it works (its visit's start less the early margin).
+    pub opens_at: Option<i64>,
+    /// The link token and code, encrypted under the server's key, for printing the card again.
+    pub sealed_secrets: Option<String>,
+    pub opened_at: Option<i64>,
+    pub visit_cancelled_at: Option<i64>,
 }
 
 impl Invite {
-    /// The invite's state at `now`; revocation and a closed room win over expiry.
+    /// The invite's state at `now`; a cancelled visit, revocation and a closed room win over
+    /// expiry.
     pub fn status(&self, now: i64) -> InviteStatus {
-        if self.revoked_at.is_some() {
+        if self.visit_cancelled_at.is_some() {
+            InviteStatus::Cancelled
+        } else if self.revoked_at.is_some() {
             InviteStatus::Revoked
         } else if self.room_closed_at.is_some() {
             InviteStatus::RoomClosed
@@ -35,6 +46,8 @@ impl Invite {
             InviteStatus::Locked
         } else if self.expires_at <= now {
             InviteStatus::Expired
+        } else if self.opens_at.is_some_and(|opens| now < opens) {
+            InviteStatus::NotYetOpen
         } else {
             InviteStatus::Active
         }
@@ -52,6 +65,10 @@ pub struct NewInvite<'a> {
     pub code_hash: &'a str,
     pub expires_at: i64,
     pub created_by: &'a str,
+    pub visit_id: &'a str,
+    pub relative_id: &'a str,
+    pub opens_at: i64,
+    pub sealed_secrets: &'a str,
 }
 
 macro_rules! select_invite {
@@ -59,8 +76,10 @@ macro_rules! select_invite {
         concat!(
             "SELECT i.id, i.room_id, i.relative_name, i.relationship, i.lang, i.code_hash,
                     i.created_at, i.expires_at, i.revoked_at, i.failed_attempts, i.locked_at,
-                    r.closed_at AS room_closed_at
-             FROM invites i JOIN rooms r ON r.id = i.room_id ",
+                    r.closed_at AS room_closed_at, i.visit_id, i.relative_id, i.opens_at,
+                    i.sealed_secrets, i.opened_at, v.cancelled_at AS visit_cancelled_at
+             FROM invites i JOIN rooms r ON r.id = i.room_id
+             LEFT JOIN visits v ON v.id = i.visit_id ",
             $clauses
         )
     };
@@ -70,8 +89,10 @@ macro_rules! select_invite {
 pub async fn create(conn: &mut SqliteConnection, new: &NewInvite<'_>) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "INSERT INTO invites (id, room_id, relative_name, relationship, lang, token_hash, code_hash,
-                              created_at, expires_at, created_by)
-         SELECT $1, id, $3, $4, $5, $6, $7, $8, $9, $10 FROM rooms WHERE id = $2 AND closed_at IS NULL",
+                              created_at, expires_at, created_by, visit_id, relative_id, opens_at,
+                              sealed_secrets)
+         SELECT $1, id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
+         FROM rooms WHERE id = $2 AND closed_at IS NULL",
     )
     .bind(new.id)
     .bind(new.room_id)
@@ -83,6 +104,10 @@ pub async fn create(conn: &mut SqliteConnection, new: &NewInvite<'_>) -> sqlx::R
     .bind(super::now())
     .bind(new.expires_at)
     .bind(new.created_by)
+    .bind(new.visit_id)
+    .bind(new.relative_id)
+    .bind(new.opens_at)
+    .bind(new.sealed_secrets)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -165,6 +190,46 @@ pub async fn lock_if_exhausted(conn: &mut SqliteConnection, id: &str) -> sqlx::R
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Notes when the relative first opened the link.
+pub async fn mark_opened(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE invites SET opened_at = $2 WHERE id = $1 AND opened_at IS NULL")
+        .bind(id)
+        .bind(super::now())
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Revokes every invite of a relative for visits that have not ended; their ids.
+pub async fn revoke_for_relative(
+    conn: &mut SqliteConnection,
+    relative_id: &str,
+    by: &str,
+) -> sqlx::Result<Vec<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "UPDATE invites SET revoked_at = $2, revoked_by = $3
+         WHERE relative_id = $1 AND revoked_at IS NULL AND expires_at > $2 RETURNING id",
+    )
+    .bind(relative_id)
+    .bind(super::now())
+    .bind(by)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// The ids of a visit's invites.
+pub async fn ids_of_visit(
+    conn: &mut SqliteConnection,
+    visit_id: &str,
+) -> sqlx::Result<Vec<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM invites WHERE visit_id = $1")
+        .bind(visit_id)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 /// Revokes an invite; false when already revoked or unknown.

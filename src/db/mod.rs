@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod invites;
 pub mod patients;
+pub mod relatives;
 pub mod rooms;
 pub mod sessions;
 pub mod setup;
@@ -11,6 +12,8 @@ pub mod staff;
 pub mod throttle;
 mod types;
 pub mod visit_log;
+pub mod visits;
+pub mod wards;
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -186,6 +189,15 @@ pub async fn probe_write(pool: &SqlitePool) -> sqlx::Result<()> {
         .execute(&mut *tx)
         .await?;
     tx.commit().await
+}
+
+/// Begins a transaction that takes the write lock at once. Use it where a transaction reads
+/// what decides its write (the rules of a visit): a deferred one would fail with "database is
+/// busy" when another writer committed between its read and its write, instead of waiting.
+pub async fn begin_write(
+    pool: &SqlitePool,
+) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    pool.begin_with("BEGIN IMMEDIATE").await
 }
 
 /// The current time as Unix seconds, the unit every table uses.

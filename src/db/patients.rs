@@ -2,19 +2,39 @@
 
 use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
 
-use crate::domain::{Bed, PersonName, RandomId, RecordNumber, Ward};
+use crate::domain::{Bed, PersonName, RandomId, RecordNumber};
 
 /// One patient as stored.
 #[derive(Debug, Clone, FromRow)]
 pub struct Patient {
     pub id: String,
     pub display_name: String,
+    pub ward_id: String,
+    /// The ward's name.
     pub ward: String,
     pub bed: String,
     pub record_number: Option<String>,
     pub created_at: i64,
     pub discharged_at: Option<i64>,
+    /// Set while the patient takes no visits, with the reason.
+    pub no_visits_reason: Option<String>,
 }
+
+/// A `SELECT` of [`Patient`] rows followed by the given clauses, as one static string.
+macro_rules! select_patient {
+    ($clauses:literal) => {
+        concat!(
+            "SELECT p.id, p.display_name, p.ward_id, w.name AS ward, p.bed, p.record_number,
+                    p.created_at, p.discharged_at, p.no_visits_reason
+             FROM patients p JOIN wards w ON w.id = p.ward_id ",
+            $clauses
+        )
+    };
+}
+
+/// Who may see a ward's patients: `None` for administrators (every ward), else the staff
+/// member whose assigned wards count.
+pub type Scope<'a> = Option<&'a str>;
 
 impl Patient {
     /// True once the patient has been discharged.
@@ -26,7 +46,7 @@ impl Patient {
 /// A validated patient to register.
 pub struct NewPatient {
     pub display_name: PersonName,
-    pub ward: Ward,
+    pub ward_id: String,
     pub bed: Bed,
     pub record_number: Option<RecordNumber>,
 }
@@ -39,12 +59,12 @@ pub async fn create(
 ) -> sqlx::Result<String> {
     let id = RandomId::new();
     sqlx::query(
-        "INSERT INTO patients (id, display_name, ward, bed, record_number, created_at, created_by)
+        "INSERT INTO patients (id, display_name, ward_id, bed, record_number, created_at, created_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(id.as_str())
     .bind(new.display_name.as_str())
-    .bind(new.ward.as_str())
+    .bind(&new.ward_id)
     .bind(new.bed.as_str())
     .bind(new.record_number.as_ref().map(RecordNumber::as_str))
     .bind(super::now())
@@ -56,29 +76,77 @@ pub async fn create(
 
 /// The patient with this id.
 pub async fn find(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<Patient>> {
-    sqlx::query_as("SELECT * FROM patients WHERE id = $1")
+    sqlx::query_as(select_patient!("WHERE p.id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await
 }
 
-/// Patients whose name, ward, bed or record number contains `query` (all when empty); admitted
-/// patients first, then by ward, bed and name. At most 200 rows.
-pub async fn search(db: impl SqliteExecutor<'_>, query: &str) -> sqlx::Result<Vec<Patient>> {
+/// Patients of the wards `scope` sees whose name, ward, bed or record number contains `query`
+/// (all when empty); admitted patients first, then by ward, bed and name. At most 200 rows.
+pub async fn search(
+    db: impl SqliteExecutor<'_>,
+    query: &str,
+    scope: Scope<'_>,
+) -> sqlx::Result<Vec<Patient>> {
     let pattern = format!("%{}%", escape_like(query.trim()));
-    sqlx::query_as(
-        "SELECT * FROM patients
-         WHERE $1 = '%%'
-            OR display_name LIKE $1 ESCAPE '\\'
-            OR ward LIKE $1 ESCAPE '\\'
-            OR bed LIKE $1 ESCAPE '\\'
-            OR record_number LIKE $1 ESCAPE '\\'
-         ORDER BY discharged_at IS NOT NULL, ward, bed, display_name
-         LIMIT 200",
-    )
+    sqlx::query_as(select_patient!(
+        "WHERE ($1 = '%%'
+            OR p.display_name LIKE $1 ESCAPE '\\'
+            OR w.name LIKE $1 ESCAPE '\\'
+            OR p.bed LIKE $1 ESCAPE '\\'
+            OR p.record_number LIKE $1 ESCAPE '\\')
+           AND ($2 IS NULL OR p.ward_id IN (SELECT ward_id FROM staff_wards WHERE staff_id = $2))
+         ORDER BY p.discharged_at IS NOT NULL, w.name, p.bed, p.display_name
+         LIMIT 200"
+    ))
     .bind(pattern)
+    .bind(scope)
     .fetch_all(db)
     .await
+}
+
+/// A patient's editable details.
+pub struct PatientEdit<'a> {
+    pub display_name: &'a PersonName,
+    pub ward_id: &'a str,
+    pub bed: &'a Bed,
+    pub record_number: Option<&'a RecordNumber>,
+}
+
+/// Changes a patient's name, ward, bed and record number; false when unknown. A taken record
+/// number is a unique violation.
+pub async fn update(
+    conn: &mut SqliteConnection,
+    id: &str,
+    edit: &PatientEdit<'_>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE patients SET display_name = $2, ward_id = $3, bed = $4, record_number = $5
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(edit.display_name.as_str())
+    .bind(edit.ward_id)
+    .bind(edit.bed.as_str())
+    .bind(edit.record_number.map(RecordNumber::as_str))
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Marks the patient as taking no visits (with the reason), or clears it with `None`.
+pub async fn set_no_visits(
+    conn: &mut SqliteConnection,
+    id: &str,
+    reason: Option<&str>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE patients SET no_visits_reason = $2 WHERE id = $1")
+        .bind(id)
+        .bind(reason)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Escapes LIKE wildcards so a search for `50%` finds "50%" and not everything.

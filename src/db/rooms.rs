@@ -10,6 +10,8 @@ pub struct RoomView {
     pub id: String,
     pub patient_id: String,
     pub patient_name: String,
+    pub ward_id: String,
+    /// The ward's name.
     pub ward: String,
     pub bed: String,
     pub created_at: i64,
@@ -27,9 +29,9 @@ impl RoomView {
 macro_rules! select_room_view {
     ($clauses:literal) => {
         concat!(
-            "SELECT r.id, r.patient_id, p.display_name AS patient_name, p.ward, p.bed,
-                    r.created_at, r.closed_at
-             FROM rooms r JOIN patients p ON p.id = r.patient_id ",
+            "SELECT r.id, r.patient_id, p.display_name AS patient_name, p.ward_id,
+                    w.name AS ward, p.bed, r.created_at, r.closed_at
+             FROM rooms r JOIN patients p ON p.id = r.patient_id JOIN wards w ON w.id = p.ward_id ",
             $clauses
         )
     };
@@ -67,7 +69,7 @@ pub async fn find(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<
 /// Every open room, newest first.
 pub async fn list_open(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<RoomView>> {
     sqlx::query_as(select_room_view!(
-        "WHERE r.closed_at IS NULL ORDER BY r.created_at DESC, p.ward, p.bed"
+        "WHERE r.closed_at IS NULL ORDER BY r.created_at DESC, w.name, p.bed"
     ))
     .fetch_all(db)
     .await

@@ -11,6 +11,9 @@ pub struct NewVisit<'a> {
     pub display_name: &'a str,
     pub staff_id: Option<&'a str>,
     pub invite_id: Option<&'a str>,
+    /// How long before its start a visit opens, to find the visit a staff member's or the
+    /// patient's stay belongs to.
+    pub early_secs: i64,
 }
 
 /// Records that a participant joined; returns the row id to close later.
@@ -18,8 +21,15 @@ pub async fn record_join(db: impl SqliteExecutor<'_>, visit: &NewVisit<'_>) -> s
     // fetch_all, not fetch_one/fetch_optional: SQLite reports a failed commit (a full disk) when
     // the statement runs to its end, which fetching only the first row never does.
     let rows: Vec<(i64,)> = sqlx::query_as(
-        "INSERT INTO visit_log (room_id, patient_id, role, display_name, staff_id, invite_id, joined_at)
-         SELECT id, patient_id, $2, $3, $4, $5, $6 FROM rooms WHERE id = $1 RETURNING id",
+        "INSERT INTO visit_log (room_id, patient_id, role, display_name, staff_id, invite_id, joined_at,
+                                scheduled_visit_id)
+         SELECT r.id, r.patient_id, $2, $3, $4, $5, $6,
+                COALESCE((SELECT i.visit_id FROM invites i WHERE i.id = $5),
+                         (SELECT v.id FROM visits v
+                          WHERE v.room_id = r.id AND v.cancelled_at IS NULL
+                            AND v.starts_at - $7 <= $6 AND COALESCE(v.ended_at, v.ends_at) > $6
+                          ORDER BY v.starts_at LIMIT 1))
+         FROM rooms r WHERE r.id = $1 RETURNING id",
     )
     .bind(visit.room_id)
     .bind(visit.role.as_str())
@@ -27,6 +37,7 @@ pub async fn record_join(db: impl SqliteExecutor<'_>, visit: &NewVisit<'_>) -> s
     .bind(visit.staff_id)
     .bind(visit.invite_id)
     .bind(super::now())
+    .bind(visit.early_secs)
     .fetch_all(db)
     .await?;
     rows.first()
@@ -77,6 +88,8 @@ pub struct VisitRow {
     pub joined_at: i64,
     pub left_at: Option<i64>,
     pub end_reason: Option<EndReason>,
+    /// The scheduled visit the stay belongs to, if any.
+    pub scheduled_visit_id: Option<String>,
 }
 
 impl VisitRow {
@@ -92,17 +105,47 @@ impl VisitRow {
     }
 }
 
-/// The newest `limit` stays, newest first.
-pub async fn list_recent(db: impl SqliteExecutor<'_>, limit: i64) -> sqlx::Result<Vec<VisitRow>> {
-    sqlx::query_as(
-        "SELECT v.id, v.room_id, p.display_name AS patient_name, p.ward, p.bed, v.role, v.display_name,
-                s.username AS staff_username, v.invite_id, v.joined_at, v.left_at, v.end_reason
-         FROM visit_log v
-         JOIN patients p ON p.id = v.patient_id
-         LEFT JOIN staff s ON s.id = v.staff_id
-         ORDER BY v.joined_at DESC, v.id DESC
-         LIMIT $1",
-    )
+macro_rules! select_stays {
+    ($clauses:literal) => {
+        concat!(
+            "SELECT v.id, v.room_id, p.display_name AS patient_name, w.name AS ward, p.bed, v.role,
+                    v.display_name, s.username AS staff_username, v.invite_id, v.joined_at,
+                    v.left_at, v.end_reason, v.scheduled_visit_id
+             FROM visit_log v
+             JOIN patients p ON p.id = v.patient_id
+             JOIN wards w ON w.id = p.ward_id
+             LEFT JOIN staff s ON s.id = v.staff_id ",
+            $clauses
+        )
+    };
+}
+
+/// The stays of the newest `limit` visits that have started by `now`, in the order they began.
+pub async fn stays_of_recent_visits(
+    db: impl SqliteExecutor<'_>,
+    now: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<VisitRow>> {
+    sqlx::query_as(select_stays!(
+        "WHERE v.scheduled_visit_id IN
+             (SELECT id FROM visits WHERE starts_at <= $1 ORDER BY starts_at DESC LIMIT $2)
+         ORDER BY v.joined_at, v.id"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// The newest `limit` stays outside any scheduled visit (staff checking a room, calls from
+/// before the scheduler), newest first.
+pub async fn unscheduled_stays(
+    db: impl SqliteExecutor<'_>,
+    limit: i64,
+) -> sqlx::Result<Vec<VisitRow>> {
+    sqlx::query_as(select_stays!(
+        "WHERE v.scheduled_visit_id IS NULL ORDER BY v.joined_at DESC, v.id DESC LIMIT $1"
+    ))
     .bind(limit)
     .fetch_all(db)
     .await

@@ -25,6 +25,40 @@ pub enum AuditAction {
     StaffCreateNurse,
     /// A staff account was deactivated.
     StaffDeactivate,
+    /// A staff member's wards were set.
+    StaffAssignWards,
+    /// A ward was created.
+    WardCreate,
+    /// A ward's name, hours or limits changed.
+    WardUpdate,
+    /// A ward's hours were changed or closed for some dates.
+    WardExceptionAdd,
+    /// A date exception was removed.
+    WardExceptionRemove,
+    /// A patient's details changed.
+    PatientUpdate,
+    /// A patient moved to another ward.
+    PatientTransfer,
+    /// A patient was marked as taking no visits for now.
+    PatientNoVisits,
+    /// A patient takes visits again.
+    PatientVisitsAllowed,
+    /// A relative was authorised to visit a patient.
+    RelativeAuthorise,
+    /// A relative's authorisation was withdrawn.
+    RelativeWithdraw,
+    /// A visit was booked within visiting hours.
+    VisitSchedule,
+    /// A visit was booked outside visiting hours, with the override's reason.
+    VisitScheduleOverride,
+    /// A visit was moved.
+    VisitReschedule,
+    /// A visit was cancelled.
+    VisitCancel,
+    /// A visit was ended early by a nurse.
+    VisitEnd,
+    /// A staff member asked for something of a ward they do not work in.
+    AccessRefused,
 }
 
 impl AuditAction {
@@ -42,6 +76,23 @@ impl AuditAction {
             AuditAction::StaffCreateAdmin => "staff.create_admin",
             AuditAction::StaffCreateNurse => "staff.create_nurse",
             AuditAction::StaffDeactivate => "staff.deactivate",
+            AuditAction::StaffAssignWards => "staff.assign_wards",
+            AuditAction::WardCreate => "ward.create",
+            AuditAction::WardUpdate => "ward.update",
+            AuditAction::WardExceptionAdd => "ward.exception_add",
+            AuditAction::WardExceptionRemove => "ward.exception_remove",
+            AuditAction::PatientUpdate => "patient.update",
+            AuditAction::PatientTransfer => "patient.transfer",
+            AuditAction::PatientNoVisits => "patient.no_visits",
+            AuditAction::PatientVisitsAllowed => "patient.visits_allowed",
+            AuditAction::RelativeAuthorise => "relative.authorise",
+            AuditAction::RelativeWithdraw => "relative.withdraw",
+            AuditAction::VisitSchedule => "visit.schedule",
+            AuditAction::VisitScheduleOverride => "visit.schedule_override",
+            AuditAction::VisitReschedule => "visit.reschedule",
+            AuditAction::VisitCancel => "visit.cancel",
+            AuditAction::VisitEnd => "visit.end",
+            AuditAction::AccessRefused => "access.refused",
         }
     }
 }

@@ -10,6 +10,10 @@ pub enum InviteStatus {
     Revoked,
     Locked,
     RoomClosed,
+    /// Its visit's window has not opened yet.
+    NotYetOpen,
+    /// Its visit was cancelled.
+    Cancelled,
 }
 
 impl InviteStatus {
@@ -21,6 +25,8 @@ impl InviteStatus {
             InviteStatus::Revoked => "revoked",
             InviteStatus::Locked => "locked",
             InviteStatus::RoomClosed => "room-closed",
+            InviteStatus::NotYetOpen => "not-yet-open",
+            InviteStatus::Cancelled => "cancelled",
         }
     }
 
@@ -32,6 +38,8 @@ impl InviteStatus {
             InviteStatus::Revoked => t.invite_status_revoked,
             InviteStatus::Locked => t.invite_status_locked,
             InviteStatus::RoomClosed => t.invite_status_room_closed,
+            InviteStatus::NotYetOpen => t.invite_status_not_yet_open,
+            InviteStatus::Cancelled => t.visit_state_cancelled,
         }
     }
 
@@ -43,6 +51,8 @@ impl InviteStatus {
             InviteStatus::Revoked => t.invite_revoked,
             InviteStatus::Locked => t.invite_locked,
             InviteStatus::RoomClosed => t.invite_room_closed,
+            InviteStatus::NotYetOpen => t.invite_not_yet_open,
+            InviteStatus::Cancelled => t.invite_cancelled,
         }
     }
 }

@@ -4,15 +4,24 @@
 
 mod audit;
 mod call;
+mod hours;
 mod ids;
 mod invite;
 mod time;
+mod visit;
 
 pub use audit::AuditAction;
 pub use call::{CallRole, EndReason};
+pub use hours::{
+    DAY_MINUTES, DateException, Occurrence, Span, VisitingHours, Window, clock, day_label,
+    parse_clock, parse_day, weekday,
+};
 pub use ids::{RandomId, random_token, sha256_hex};
 pub use invite::InviteStatus;
 pub use time::HospitalZone;
+pub use visit::{
+    MAX_REPEAT_DAYS, OverrideReason, Refusal, Repeat, VisitFacts, VisitState, peak_with_one_more,
+};
 
 use crate::i18n::{Text, with_number};
 
@@ -44,6 +53,24 @@ pub enum FieldError {
     UsernameTaken,
     /// Another patient has this record number.
     RecordNumberTaken,
+    /// Visiting hours not written as `11:00-13:00, 17:00-20:00`.
+    HoursInvalid,
+    /// Two windows of one day overlap.
+    HoursOverlap,
+    /// Not a date (`2026-12-24`).
+    DateInvalid,
+    /// Not a time of day (`16:30`).
+    TimeInvalid,
+    /// A whole number outside `min..=max`.
+    NumberOutOfRange(i64, i64),
+    /// The last date is before the first.
+    EndBeforeStart,
+    /// Another ward has this name.
+    WardNameTaken,
+    /// No ward chosen, or one the person does not work in.
+    WardUnknown,
+    /// The default visit length is longer than the longest.
+    DefaultOverMax,
 }
 
 impl FieldError {
@@ -62,6 +89,18 @@ impl FieldError {
             FieldError::PasswordIsUsername => t.err_password_username.to_string(),
             FieldError::UsernameTaken => t.err_username_taken.to_string(),
             FieldError::RecordNumberTaken => t.err_record_taken.to_string(),
+            FieldError::HoursInvalid => t.err_hours_invalid.to_string(),
+            FieldError::HoursOverlap => t.err_hours_overlap.to_string(),
+            FieldError::DateInvalid => t.err_date_invalid.to_string(),
+            FieldError::TimeInvalid => t.err_time_invalid.to_string(),
+            FieldError::NumberOutOfRange(min, max) => t
+                .err_number_range
+                .replace("{min}", &min.to_string())
+                .replace("{max}", &max.to_string()),
+            FieldError::EndBeforeStart => t.err_end_before_start.to_string(),
+            FieldError::WardNameTaken => t.err_ward_taken.to_string(),
+            FieldError::WardUnknown => t.err_ward_unknown.to_string(),
+            FieldError::DefaultOverMax => t.err_default_over_max.to_string(),
         }
     }
 }
@@ -131,8 +170,8 @@ text_type!(
     100
 );
 text_type!(
-    /// The ward or unit a patient is in.
-    Ward,
+    /// A ward's name.
+    WardName,
     60
 );
 text_type!(
@@ -146,6 +185,58 @@ text_type!(
     Relationship,
     60
 );
+
+text_type!(
+    /// A short reason a person gives (a cancellation, "no visits", an exception, an override).
+    Reason,
+    200
+);
+
+text_type!(
+    /// A relative's phone or e-mail, for staff to reach them.
+    Contact,
+    120
+);
+
+text_type!(
+    /// A note for staff.
+    Note,
+    500
+);
+
+/// A whole number typed in a form, within `min..=max`.
+pub fn parse_number(input: &str, min: i64, max: i64) -> Result<i64, FieldError> {
+    let text = input.trim();
+    if text.is_empty() {
+        return Err(FieldError::Required);
+    }
+    match text.parse::<i64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(FieldError::NumberOutOfRange(min, max)),
+    }
+}
+
+/// A date typed in a form: `2026-12-24` (what `<input type="date">` sends).
+pub fn parse_date(input: &str) -> Result<chrono::NaiveDate, FieldError> {
+    let text = input.trim();
+    if text.is_empty() {
+        return Err(FieldError::Required);
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| FieldError::DateInvalid)
+}
+
+/// A time of day typed in a form: `16:30` (what `<input type="time">` sends).
+pub fn parse_time(input: &str) -> Result<chrono::NaiveTime, FieldError> {
+    let text = input.trim();
+    if text.is_empty() {
+        return Err(FieldError::Required);
+    }
+    let minutes = hours::parse_clock(text)
+        .filter(|m| *m < DAY_MINUTES)
+        .ok_or(FieldError::TimeInvalid)?;
+    chrono::NaiveTime::from_hms_opt(u32::from(minutes / 60), u32::from(minutes % 60), 0)
+        .ok_or(FieldError::TimeInvalid)
+}
 
 /// The 6-digit code a relative types after opening the invite link.
 #[derive(Clone, PartialEq, Eq)]

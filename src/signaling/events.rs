@@ -168,6 +168,7 @@ async fn record(connection: &Connection, socket: &SocketRef) -> Result<bool, Ref
         display_name: &participant.display_name,
         staff_id: participant.staff_id.as_deref(),
         invite_id: participant.invite_id.as_deref(),
+        early_secs: hub.config.invite_early_secs(),
     };
     let visit_id = match db::visit_log::record_join(&hub.db, &visit).await {
         Ok(visit_id) => visit_id,
@@ -219,6 +220,7 @@ async fn welcome(
         max_video_kbps: hub.config.max_video_kbps,
     };
     answer(ack, &reply);
+    hub.caches.desk.bump();
     let me = Member {
         sid: socket.id,
         participant: connection.participant.clone(),

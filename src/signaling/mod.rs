@@ -310,6 +310,7 @@ impl Hub {
     }
 
     fn announce_left(&self, io: &SocketIo, member: &Member, reason: EndReason) {
+        self.caches.desk.bump();
         let others = self.registry().members_of(&member.participant.room_id);
         let message = json!({ "id": member.sid.to_string(), "reason": reason.as_str() });
         for other in others {

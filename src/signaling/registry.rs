@@ -23,6 +23,9 @@ pub struct Member {
 pub struct PresenceEntry {
     pub role: CallRole,
     pub name: String,
+    /// The invite a relative came in with (the desk maps it to its visit).
+    #[serde(skip)]
+    pub invite_id: Option<String>,
 }
 
 /// The outcome of a join.
@@ -173,6 +176,7 @@ impl Registry {
                     .map(|m| PresenceEntry {
                         role: m.participant.role,
                         name: m.participant.display_name.clone(),
+                        invite_id: m.participant.invite_id.clone(),
                     })
                     .collect();
                 (room.clone(), entries)

@@ -59,13 +59,13 @@ fn staff_side(query: &SideQuery) -> Result<CallRole, AppError> {
 /// nothing about other patients) or a nurse's own view of the call.
 pub async fn staff_call(
     State(state): State<AppState>,
-    _staff: CurrentStaff,
+    staff: CurrentStaff,
     ctx: PageCtx,
     IdPath(id): IdPath,
     Query(query): Query<SideQuery>,
 ) -> Result<Response, AppError> {
     let role = staff_side(&query)?;
-    let room = find_room(&state, id.as_str()).await?;
+    let room = find_room(&state, &staff, id.as_str(), &ctx.path).await?;
     if !room.is_open() {
         return Err(AppError::conflict(|t| t.err_room_closed));
     }
@@ -89,11 +89,12 @@ pub struct TicketResponse {
 pub async fn staff_ticket(
     State(state): State<AppState>,
     staff: CurrentStaff,
+    ctx: PageCtx,
     IdPath(id): IdPath,
     Query(query): Query<SideQuery>,
 ) -> Result<Json<TicketResponse>, AppError> {
     let role = staff_side(&query)?;
-    let room = find_room(&state, id.as_str()).await?;
+    let room = find_room(&state, &staff, id.as_str(), &ctx.path).await?;
     if !room.is_open() {
         return Err(AppError::conflict(|t| t.err_room_closed));
     }

@@ -7,7 +7,7 @@ use axum::{
 use tower_sessions::Session;
 
 use crate::{
-    auth::session::current_staff,
+    auth::{session::current_staff, wards::WardAccess},
     domain::{RandomId, StaffMember},
     error::AppError,
     state::AppState,
@@ -62,4 +62,26 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
             .map(IdPath)
             .ok_or_else(AppError::not_found)
     }
+}
+
+/// The wards `staff` reaches.
+pub async fn ward_access(state: &AppState, staff: &StaffMember) -> Result<WardAccess, AppError> {
+    Ok(WardAccess::of(staff, &state.db, &state.caches).await?)
+}
+
+/// Lets `staff` at something of `ward_id` (named `subject`, asked at `path`), or answers 404 as
+/// for an unknown id (nothing tells them it exists) after auditing the refusal.
+pub async fn require_ward(
+    state: &AppState,
+    staff: &StaffMember,
+    ward_id: &str,
+    subject: &str,
+    path: &str,
+) -> Result<WardAccess, AppError> {
+    let access = ward_access(state, staff).await?;
+    if !access.allows(ward_id) {
+        crate::actions::refuse_access(state, staff, subject, path).await;
+        return Err(AppError::not_found());
+    }
+    Ok(access)
 }

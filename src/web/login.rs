@@ -98,7 +98,7 @@ pub async fn submit(
             // The audit row first: no one is signed in without it (a full disk refuses the login).
             actions::record_login(&state, &staff.id).await?;
             session::log_in(&session, &staff.id).await?;
-            Ok(Redirect::to("/rooms").into_response())
+            Ok(Redirect::to("/desk").into_response())
         }
         _ => {
             throttle::failed(&state.db, attempt).await?;

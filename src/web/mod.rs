@@ -3,19 +3,24 @@
 
 pub mod assets;
 pub mod call;
+pub mod desk;
 pub mod extract;
 pub mod invites;
 pub mod login;
 pub mod patients;
+pub mod relatives;
 pub mod rooms;
 pub mod setup;
 pub mod staff;
 pub mod visit;
 pub mod visit_log;
+pub mod visits;
+pub mod wards;
+pub mod week;
 
 use std::collections::HashMap;
 
-pub use extract::{AdminStaff, CurrentStaff, IdPath};
+pub use extract::{AdminStaff, CurrentStaff, IdPath, require_ward, ward_access};
 
 use askama::Template;
 use axum::{
@@ -65,6 +70,32 @@ impl PageCtx {
             is_admin: staff.is_admin(),
         });
         self
+    }
+
+    /// Today's date in the hospital.
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.zone.local(chrono::Utc::now()).date()
+    }
+
+    /// Now, on the hospital's wall clock.
+    pub fn local_now(&self) -> Option<chrono::NaiveDateTime> {
+        Some(self.zone.local(chrono::Utc::now()))
+    }
+
+    /// A stored time as a relative reads it: "martes, 8 de diciembre de 2026, 16:00".
+    pub fn long_time(&self, unix_secs: i64) -> String {
+        self.zone
+            .local_at(unix_secs)
+            .map(|local| self.t.long_date(&local))
+            .unwrap_or_default()
+    }
+
+    /// A stored time's hour and minute in the hospital: `16:05`.
+    pub fn clock(&self, unix_secs: &i64) -> String {
+        self.zone
+            .local_at(*unix_secs)
+            .map(|local| local.format("%H:%M").to_string())
+            .unwrap_or_default()
     }
 
     /// A stored time, in the server's local time zone and the language's format.
@@ -305,10 +336,10 @@ const SECURITY_HEADERS: [(HeaderName, HeaderValue); 7] = [
     ),
 ];
 
-/// `/`: the rooms list for staff, the login page for everyone else.
+/// `/`: the visit desk for staff, the login page for everyone else.
 pub async fn home(staff: Result<CurrentStaff, AppError>) -> Redirect {
     match staff {
-        Ok(_) => Redirect::to("/rooms"),
+        Ok(_) => Redirect::to("/desk"),
         Err(_) => Redirect::to("/login"),
     }
 }

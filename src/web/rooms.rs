@@ -10,15 +10,14 @@ use axum::{
     response::{Redirect, Response},
 };
 
-use super::{FormErrors, IdPath, PageCtx, patients::find_patient, render};
-use serde::Deserialize;
+use super::{IdPath, PageCtx, patients::find_patient, render, require_ward, ward_access};
 
 use crate::{
     actions,
-    db::{self, invites::Invite, rooms::RoomView},
+    db::{self, invites::Invite, rooms::RoomView, visits::Visit},
     domain::{InviteStatus, RandomId},
     error::AppError,
-    i18n::{Lang, Text},
+    i18n::Text,
     signaling::PresenceEntry,
     state::AppState,
     web::CurrentStaff,
@@ -34,19 +33,31 @@ fn presence_line(entries: Option<&Vec<PresenceEntry>>, t: &Text) -> Option<Strin
     Some(names.join(", "))
 }
 
+/// One row of the rooms list.
+struct RoomRow<'a> {
+    room: &'a RoomView,
+    /// Who is in it now.
+    here: Option<String>,
+    /// The current or next visit: start and end.
+    next: Option<(i64, i64)>,
+}
+
 #[derive(Template)]
 #[template(path = "rooms/list.html")]
 struct RoomsPage<'a> {
     ctx: PageCtx,
-    rooms: Vec<(&'a RoomView, Option<String>)>,
+    rooms: Vec<RoomRow<'a>>,
 }
 
-/// `GET /rooms`: every open room with its patient, ward, bed, creation time and who is in it.
+/// `GET /rooms`: the open rooms of the nurse's wards with patient, ward, bed, who is in each and
+/// the current or next visit.
 pub async fn list(
     State(state): State<AppState>,
     staff: CurrentStaff,
     ctx: PageCtx,
 ) -> Result<Response, AppError> {
+    let access = ward_access(&state, &staff).await?;
+    let next = db::visits::next_per_room(&state.db, db::now()).await?;
     let presence = state.signaling.presence();
     let rooms = state
         .caches
@@ -58,7 +69,12 @@ pub async fn list(
         .unwrap_or_default();
     let rows = rooms
         .iter()
-        .map(|room| (room, presence_line(presence.get(&room.id), ctx.t)))
+        .filter(|room| access.allows(&room.ward_id))
+        .map(|room| RoomRow {
+            room,
+            here: presence_line(presence.get(&room.id), ctx.t),
+            next: next.get(&room.id).copied(),
+        })
         .collect();
     render(&RoomsPage {
         ctx: ctx.with_staff(&staff),
@@ -83,17 +99,6 @@ pub async fn presence(
     )
 }
 
-/// The invite form on the room page.
-#[derive(Debug, Default, Deserialize)]
-pub struct InviteForm {
-    #[serde(default)]
-    pub relative_name: String,
-    #[serde(default)]
-    pub relationship: String,
-    #[serde(default)]
-    pub lang: String,
-}
-
 /// An invite as the room page lists it.
 pub struct InviteRow {
     pub invite: Invite,
@@ -115,9 +120,7 @@ pub struct RoomPage {
     room: RoomView,
     here: Option<String>,
     invites: Vec<InviteRow>,
-    form: InviteForm,
-    errors: FormErrors,
-    languages: [Lang; 2],
+    visits: Vec<Visit>,
 }
 
 impl RoomPage {
@@ -126,8 +129,6 @@ impl RoomPage {
         state: &AppState,
         ctx: PageCtx,
         room: RoomView,
-        form: InviteForm,
-        errors: FormErrors,
     ) -> Result<RoomPage, AppError> {
         let now = db::now();
         let invites = db::invites::list_for_room(&state.db, &room.id)
@@ -139,39 +140,36 @@ impl RoomPage {
             })
             .collect();
         let here = presence_line(state.signaling.presence().get(&room.id), ctx.t);
-        let form = InviteForm {
-            lang: if form.lang.is_empty() {
-                ctx.lang.code().to_string()
-            } else {
-                form.lang
-            },
-            ..form
-        };
+        let visits = db::visits::upcoming_for_patient(&state.db, &room.patient_id, now)
+            .await?
+            .into_iter()
+            .filter(|v| v.room_id == room.id && v.cancelled_at.is_none())
+            .take(5)
+            .collect();
         Ok(RoomPage {
             ctx,
             room,
             here,
             invites,
-            form,
-            errors,
-            languages: Lang::ALL,
+            visits,
         })
-    }
-
-    fn language_name(&self, lang: &Lang) -> &'static str {
-        match lang {
-            Lang::Es => "Español",
-            Lang::En => "English",
-        }
     }
 }
 
-/// Loads a room named in a path, or 404.
-pub async fn find_room(state: &AppState, id: &str) -> Result<RoomView, AppError> {
+/// Loads a room named in a path that `staff` may reach, or 404 (audited when it is of another
+/// ward).
+pub async fn find_room(
+    state: &AppState,
+    staff: &CurrentStaff,
+    id: &str,
+    path: &str,
+) -> Result<RoomView, AppError> {
     let id = RandomId::parse(id).ok_or_else(AppError::not_found)?;
-    db::rooms::find(&state.db, id.as_str())
+    let room = db::rooms::find(&state.db, id.as_str())
         .await?
-        .ok_or_else(AppError::not_found)
+        .ok_or_else(AppError::not_found)?;
+    require_ward(state, staff, &room.ward_id, &room.id, path).await?;
+    Ok(room)
 }
 
 /// `GET /rooms/{id}`.
@@ -181,15 +179,8 @@ pub async fn show(
     ctx: PageCtx,
     IdPath(id): IdPath,
 ) -> Result<Response, AppError> {
-    let room = find_room(&state, id.as_str()).await?;
-    let page = RoomPage::load(
-        &state,
-        ctx.with_staff(&staff),
-        room,
-        InviteForm::default(),
-        FormErrors::default(),
-    )
-    .await?;
+    let room = find_room(&state, &staff, id.as_str(), &ctx.path).await?;
+    let page = RoomPage::load(&state, ctx.with_staff(&staff), room).await?;
     render(&page)
 }
 
@@ -197,9 +188,10 @@ pub async fn show(
 pub async fn create(
     State(state): State<AppState>,
     staff: CurrentStaff,
+    ctx: PageCtx,
     IdPath(patient_id): IdPath,
 ) -> Result<Redirect, AppError> {
-    let patient = find_patient(&state, patient_id.as_str()).await?;
+    let patient = find_patient(&state, &staff, patient_id.as_str(), &ctx.path).await?;
     let room_id = actions::create_room(&state, &staff, &patient.id).await?;
     Ok(Redirect::to(&format!("/rooms/{room_id}")))
 }
@@ -208,9 +200,10 @@ pub async fn create(
 pub async fn close(
     State(state): State<AppState>,
     staff: CurrentStaff,
+    ctx: PageCtx,
     IdPath(id): IdPath,
 ) -> Result<Redirect, AppError> {
-    let room = find_room(&state, id.as_str()).await?;
+    let room = find_room(&state, &staff, id.as_str(), &ctx.path).await?;
     actions::close_room(&state, &staff, &room.id).await?;
     Ok(Redirect::to("/rooms"))
 }

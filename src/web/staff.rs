@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{AdminStaff, FormErrors, IdPath, PageCtx, render, render_with_status};
 use crate::{
     actions::{self, AccountInput, CreateStaffError},
-    db::{self, staff::Staff},
+    db::{self, staff::Staff, wards::Ward},
     domain::{FieldError, Role},
     error::AppError,
     state::AppState,
@@ -28,11 +28,20 @@ struct StaffPage {
     errors: FormErrors,
     min_password: usize,
     has_ca: bool,
+    wards: Vec<Ward>,
+    /// (staff id, ward id) pairs.
+    assignments: Vec<(String, String)>,
 }
 
 impl StaffPage {
     fn role_label(&self, member: &Staff) -> &'static str {
         member.role().label(self.ctx.t)
+    }
+
+    fn works_in(&self, member: &Staff, ward: &Ward) -> bool {
+        self.assignments
+            .iter()
+            .any(|(s, w)| s == &member.id && w == &ward.id)
     }
 }
 
@@ -64,6 +73,8 @@ async fn page(
         errors,
         min_password: state.config.min_password_length,
         has_ca: state.ca_pem.is_some(),
+        wards: super::wards::all_wards(state).await?,
+        assignments: db::wards::all_assignments(&state.db).await?,
     })
 }
 
@@ -154,4 +165,33 @@ pub async fn download_ca(
         pem.to_string(),
     )
         .into_response())
+}
+
+/// `POST /admin/staff/{id}/wards`: the wards a staff member works in (checkboxes `ward`).
+pub async fn assign_wards(
+    State(state): State<AppState>,
+    AdminStaff(admin): AdminStaff,
+    IdPath(id): IdPath,
+    body: axum::body::Bytes,
+) -> Result<Redirect, AppError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(&body).map_err(|_| AppError::bad_request())?;
+    let known = super::wards::all_wards(&state).await?;
+    let mut chosen = Vec::new();
+    for (key, value) in pairs {
+        if key != "ward" {
+            continue;
+        }
+        if !known.iter().any(|w| w.id == value) {
+            return Err(AppError::not_found());
+        }
+        if !chosen.contains(&value) {
+            chosen.push(value);
+        }
+    }
+    db::staff::find_by_id(&state.db, id.as_str())
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    actions::assign_wards(&state, &admin, id.as_str(), &chosen).await?;
+    Ok(Redirect::to("/admin/staff"))
 }

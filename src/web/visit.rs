@@ -51,6 +51,47 @@ struct CodePage {
     ctx: PageCtx,
     relative_name: String,
     error: Option<String>,
+    /// The visit's time, for a visit whose window has not opened.
+    waiting: Option<Waiting>,
+    /// The code was typed right already (the page only waits for the window).
+    verified: bool,
+}
+
+/// What the relative sees before the visit's window opens.
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    /// "martes, 8 de diciembre de 2026, 16:00", in the relative's language.
+    pub when: String,
+    /// Unix seconds at which the page opens by itself.
+    pub opens_at: i64,
+    pub patient_first_name: String,
+}
+
+/// The waiting details of an invite whose window has not opened, if it has not.
+async fn waiting_for(
+    state: &AppState,
+    ctx: &PageCtx,
+    invite: &Invite,
+) -> Result<Option<Waiting>, AppError> {
+    if invite.status(db::now()) != InviteStatus::NotYetOpen {
+        return Ok(None);
+    }
+    let Some(visit_id) = &invite.visit_id else {
+        return Ok(None);
+    };
+    let Some(visit) = db::visits::find(&state.db, visit_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Waiting {
+        when: ctx.long_time(visit.starts_at),
+        opens_at: invite.opens_at.unwrap_or(visit.starts_at),
+        patient_first_name: visit
+            .patient_name
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    }))
 }
 
 fn message(ctx: PageCtx, status: StatusCode, text: &str) -> Result<Response, AppError> {
@@ -81,7 +122,7 @@ pub async fn open_link(
     };
     let lang = Lang::from_code(&invite.lang).unwrap_or(ctx.lang);
     let status = invite.status(db::now());
-    if status != InviteStatus::Active {
+    if !matches!(status, InviteStatus::Active | InviteStatus::NotYetOpen) {
         let t = lang.text();
         return message(
             PageCtx { t, lang, ..ctx },
@@ -90,6 +131,7 @@ pub async fn open_link(
         );
     }
     relative::remember(&session, &invite.id, false).await?;
+    actions::note_link_opened(&state, &invite.id).await?;
     // A page of this site that moves on to /visit by itself, not a redirect: when the link was
     // tapped in webmail or a chat app, the browser withholds our SameSite=Strict session cookie
     // for the whole cross-site redirect chain, but sends it for a navigation this page starts.
@@ -133,7 +175,7 @@ async fn session_invite(
         )?));
     };
     let status = invite.status(db::now());
-    if status != InviteStatus::Active {
+    if !matches!(status, InviteStatus::Active | InviteStatus::NotYetOpen) {
         return Ok(Err(message(
             ctx.clone(),
             StatusCode::GONE,
@@ -153,11 +195,14 @@ pub async fn show(
         Ok(found) => found,
         Err(page) => return Ok(page),
     };
-    if !verified {
+    let waiting = waiting_for(&state, &ctx, &invite).await?;
+    if !verified || waiting.is_some() {
         return render(&CodePage {
             ctx,
             relative_name: invite.relative_name,
             error: None,
+            waiting,
+            verified,
         });
     }
     let title = ctx.t.visit_title.to_string();
@@ -190,6 +235,7 @@ pub async fn submit_code(
         Err(page) => return Ok(page),
     };
     let client = peer.ip().to_string();
+    let waiting = waiting_for(&state, &ctx, &invite).await?;
     let again = |status: StatusCode, error: String| {
         render_with_status(
             status,
@@ -197,6 +243,8 @@ pub async fn submit_code(
                 ctx: ctx.clone(),
                 relative_name: invite.relative_name.clone(),
                 error: Some(error),
+                waiting: waiting.clone(),
+                verified: false,
             },
         )
     };
@@ -235,7 +283,7 @@ pub async fn ticket(
         Ok(found) => found,
         Err(_) => return Err(AppError::forbidden()),
     };
-    if !verified {
+    if !verified || invite.status(db::now()) != InviteStatus::Active {
         return Err(AppError::forbidden());
     }
     // Counts as activity: the call page fetches a ticket every few minutes, which keeps the
@@ -246,4 +294,54 @@ pub async fn ticket(
         ticket: relative::ticket(&state.secret, &invite),
     };
     Ok(Json(response).into_response())
+}
+
+/// `GET /visit/calendar.ics`: the visit as a calendar event (times in UTC), in the relative's
+/// language. Holds no link or code: those stay on the card.
+pub async fn calendar(
+    State(state): State<AppState>,
+    session: Session,
+    ctx: PageCtx,
+) -> Result<Response, AppError> {
+    use icalendar::{Calendar, Component, Event, EventLike};
+    let (invite, _) = match session_invite(&state, &session, &ctx).await? {
+        Ok(found) => found,
+        Err(page) => return Ok(page),
+    };
+    let visit_id = invite.visit_id.as_deref().ok_or_else(AppError::not_found)?;
+    let visit = db::visits::find(&state.db, visit_id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let lang = Lang::from_code(&invite.lang).unwrap_or(ctx.lang);
+    let t = lang.text();
+    let (Some(starts), Some(ends)) = (
+        chrono::DateTime::from_timestamp(visit.starts_at, 0),
+        chrono::DateTime::from_timestamp(visit.ends_at, 0),
+    ) else {
+        return Err(AppError::not_found());
+    };
+    let first_name = visit
+        .patient_name
+        .split_whitespace()
+        .next()
+        .unwrap_or_default();
+    let event = Event::new()
+        .uid(&format!("{}@visitas", invite.id))
+        .summary(&t.calendar_summary.replace("{name}", first_name))
+        .description(t.calendar_description)
+        .starts(starts)
+        .ends(ends)
+        .done();
+    let body = Calendar::new().push(event).done().to_string();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/calendar; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"visita.ics\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }

@@ -190,12 +190,62 @@ impl TestApp {
         .await
     }
 
-    /// A new nurse account, logged in on this app's client.
+    /// A new nurse account working in the ward "UCI" (open for visits all day), logged in on
+    /// this app's client.
     pub async fn logged_in_nurse(&self) -> String {
         let id = self.create_staff(Role::Nurse, "nurse.ana").await;
+        let ward = self.ward("UCI", "00:00-24:00").await;
+        self.assign(&id, &ward).await;
         let response = self.login("nurse.ana").await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         id
+    }
+
+    /// The ward called `name`, created with `hours` every day (30-minute visits, up to 8 hours,
+    /// 100 at once) when it does not exist yet; its id.
+    pub async fn ward(&self, name: &str, hours: &str) -> String {
+        self.ward_with(name, hours, 100).await
+    }
+
+    /// Like [`TestApp::ward`], with at most `max_video` visits at once.
+    pub async fn ward_with(&self, name: &str, hours: &str, max_video: i64) -> String {
+        let db = self.db();
+        let existing: Option<(String,)> = sqlx::query_as("SELECT id FROM wards WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&db)
+            .await
+            .unwrap();
+        if let Some((id,)) = existing {
+            return id;
+        }
+        let day = visitas::domain::parse_day(hours).expect("valid hours");
+        let week: [Vec<visitas::domain::Window>; 7] = std::array::from_fn(|_| day.clone());
+        let mut conn = db.acquire().await.unwrap();
+        let id = visitas::db::wards::create(
+            &mut conn,
+            &visitas::db::wards::WardInput {
+                name,
+                default_minutes: 30,
+                max_minutes: 480,
+                max_video_visits: max_video,
+                week: &week,
+            },
+        )
+        .await
+        .unwrap();
+        self.server.as_ref().unwrap().state.caches.wards_changed();
+        id
+    }
+
+    /// Adds a ward to the wards a staff member works in.
+    pub async fn assign(&self, staff_id: &str, ward_id: &str) {
+        sqlx::query("INSERT INTO staff_wards (staff_id, ward_id) VALUES ($1, $2)")
+            .bind(staff_id)
+            .bind(ward_id)
+            .execute(&self.db())
+            .await
+            .unwrap();
+        self.server.as_ref().unwrap().state.caches.wards_changed();
     }
 
     /// The value of the staff session cookie this client holds.
@@ -209,6 +259,7 @@ impl TestApp {
 
     /// Registers a patient through the form and returns its id.
     pub async fn register_patient(&self, name: &str, record: &str) -> String {
+        self.ward("UCI", "00:00-24:00").await;
         let response = self.post_patient(name, "UCI", "7", record).await;
         assert_eq!(
             response.status(),
@@ -220,32 +271,59 @@ impl TestApp {
             .to_string()
     }
 
-    /// Submits the patient form as it is filled in, whatever the answer.
+    /// Submits the patient form as it is filled in, whatever the answer. `ward` is a ward's name
+    /// (sent as its id) or, when no ward has that name, sent as it is.
     pub async fn post_patient(&self, name: &str, ward: &str, bed: &str, record: &str) -> Response {
+        let found: Option<(String,)> = sqlx::query_as("SELECT id FROM wards WHERE name = $1")
+            .bind(ward)
+            .fetch_optional(&self.db())
+            .await
+            .unwrap();
+        let ward_id = found.map_or_else(|| ward.to_string(), |(id,)| id);
         let fields = [
             ("display_name", name),
-            ("ward", ward),
+            ("ward_id", ward_id.as_str()),
             ("bed", bed),
             ("record_number", record),
         ];
         self.post("/patients", &fields).await
     }
 
-    /// Submits the invite form of a room as it is filled in, whatever the answer.
-    pub async fn post_invite(
+    /// Submits the form that authorises a relative, as filled in, whatever the answer.
+    pub async fn post_relative(
         &self,
-        room_id: &str,
+        patient_id: &str,
         name: &str,
         relationship: &str,
         lang: &str,
     ) -> Response {
         let fields = [
-            ("relative_name", name),
+            ("display_name", name),
             ("relationship", relationship),
             ("lang", lang),
         ];
-        self.post(&format!("/rooms/{room_id}/invites"), &fields)
+        self.post(&format!("/patients/{patient_id}/relatives"), &fields)
             .await
+    }
+
+    /// Authorises a relative of a patient through the form; their id.
+    pub async fn authorise(&self, patient_id: &str, name: &str, lang: &str) -> String {
+        let response = self.post_relative(patient_id, name, "hija", lang).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "relative authorised"
+        );
+        let (id,): (String,) = sqlx::query_as(
+            "SELECT id FROM relatives WHERE patient_id = $1 AND display_name = $2
+             ORDER BY authorised_at DESC, rowid DESC LIMIT 1",
+        )
+        .bind(patient_id)
+        .bind(name)
+        .fetch_one(&self.db())
+        .await
+        .unwrap();
+        id
     }
 
     /// A GET from a fresh device that presents `session` as its staff session cookie (a stolen or
@@ -313,6 +391,10 @@ impl TestApp {
             "staff" => "SELECT COUNT(*) FROM staff",
             "sessions" => "SELECT COUNT(*) FROM sessions",
             "invites" => "SELECT COUNT(*) FROM invites",
+            "visits" => "SELECT COUNT(*) FROM visits",
+            "relatives" => "SELECT COUNT(*) FROM relatives",
+            "wards" => "SELECT COUNT(*) FROM wards",
+            "ward_exceptions" => "SELECT COUNT(*) FROM ward_exceptions",
             "visit_log" => "SELECT COUNT(*) FROM visit_log",
             "audit_events" => "SELECT COUNT(*) FROM audit_events",
             other => panic!("unknown table {other}"),
@@ -344,10 +426,67 @@ pub struct InviteCard {
 }
 
 impl TestApp {
-    /// Creates an invite through the room page's form and reads the card.
+    /// Authorises a relative called `name` for the room's patient, starts a visit now for them
+    /// ("visit now") and reads their card.
     pub async fn create_invite(&self, room_id: &str, name: &str) -> InviteCard {
-        let response = self.post_invite(room_id, name, "hija", "es").await;
-        assert_eq!(response.status(), StatusCode::OK, "invite created");
+        let (patient_id,): (String,) = sqlx::query_as("SELECT patient_id FROM rooms WHERE id = $1")
+            .bind(room_id)
+            .fetch_one(&self.db())
+            .await
+            .unwrap();
+        let relative = self.authorise(&patient_id, name, "es").await;
+        // A second relative joins the visit already running (a patient has one at a time).
+        let running: Option<(String,)> = sqlx::query_as(
+            "SELECT id FROM visits WHERE room_id = $1 AND cancelled_at IS NULL
+               AND COALESCE(ended_at, ends_at) > $2 AND starts_at <= $2",
+        )
+        .bind(room_id)
+        .bind(chrono::Utc::now().timestamp())
+        .fetch_optional(&self.db())
+        .await
+        .unwrap();
+        let visit = match running {
+            Some((visit,)) => {
+                let added = self
+                    .post(
+                        &format!("/visits/{visit}/relatives"),
+                        &[("relative", relative.as_str())],
+                    )
+                    .await;
+                assert_eq!(added.status(), StatusCode::SEE_OTHER, "relative added");
+                visit
+            }
+            None => self.visit_now(&patient_id, &[&relative]).await,
+        };
+        self.card_of(&visit, &relative).await
+    }
+
+    /// Starts a visit now for these relatives of a patient; the visit's id.
+    pub async fn visit_now(&self, patient_id: &str, relatives: &[&str]) -> String {
+        let mut fields: Vec<(&str, &str)> = relatives.iter().map(|r| ("relative", *r)).collect();
+        fields.push(("minutes", "60"));
+        let response = self
+            .post(&format!("/patients/{patient_id}/visits/now"), &fields)
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "visit started");
+        location(&response)
+            .trim_start_matches("/visits/")
+            .to_string()
+    }
+
+    /// The printable card of a relative of a visit.
+    pub async fn card_of(&self, visit_id: &str, relative_id: &str) -> InviteCard {
+        let (invite,): (String,) =
+            sqlx::query_as("SELECT id FROM invites WHERE visit_id = $1 AND relative_id = $2")
+                .bind(visit_id)
+                .bind(relative_id)
+                .fetch_one(&self.db())
+                .await
+                .unwrap();
+        let response = self
+            .get(&format!("/visits/{visit_id}/cards/{invite}"))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "the card prints");
         let html = text(response).await;
         let link = attribute(&html, "data-invite-link").expect("the card shows the link");
         let code = attribute(&html, "data-invite-code").expect("the card shows the code");
