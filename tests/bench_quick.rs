@@ -18,7 +18,8 @@ async fn the_benchmark_harness_measures_every_figure_in_quick_mode() {
             metric.name
         );
         // Browser figures (join to first frame, the floor, page weight) have no reference side.
-        let in_browser = ["join", "frame", "call page"]
+        // Nor do the scheduling figures: their target compares two Visitas figures.
+        let in_browser = ["join", "frame", "call page", "registering", "scheduling"]
             .iter()
             .any(|w| metric.name.contains(w));
         assert!(
@@ -39,6 +40,9 @@ async fn the_benchmark_harness_measures_every_figure_in_quick_mode() {
         "first frame floor (two peers, one page), median",
         "call page weight, cold (compressed)",
         "call page requests, cold",
+        "desk page, 2 wards",
+        "week view",
+        "scheduling a visit p99, 20 nurses",
     ] {
         assert!(names.contains(&expected), "{expected} in {names:?}");
     }

@@ -23,6 +23,7 @@ use std::{
 
 #[path = "../../tests/helpers/browser.rs"]
 pub mod browser;
+pub mod hospital;
 
 use reqwest::{Client, cookie::Jar};
 use serde_json::{Value, json};
@@ -40,6 +41,10 @@ pub struct Options {
     pub http_seconds: usize,
     pub rounds: usize,
     pub joins: usize,
+    /// The hospital the scheduler's figures are measured on.
+    pub hospital: hospital::Size,
+    /// Requests each of the 20 nurses sends when scheduling and registering.
+    pub posts_per_nurse: usize,
     /// Which parts to run (all of them unless narrowed with `--only`).
     pub parts: Vec<Part>,
 }
@@ -53,17 +58,20 @@ pub enum Part {
     Idle,
     /// Join to first frame and the call page's weight, in Chromium.
     Browser,
+    /// The desk, the week view and scheduling, on a hospital-sized data set.
+    Schedule,
 }
 
 impl Part {
-    pub const ALL: [Part; 3] = [Part::Http, Part::Idle, Part::Browser];
+    pub const ALL: [Part; 4] = [Part::Http, Part::Idle, Part::Browser, Part::Schedule];
 
-    /// Parses `http`, `idle` or `browser`.
+    /// Parses `http`, `idle`, `browser` or `schedule`.
     pub fn parse(name: &str) -> Option<Part> {
         match name {
             "http" => Some(Part::Http),
             "idle" => Some(Part::Idle),
             "browser" => Some(Part::Browser),
+            "schedule" => Some(Part::Schedule),
             _ => None,
         }
     }
@@ -85,6 +93,8 @@ impl Options {
             http_seconds: 10,
             rounds: 2,
             joins: 20,
+            hospital: hospital::Size::FULL,
+            posts_per_nurse: 50,
             parts: Part::ALL.to_vec(),
         }
     }
@@ -102,6 +112,8 @@ impl Options {
             http_seconds: 1,
             rounds: 1,
             joins: 2,
+            hospital: hospital::Size::QUICK,
+            posts_per_nurse: 3,
             parts: Part::ALL.to_vec(),
         }
     }
@@ -132,6 +144,12 @@ impl Metric {
             reference,
             target: None,
         }
+    }
+
+    /// A target judged from figures beyond this metric's own.
+    fn judged(mut self, description: &str, holds: bool) -> Self {
+        self.target = Some((description.to_string(), holds));
+        self
     }
 
     fn target(mut self, description: &str, holds: impl FnOnce(f64, Option<f64>) -> bool) -> Self {
@@ -323,7 +341,8 @@ pub struct Visitas {
 }
 
 impl Visitas {
-    pub async fn start(bin: &Path) -> Visitas {
+    /// Starts Visitas with the hospital of `size` already in its database.
+    pub async fn start(bin: &Path, size: hospital::Size) -> (Visitas, hospital::Hospital) {
         let data = tempfile::tempdir().unwrap();
         let mut create = Command::new(bin)
             .args(["admin", "create", "--username", "bench.admin", "--data-dir"])
@@ -334,6 +353,7 @@ impl Visitas {
             .unwrap();
         writeln!(create.stdin.take().unwrap(), "{PASSWORD}").unwrap();
         assert!(create.wait().unwrap().success(), "visitas admin create");
+        let hospital = hospital::generate(&data.path().join("visitas.db"), size).await;
         let port = browser::free_port();
         // `VISITAS_BENCH_WRAP="heaptrack -o /tmp/visitas"` runs the server under a profiler; the
         // figures of such a run measure the profiler too.
@@ -402,7 +422,92 @@ impl Visitas {
             .unwrap()
             .trim_start_matches("/admin/wards/")
             .to_string();
-        visitas
+        (visitas, hospital)
+    }
+
+    /// Creates the nurse `bench.nurse`, working in `wards`, and signs them in; their cookie.
+    pub async fn nurse_of(&self, wards: &[String]) -> Nurse {
+        let created = self
+            .post(
+                &self.client,
+                "/admin/staff",
+                &[
+                    ("username", "bench.nurse"),
+                    ("display_name", "Enfermera de carga"),
+                    ("password", PASSWORD),
+                    ("password_confirm", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(created.status(), 303, "the nurse is created");
+        let url = format!("sqlite://{}", self.data.path().join("visitas.db").display());
+        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        let (nurse_id,): (String,) =
+            sqlx::query_as("SELECT id FROM staff WHERE username = 'bench.nurse'")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        drop(conn);
+        let fields: Vec<(&str, &str)> = wards.iter().map(|w| ("ward", w.as_str())).collect();
+        let assigned = self
+            .post(
+                &self.client,
+                &format!("/admin/staff/{nurse_id}/wards"),
+                &fields,
+            )
+            .await;
+        assert_eq!(assigned.status(), 303, "the nurse is assigned");
+        use reqwest::cookie::CookieStore;
+        let (client, jar) = client();
+        let login = self
+            .post(
+                &client,
+                "/login",
+                &[("username", "bench.nurse"), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(login.status(), 303, "the nurse signs in");
+        Nurse {
+            cookie: jar
+                .cookies(&self.base.parse().unwrap())
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string(),
+        }
+    }
+
+    /// `count` browsers signed in as `bench.nurse`, each with its form token.
+    pub async fn nurse_clients(&self, count: usize) -> Vec<NurseClient> {
+        let mut nurses = Vec::new();
+        for _ in 0..count {
+            let (client, _) = client();
+            let login = self
+                .post(
+                    &client,
+                    "/login",
+                    &[("username", "bench.nurse"), ("password", PASSWORD)],
+                )
+                .await;
+            assert_eq!(login.status(), 303, "a nurse signs in");
+            let page = client
+                .get(format!("{}/desk", self.base))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let token = attribute(&page, "name=\"csrf\" value").expect("a form token");
+            nurses.push(NurseClient {
+                client,
+                base: self.base.clone(),
+                token,
+            });
+        }
+        nurses
     }
 
     async fn post(
@@ -592,10 +697,18 @@ fn attribute(html: &str, name: &str) -> Option<String> {
 }
 
 /// The reference relay, started with Visitas' certificate and the same rooms.
-pub async fn start_reference(visitas: &Visitas, rooms: &[Value]) -> Process {
+pub async fn start_reference(
+    visitas: &Visitas,
+    rooms: &[Value],
+    hospital: &hospital::Hospital,
+) -> Process {
     let dir = repo_dir().join("benches/reference");
     let rooms_file = visitas.data.path().join("reference-rooms.json");
     std::fs::write(&rooms_file, serde_json::to_vec(rooms).unwrap()).unwrap();
+    let hospital_file = visitas.data.path().join("reference-hospital.json");
+    let mut data = hospital.reference.clone();
+    data["nurse_wards"] = json!([hospital.wards[0], hospital.wards[1]]);
+    std::fs::write(&hospital_file, serde_json::to_vec(&data).unwrap()).unwrap();
     let port = browser::free_port();
     let tls = visitas.data.path().join("tls");
     let child = Command::new("node")
@@ -605,6 +718,7 @@ pub async fn start_reference(visitas: &Visitas, rooms: &[Value]) -> Process {
         .arg(tls.join("server.key"))
         .arg(&rooms_file)
         .arg(repo_dir().join("static"))
+        .arg(&hospital_file)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -729,7 +843,7 @@ fn median(values: &mut [f64]) -> f64 {
 pub async fn run(opts: &Options) -> Vec<Metric> {
     ensure_tools();
     let mut metrics = Vec::new();
-    let visitas = Visitas::start(&opts.visitas_bin).await;
+    let (visitas, hospital) = Visitas::start(&opts.visitas_bin, opts.hospital).await;
 
     // The same open rooms on both servers, for the rooms page.
     let mut rooms = Vec::new();
@@ -737,7 +851,7 @@ pub async fn run(opts: &Options) -> Vec<Metric> {
         let room = visitas.create_room(&format!("Paciente {i}")).await;
         rooms.push(json!({ "id": room, "patient_id": room, "patient_name": format!("Paciente {i}"), "ward": "UCI", "bed": "1", "created": "23/11/2026 10:00" }));
     }
-    let reference = start_reference(&visitas, &rooms).await;
+    let reference = start_reference(&visitas, &rooms, &hospital).await;
     let v_url = visitas.base.clone();
     let r_url = format!("https://127.0.0.1:{}", reference.port);
 
@@ -757,6 +871,9 @@ pub async fn run(opts: &Options) -> Vec<Metric> {
 
     if opts.parts.contains(&Part::Http) {
         metrics.extend(http(&visitas, &v_url, &r_url, opts.http_seconds));
+    }
+    if opts.parts.contains(&Part::Schedule) {
+        metrics.extend(scheduler(opts, &visitas, &hospital, &r_url).await);
     }
     if opts.parts.contains(&Part::Idle) {
         metrics.extend(idle_and_relay(opts, &visitas, &reference).await);
@@ -802,6 +919,169 @@ fn http(visitas: &Visitas, v_url: &str, r_url: &str, seconds: usize) -> Vec<Metr
         Some(r_static_p99),
     ));
     metrics
+}
+
+/// The scheduler on the hospital: the desk of a nurse of two wards and a ward's week view under
+/// wrk, against the reference's equivalent pages; then 20 nurses at once registering patients
+/// and scheduling visits (every rule checked), each request timed.
+async fn scheduler(
+    opts: &Options,
+    visitas: &Visitas,
+    hospital: &hospital::Hospital,
+    r_url: &str,
+) -> Vec<Metric> {
+    let mut metrics = Vec::new();
+    let nurse = visitas.nurse_of(&hospital.wards[..2]).await;
+    let cookie = nurse.cookie;
+    let v_url = &visitas.base;
+    let seconds = opts.http_seconds;
+    let (v_desk, v_desk_p99) = wrk(&format!("{v_url}/desk"), Some(&cookie), seconds);
+    let (r_desk, r_desk_p99) = wrk(&format!("{r_url}/desk"), None, seconds);
+    let week = format!("/wards/{}/week", hospital.wards[0]);
+    let (v_week, v_week_p99) = wrk(&format!("{v_url}{week}"), Some(&cookie), seconds);
+    let (r_week, r_week_p99) = wrk(&format!("{r_url}{week}"), None, seconds);
+    metrics.push(
+        Metric::new("desk page, 2 wards", "req/s", Some(v_desk), Some(r_desk))
+            .target("≥ 4× reference", |v, r| r.is_some_and(|r| v >= 4.0 * r)),
+    );
+    metrics.push(
+        Metric::new(
+            "desk page, 2 wards, p99",
+            "ms",
+            Some(v_desk_p99),
+            Some(r_desk_p99),
+        )
+        .target("≤ 0.25× reference", |v, r| {
+            r.is_some_and(|r| v <= 0.25 * r)
+        }),
+    );
+    metrics.push(
+        Metric::new("week view", "req/s", Some(v_week), Some(r_week))
+            .target("≥ 2× reference", |v, r| r.is_some_and(|r| v >= 2.0 * r)),
+    );
+    metrics.push(Metric::new(
+        "week view p99",
+        "ms",
+        Some(v_week_p99),
+        Some(r_week_p99),
+    ));
+
+    // 20 nurses at once: first registering patients, then scheduling visits.
+    let nurses = visitas.nurse_clients(20).await;
+    let ward = hospital.wards[0].clone();
+    let registering = timed_posts(&nurses, opts.posts_per_nurse, |n, i| {
+        (
+            "/patients".to_string(),
+            vec![
+                ("display_name".to_string(), format!("Nuevo {n}-{i}")),
+                ("ward_id".to_string(), ward.clone()),
+                ("bed".to_string(), "99".to_string()),
+                ("record_number".to_string(), String::new()),
+            ],
+        )
+    })
+    .await;
+    // Each nurse books for patients of their own, on days past the generated visits, so every
+    // request passes every rule (and checks each one).
+    let mine: Vec<_> = hospital
+        .patients
+        .iter()
+        .filter(|(_, w, _)| *w < 2)
+        .cloned()
+        .collect();
+    let per_nurse = (mine.len() / nurses.len()).max(1);
+    let first_free =
+        chrono::Local::now().date_naive() + chrono::Duration::days(opts.hospital.days / 2 + 3);
+    let scheduling = timed_posts(&nurses, opts.posts_per_nurse, |n, i| {
+        let (patient, _, relative) = &mine[(n * per_nurse + i % per_nurse) % mine.len()];
+        let day = first_free + chrono::Duration::days((i / per_nurse) as i64);
+        (
+            format!("/patients/{patient}/visits"),
+            vec![
+                ("relative".to_string(), relative.clone()),
+                ("date".to_string(), day.to_string()),
+                ("time".to_string(), format!("{:02}:00", 10 + n % 8)),
+                ("minutes".to_string(), "30".to_string()),
+            ],
+        )
+    })
+    .await;
+    let p99 = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[((v.len() as f64 * 0.99).ceil() as usize)
+            .saturating_sub(1)
+            .min(v.len() - 1)]
+    };
+    let (register_p99, schedule_p99) = (p99(registering), p99(scheduling));
+    metrics.push(Metric::new(
+        "registering a patient p99, 20 nurses",
+        "ms",
+        Some(register_p99),
+        None,
+    ));
+    metrics.push(
+        Metric::new(
+            "scheduling a visit p99, 20 nurses",
+            "ms",
+            Some(schedule_p99),
+            None,
+        )
+        .judged("≤ 2× registering p99", schedule_p99 <= 2.0 * register_p99),
+    );
+    metrics
+}
+
+/// A nurse's browser for the load: its client (cookies), the server's address and its form
+/// token.
+#[derive(Clone)]
+pub struct NurseClient {
+    pub client: Client,
+    pub base: String,
+    pub token: String,
+}
+
+/// Sends `count` form posts from each nurse, all nurses at once; the latency of each in ms. Every
+/// answer must be a redirect (the form was accepted).
+async fn timed_posts(
+    nurses: &[NurseClient],
+    count: usize,
+    request: impl Fn(usize, usize) -> (String, Vec<(String, String)>),
+) -> Vec<f64> {
+    let mut tasks = Vec::new();
+    for (n, nurse) in nurses.iter().enumerate() {
+        let requests: Vec<_> = (0..count).map(|i| request(n, i)).collect();
+        let nurse = nurse.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::new();
+            for (path, mut fields) in requests {
+                fields.push(("csrf".to_string(), nurse.token.clone()));
+                let started = Instant::now();
+                let response = nurse
+                    .client
+                    .post(format!("{}{path}", nurse.base))
+                    .header("origin", &nurse.base)
+                    .form(&fields)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let _ = response.bytes().await;
+                times.push(started.elapsed().as_secs_f64() * 1000.0);
+                assert_eq!(status, 303, "{path} accepted");
+            }
+            times
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all
+}
+
+/// A signed-in nurse's wrk cookie.
+pub struct Nurse {
+    pub cookie: String,
 }
 
 /// 2 and 3. Idle connections, alternating servers; then the relay with the largest load held.
@@ -992,7 +1272,7 @@ pub async fn join_to_first_frame(visitas: &Visitas, joins: usize) -> Vec<Metric>
         .click("form[action='/login'] button[type=submit]")
         .await;
     bedside
-        .wait_for("location.pathname === '/rooms'", wait, "login")
+        .wait_for("location.pathname === '/desk'", wait, "login")
         .await;
     bedside
         .goto(&format!("{}/rooms/{room}/call?as=patient", visitas.base))

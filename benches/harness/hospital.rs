@@ -1,0 +1,266 @@
+//! A hospital-sized data set for the scheduler's figures: 40 wards, 1,200 patients, 6,000
+//! relatives and 30,000 visits over 90 days (45 days back, 45 ahead), written straight into the
+//! SQLite file before the server starts (the same rows the app would write, far faster than 37,000
+//! form posts), and the same data as JSON for the reference's in-memory pages.
+
+use std::path::Path;
+
+use chrono::{Duration, Local, NaiveTime, TimeZone};
+use serde_json::{Value, json};
+use sqlx::{Connection, SqliteConnection};
+
+/// Sizes of the data set.
+#[derive(Debug, Clone, Copy)]
+pub struct Size {
+    pub wards: usize,
+    pub patients_per_ward: usize,
+    pub relatives_per_patient: usize,
+    pub visits_per_patient: usize,
+    pub days: i64,
+}
+
+impl Size {
+    /// The issue's hospital.
+    pub const FULL: Size = Size {
+        wards: 40,
+        patients_per_ward: 30,
+        relatives_per_patient: 5,
+        visits_per_patient: 25,
+        days: 90,
+    };
+
+    /// Small, for the test command.
+    pub const QUICK: Size = Size {
+        wards: 4,
+        patients_per_ward: 10,
+        relatives_per_patient: 2,
+        visits_per_patient: 10,
+        days: 30,
+    };
+}
+
+/// What was generated, for the load and the reference.
+pub struct Hospital {
+    /// Ward ids, in order.
+    pub wards: Vec<String>,
+    /// (patient id, ward index, first relative id).
+    pub patients: Vec<(String, usize, String)>,
+    /// The reference's copy of everything its pages show.
+    pub reference: Value,
+}
+
+fn id(kind: char, n: usize) -> String {
+    // 22 characters, like the program's own ids.
+    format!("{kind}{n:0>21}")
+}
+
+/// Visiting hours of every generated ward: 08:00-22:00 every day.
+pub const OPEN: u16 = 8 * 60;
+pub const CLOSE: u16 = 22 * 60;
+
+/// Writes the data set into the (migrated) database at `path`; `admin_id` authored it.
+pub async fn generate(path: &Path, size: Size) -> Hospital {
+    let url = format!("sqlite://{}", path.display());
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    let (admin_id,): (String,) = sqlx::query_as("SELECT id FROM staff LIMIT 1")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let today = Local::now().date_naive();
+    let mut tx = conn.begin().await.unwrap();
+    let mut wards = Vec::new();
+    let mut ref_wards = Vec::new();
+    for w in 0..size.wards {
+        let ward = id('W', w);
+        let name = format!("Unidad {:02}", w + 1);
+        sqlx::query(
+            "INSERT INTO wards (id, name, default_minutes, max_minutes, max_video_visits, created_at)
+             VALUES ($1, $2, 30, 120, 100, $3)",
+        )
+        .bind(&ward)
+        .bind(&name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        for day in 0..7 {
+            sqlx::query(
+                "INSERT INTO ward_hours (ward_id, weekday, start_minute, end_minute)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&ward)
+            .bind(day)
+            .bind(i64::from(OPEN))
+            .bind(i64::from(CLOSE))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        ref_wards.push(json!({ "id": ward, "name": name, "max": 100, "step": 30 }));
+        wards.push(ward);
+    }
+
+    let mut patients = Vec::new();
+    let mut ref_patients = Vec::new();
+    let mut ref_visits = Vec::new();
+    let (mut n_relative, mut n_visit) = (0, 0);
+    let first_day = today - Duration::days(size.days / 2);
+    for (w, ward_id) in wards.iter().enumerate() {
+        for b in 0..size.patients_per_ward {
+            let p = w * size.patients_per_ward + b;
+            let patient = id('P', p);
+            let room = id('R', p);
+            let name = format!("Paciente {p:04}");
+            sqlx::query(
+                "INSERT INTO patients (id, display_name, ward_id, bed, record_number, created_at,
+                                       created_by)
+                 VALUES ($1, $2, $3, $4, NULL, $5, $6)",
+            )
+            .bind(&patient)
+            .bind(&name)
+            .bind(ward_id)
+            .bind((b + 1).to_string())
+            .bind(now)
+            .bind(&admin_id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO rooms (id, patient_id, created_at, created_by) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&room)
+            .bind(&patient)
+            .bind(now)
+            .bind(&admin_id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            let mut relatives = Vec::new();
+            for r in 0..size.relatives_per_patient {
+                let relative = id('F', n_relative);
+                n_relative += 1;
+                let rel_name = format!("Familiar {p:04}-{r}");
+                sqlx::query(
+                    "INSERT INTO relatives (id, patient_id, display_name, relationship, lang,
+                                            authorised_at, authorised_by)
+                     VALUES ($1, $2, $3, 'hija', 'es', $4, $5)",
+                )
+                .bind(&relative)
+                .bind(&patient)
+                .bind(&rel_name)
+                .bind(now)
+                .bind(&admin_id)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+                relatives.push((relative, rel_name));
+            }
+            // Visits every few days, at a time of day of the patient's own within the hours.
+            for k in 0..size.visits_per_patient {
+                let visit = id('V', n_visit);
+                n_visit += 1;
+                let day = first_day
+                    + Duration::days(
+                        (k as i64 * size.days) / size.visits_per_patient as i64 + (p as i64 % 3),
+                    );
+                let minute = u32::from(OPEN) + ((p * 7 + k * 3) % 26) as u32 * 30;
+                let local =
+                    day.and_time(NaiveTime::from_hms_opt(minute / 60, minute % 60, 0).unwrap());
+                let starts = Local
+                    .from_local_datetime(&local)
+                    .earliest()
+                    .unwrap()
+                    .timestamp();
+                let ends = starts + 30 * 60;
+                let cancelled = (p + k).is_multiple_of(20);
+                let overridden = (p + k) % 50 == 7;
+                sqlx::query(
+                    "INSERT INTO visits (id, patient_id, ward_id, room_id, starts_at, ends_at,
+                                         override_reason, created_at, created_by, cancelled_at,
+                                         cancelled_by, cancel_reason)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&visit)
+                .bind(&patient)
+                .bind(ward_id)
+                .bind(&room)
+                .bind(starts)
+                .bind(ends)
+                .bind(overridden.then_some("clinical"))
+                .bind(now)
+                .bind(&admin_id)
+                .bind(cancelled.then_some(now))
+                .bind(cancelled.then_some(admin_id.as_str()))
+                .bind(cancelled.then_some("Prueba"))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+                let (relative, rel_name) = &relatives[k % relatives.len()];
+                let invite = id('I', n_visit);
+                let opened = (starts < now && !(p + k).is_multiple_of(5)).then_some(starts - 300);
+                sqlx::query(
+                    "INSERT INTO invites (id, room_id, relative_name, relationship, lang,
+                                          token_hash, code_hash, created_at, created_by,
+                                          expires_at, visit_id, relative_id, opens_at, opened_at)
+                     VALUES ($1, $2, $3, 'hija', 'es', $4, 'x', $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(&invite)
+                .bind(&room)
+                .bind(rel_name)
+                .bind(format!("bench-{invite}"))
+                .bind(now)
+                .bind(&admin_id)
+                .bind(ends)
+                .bind(&visit)
+                .bind(relative)
+                .bind(starts - 15 * 60)
+                .bind(opened)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+                let came = opened.is_some() && ends < now && !cancelled;
+                if came {
+                    for (role, who) in [("patient", name.as_str()), ("relative", rel_name.as_str())]
+                    {
+                        sqlx::query(
+                            "INSERT INTO visit_log (room_id, patient_id, role, display_name,
+                                                    invite_id, joined_at, left_at, end_reason,
+                                                    scheduled_visit_id)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, 'hangup', $8)",
+                        )
+                        .bind(&room)
+                        .bind(&patient)
+                        .bind(role)
+                        .bind(who)
+                        .bind((role == "relative").then_some(invite.as_str()))
+                        .bind(starts + 60)
+                        .bind(ends - 60)
+                        .bind(&visit)
+                        .execute(&mut *tx)
+                        .await
+                        .unwrap();
+                    }
+                }
+                ref_visits.push(json!({
+                    "id": visit, "patient": p, "ward": ward_id, "room": room,
+                    "starts": starts, "ends": ends, "cancelled": cancelled,
+                    "override": overridden, "relative": format!("{rel_name} (hija)"),
+                    "opened": opened.is_some(), "came": came,
+                    "first_join": came.then_some(starts + 60), "last_leave": came.then_some(ends - 60),
+                }));
+            }
+            ref_patients.push(
+                json!({ "id": patient, "name": name, "bed": (b + 1).to_string(), "ward": ward_id }),
+            );
+            patients.push((patient, w, relatives[0].0.clone()));
+        }
+    }
+    tx.commit().await.unwrap();
+    conn.close().await.unwrap();
+    Hospital {
+        reference: json!({ "wards": ref_wards, "patients": ref_patients, "visits": ref_visits }),
+        wards,
+        patients,
+    }
+}
