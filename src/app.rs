@@ -279,6 +279,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         sessions: SqliteSessionStore::new(db.clone()),
         caches,
         last_probe: std::sync::Mutex::new(None),
+        write_gate: db::WriteGate::default(),
     });
     let app = router(state.clone());
     let handle = Handle::new();

@@ -12,7 +12,12 @@
 use std::{collections::HashMap, future::Future, hash::Hash, sync::Arc, sync::Mutex};
 
 use crate::{
-    db::{rooms::RoomView, wards::WardRules},
+    db::{
+        patients::Patient,
+        rooms::RoomView,
+        visits::{Attendance, Visit, VisitInvite},
+        wards::WardRules,
+    },
     domain::StaffMember,
 };
 
@@ -33,6 +38,86 @@ pub struct Caches {
     /// Counts changes the visit desk shows (visits booked, moved, cancelled, people joining and
     /// leaving calls), so that an open desk asks for fresh rows only after one.
     pub desk: DeskVersion,
+    /// A day's visits of the wards a staff member reaches (by staff id, `None` for every ward),
+    /// with their invites and attendance, while [`Caches::desk`] has not moved.
+    pub desk_days: UntilDeskChanges<(Option<String>, chrono::NaiveDate), Arc<DeskDay>>,
+    /// A ward's week (by ward id and Monday): its visits and admitted patients, while
+    /// [`Caches::desk`] has not moved.
+    pub ward_weeks: UntilDeskChanges<(String, chrono::NaiveDate), Arc<WardWeek>>,
+}
+
+/// What the desk reads from the database for one day.
+#[derive(Debug, Default)]
+pub struct DeskDay {
+    pub visits: Vec<Visit>,
+    pub invites: Vec<VisitInvite>,
+    pub attendance: Vec<Attendance>,
+}
+
+/// What the week view reads from the database for one ward and week.
+#[derive(Debug, Default)]
+pub struct WardWeek {
+    pub visits: Vec<Visit>,
+    pub patients: Vec<Patient>,
+}
+
+/// Values that stay right as long as the desk's counter has not moved. Every write that changes
+/// visits, invites, patients, wards or who is in a call bumps the counter after its commit, so a
+/// value read while the counter showed `n` is right until it shows more.
+#[derive(Debug)]
+pub struct UntilDeskChanges<K, V> {
+    state: Mutex<(u64, HashMap<K, V>)>,
+}
+
+impl<K, V> Default for UntilDeskChanges<K, V> {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new((u64::MAX, HashMap::new())),
+        }
+    }
+}
+
+impl<K: Hash + Eq, V: Clone> UntilDeskChanges<K, V> {
+    /// The kept value for `key`, or what `load` gives (kept when the counter did not move while
+    /// it loaded).
+    pub async fn get_or_load<F, Fut, E>(
+        &self,
+        counter: &DeskVersion,
+        key: K,
+        load: F,
+    ) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let version = counter.get();
+        {
+            let state = self.lock();
+            if state.0 == version
+                && let Some(value) = state.1.get(&key)
+            {
+                return Ok(value.clone());
+            }
+        }
+        let value = load().await?;
+        let mut state = self.lock();
+        if counter.get() == version {
+            if state.0 != version {
+                state.0 = version;
+                state.1.clear();
+            }
+            if state.1.len() < MAX_ENTRIES {
+                state.1.insert(key, value.clone());
+            }
+        }
+        Ok(value)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, HashMap<K, V>)> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// A counter of the changes the visit desk shows.

@@ -589,7 +589,7 @@ pub const ES: Text = Text {
     admitted: "Ingresado",
     discharged: "Alta",
     discharge_button: "Dar de alta",
-    discharge_help: "Al dar de alta se cierran sus salas y no se pueden crear nuevas.",
+    discharge_help: "Al dar de alta se anulan sus visitas, se cierran sus salas y no se pueden programar nuevas.",
     patient_rooms: "Salas del paciente",
 
     rooms_title: "Salas abiertas",
@@ -957,7 +957,7 @@ pub const EN: Text = Text {
     admitted: "Admitted",
     discharged: "Discharged",
     discharge_button: "Discharge",
-    discharge_help: "Discharging closes the patient's rooms and no new ones can be created.",
+    discharge_help: "Discharging cancels their visits, closes their rooms, and no new ones can be scheduled.",
     patient_rooms: "Patient's rooms",
 
     rooms_title: "Open rooms",

@@ -50,6 +50,8 @@ pub struct Shared {
     pub sessions: SqliteSessionStore,
     /// Accounts and open rooms, kept in memory between writes.
     pub caches: Arc<Caches>,
+    /// One checked write at a time asks SQLite for the write lock ([`db::begin_write`]).
+    pub write_gate: db::WriteGate,
     /// The last write probe of `/healthz`: when, and what it found.
     pub last_probe: std::sync::Mutex<Option<(std::time::Instant, Result<(), &'static str>)>>,
 }

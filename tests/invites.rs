@@ -578,18 +578,19 @@ async fn the_card_shows_times_in_the_hospital_s_time_zone() {
     let starts: i64 = app.scalar("SELECT starts_at FROM visits").await;
     let utc = chrono::DateTime::from_timestamp(starts, 0).unwrap();
     let in_new_york = utc.with_timezone(&chrono_tz::America::New_York);
-    let when = helpers::attribute(&card.html, "data-card-when").unwrap_or_default();
-    let shown = card.html[card.html.find("data-card-when").unwrap()..].to_string();
+    let from = card.html.find("data-card-when").unwrap();
+    let to = from + card.html[from..].find("</p>").unwrap();
+    let shown = &card.html[from..to];
     assert!(
         shown.contains(&in_new_york.format(", %H:%M").to_string()),
-        "the start in New York's time: {when}{shown:.200}"
+        "the start in New York's time: {shown}"
     );
     assert!(
         shown.contains(&in_new_york.format(" %Y").to_string()),
         "and its date"
     );
     assert!(
-        !shown[..200].contains(&utc.format(", %H:%M").to_string()),
+        !shown.contains(&utc.format(", %H:%M").to_string()),
         "not in UTC"
     );
 }

@@ -63,7 +63,7 @@ pub async fn update_patient(
     old_ward_id: &str,
     edit: &PatientEdit<'_>,
 ) -> Result<Updated, AppError> {
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
     match db::patients::update(&mut tx, patient_id, edit).await {
         Ok(true) => {}
         Ok(false) => return Err(AppError::not_found()),
@@ -122,7 +122,7 @@ pub async fn set_no_visits(
     patient_id: &str,
     reason: Option<&str>,
 ) -> Result<(), AppError> {
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
     if !db::patients::set_no_visits(&mut tx, patient_id, reason).await? {
         return Err(AppError::not_found());
     }

@@ -36,7 +36,7 @@ pub async fn withdraw_relative(
     by: &StaffMember,
     relative_id: &str,
 ) -> Result<usize, AppError> {
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
     let mut revoked = Vec::new();
     let mut cancelled = Vec::new();
     if db::relatives::withdraw(&mut tx, relative_id, &by.id).await? {

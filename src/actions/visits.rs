@@ -170,7 +170,7 @@ pub async fn schedule_visit(
 ) -> Result<Result<Booked, Refusal>, AppError> {
     let zone = state.config.time_zone.unwrap_or_default();
     let all_rules = ward_rules(state).await?;
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
     // Read again inside the write lock: a discharge, a "no visits" or a withdrawal that
     // committed since the form was read wins.
     let Some(patient) = db::patients::find(&mut *tx, &request.patient.id).await? else {
@@ -333,7 +333,7 @@ pub async fn reschedule_visit(
     let Some(span) = span_at(zone, date, start, minutes) else {
         return Ok(Err(Refusal::NonexistentTime));
     };
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
     let Some(fresh) = db::visits::find(&mut *tx, &visit.id).await? else {
         return Err(AppError::not_found());
     };
@@ -419,7 +419,7 @@ pub async fn cancel_visit(
     visit_id: &str,
     reason: &str,
 ) -> Result<Result<(), Refusal>, AppError> {
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
     if !db::visits::cancel(&mut tx, visit_id, &by.id, reason).await? {
         return Ok(Err(Refusal::NotChangeable));
     }
@@ -445,7 +445,7 @@ pub async fn end_visit(
     by: &StaffMember,
     visit_id: &str,
 ) -> Result<Result<(), Refusal>, AppError> {
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
     if !db::visits::end_now(&mut tx, visit_id, &by.id).await? {
         return Ok(Err(Refusal::NotChangeable));
     }
@@ -477,7 +477,7 @@ pub async fn add_relative_to_visit(
     visit_id: &str,
     relative_id: &str,
 ) -> Result<Result<(), Refusal>, AppError> {
-    let mut tx = db::begin_write(&state.db).await?;
+    let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
     let Some(visit) = db::visits::find(&mut *tx, visit_id).await? else {
         return Err(AppError::not_found());
     };

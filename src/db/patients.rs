@@ -170,3 +170,16 @@ pub async fn discharge(conn: &mut SqliteConnection, id: &str, by: &str) -> sqlx:
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// The admitted patients of one ward, by bed and name.
+pub async fn admitted_in_ward(
+    db: impl SqliteExecutor<'_>,
+    ward_id: &str,
+) -> sqlx::Result<Vec<Patient>> {
+    sqlx::query_as(select_patient!(
+        "WHERE p.ward_id = $1 AND p.discharged_at IS NULL ORDER BY p.bed, p.display_name"
+    ))
+    .bind(ward_id)
+    .fetch_all(db)
+    .await
+}

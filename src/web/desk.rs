@@ -3,7 +3,7 @@
 //! counter in memory (no database query); only when the counter moved, or every half minute for
 //! states that change with the clock (a visit becoming missed), does it fetch fresh rows.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use askama::Template;
 use axum::{
@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::{PageCtx, render, ward_access};
 use crate::{
     actions,
+    cache::DeskDay,
     db::{
         self,
         visits::{Attendance, Visit, VisitInvite},
@@ -75,25 +76,40 @@ pub async fn load_rows(
     let access = ward_access(state, staff).await?;
     let scope = access.scope(staff);
     let span = ctx.zone.day_span(day);
-    let visits = db::visits::list_between(&state.db, span, scope, None).await?;
-    let invites = db::visits::invites_between(&state.db, span, scope, None).await?;
-    let attendance = db::visits::attendance_between(&state.db, span, scope, None).await?;
-    rows(state, ctx, visits, invites, attendance).await
+    // Read once per change, not per request: an open desk (or many) costs no query until
+    // something it shows changes.
+    let data = state
+        .caches
+        .desk_days
+        .get_or_load(
+            &state.caches.desk,
+            (scope.map(str::to_string), day),
+            || async {
+                Ok::<_, AppError>(Arc::new(DeskDay {
+                    visits: db::visits::list_between(&state.db, span, scope, None).await?,
+                    invites: db::visits::invites_between(&state.db, span, scope, None).await?,
+                    attendance: db::visits::attendance_between(&state.db, span, scope, None)
+                        .await?,
+                }))
+            },
+        )
+        .await?;
+    rows(state, ctx, &data.visits, &data.invites, &data.attendance).await
 }
 
 /// Turns visits and what is known of them into desk rows.
 pub async fn rows(
     state: &AppState,
     ctx: &PageCtx,
-    visits: Vec<Visit>,
-    invites: Vec<VisitInvite>,
-    attendance: Vec<Attendance>,
+    visits: &[Visit],
+    invites: &[VisitInvite],
+    attendance: &[Attendance],
 ) -> Result<Vec<DeskRow>, AppError> {
     let now = db::now();
     let presence = state.signaling.presence();
     let rules = actions::ward_rules(state).await?;
     let mut by_visit: HashMap<&str, Vec<&VisitInvite>> = HashMap::new();
-    for invite in &invites {
+    for invite in invites {
         by_visit.entry(&invite.visit_id).or_default().push(invite);
     }
     let came: HashMap<&str, &Attendance> = attendance
@@ -101,7 +117,7 @@ pub async fn rows(
         .map(|a| (a.visit_id.as_str(), a))
         .collect();
     Ok(visits
-        .into_iter()
+        .iter()
         .map(|visit| {
             let mine = by_visit.get(visit.id.as_str()).cloned().unwrap_or_default();
             let in_room = presence.get(&visit.room_id);
@@ -163,7 +179,7 @@ pub async fn rows(
                 since: attended.map(|a| a.first_join),
                 until: attended.and_then(|a| if a.open_stays > 0 { None } else { a.last_leave }),
                 misfit,
-                visit,
+                visit: visit.clone(),
             }
         })
         .collect())

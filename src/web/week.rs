@@ -11,8 +11,11 @@ use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 
 use super::{IdPath, PageCtx, render, require_ward, visits::week_of};
+use std::sync::Arc;
+
 use crate::{
     actions,
+    cache::WardWeek,
     db::{self, patients::Patient, visits::Visit, wards::WardRules},
     domain::{Occurrence, RandomId, Span, clock, parse_date},
     error::AppError,
@@ -86,7 +89,7 @@ pub async fn show(
         .find(|r| r.ward.id == id.as_str())
         .cloned()
         .ok_or_else(AppError::not_found)?;
-    let access = require_ward(&state, &staff, &rules.ward.id, &rules.ward.id, &ctx.path).await?;
+    require_ward(&state, &staff, &rules.ward.id, &rules.ward.id, &ctx.path).await?;
     let zone = ctx.zone;
     let day = parse_date(&query.date).unwrap_or_else(|_| ctx.today());
     let monday = week_of(day);
@@ -94,12 +97,21 @@ pub async fn show(
         start: zone.day_span(monday).start,
         end: zone.day_span(monday + Duration::days(6)).end,
     };
-    let visits: Vec<Visit> =
-        db::visits::list_between(&state.db, week, access.scope(&staff), Some(&rules.ward.id))
-            .await?
-            .into_iter()
-            .filter(|v| v.cancelled_at.is_none())
-            .collect();
+    let ward_id = rules.ward.id.clone();
+    let data = state
+        .caches
+        .ward_weeks
+        .get_or_load(&state.caches.desk, (ward_id.clone(), monday), || async {
+            let visits = db::visits::list_between(&state.db, week, None, Some(&ward_id))
+                .await?
+                .into_iter()
+                .filter(|v| v.cancelled_at.is_none())
+                .collect();
+            let patients = db::patients::admitted_in_ward(&state.db, &ward_id).await?;
+            Ok::<_, AppError>(Arc::new(WardWeek { visits, patients }))
+        })
+        .await?;
+    let visits = &data.visits;
     let now = db::now();
     let step = rules.ward.default_minutes.max(5);
     let days = (0..7)
@@ -157,11 +169,7 @@ pub async fn show(
             }
         })
         .collect();
-    let patients: Vec<Patient> = db::patients::search(&state.db, "", access.scope(&staff))
-        .await?
-        .into_iter()
-        .filter(|p| p.ward_id == rules.ward.id && !p.is_discharged())
-        .collect();
+    let patients: Vec<Patient> = data.patients.clone();
     let patient = RandomId::parse(&query.patient)
         .and_then(|pid| patients.iter().find(|p| p.id == pid.as_str()).cloned());
     render(&WeekPage {
