@@ -44,7 +44,13 @@ pub struct Caches {
     /// A ward's week (by ward id and Monday): its visits and admitted patients, while
     /// [`Caches::desk`] has not moved.
     pub ward_weeks: UntilDeskChanges<(String, chrono::NaiveDate), Arc<WardWeek>>,
+    /// Each room's current or next visit (start, end), by the minute it was read in, while
+    /// [`Caches::desk`] has not moved.
+    pub next_visits: UntilDeskChanges<i64, Arc<NextVisits>>,
 }
+
+/// Room id → the (start, end) of its current or next visit.
+pub type NextVisits = HashMap<String, (i64, i64)>;
 
 /// What the desk reads from the database for one day.
 #[derive(Debug, Default)]

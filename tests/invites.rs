@@ -306,7 +306,7 @@ async fn expired_revoked_and_closed_room_invites_say_so_in_the_relative_s_langua
 
     assert_eq!(expired_page.status(), StatusCode::GONE);
     let expired_text = text(expired_page).await;
-    assert!(expired_text.contains("ha caducado"));
+    assert!(expired_text.contains("ya ha terminado"));
     assert!(!expired_text.contains("Rosa"), "nothing about the patient");
     assert_eq!(revoked_page.status(), StatusCode::GONE);
     assert!(text(revoked_page).await.contains("ya no es válida"));

@@ -58,6 +58,63 @@ fn id(kind: char, n: usize) -> String {
 pub const OPEN: u16 = 8 * 60;
 pub const CLOSE: u16 = 22 * 60;
 
+impl Hospital {
+    /// The open rooms of these wards as the reference's rooms page shows them, each with its
+    /// current or next visit written as Visitas writes it.
+    pub fn rooms_of(&self, wards: &[String]) -> Vec<Value> {
+        let now = chrono::Utc::now().timestamp();
+        let write = |secs: i64| {
+            chrono::DateTime::from_timestamp(secs, 0)
+                .unwrap()
+                .with_timezone(&Local)
+        };
+        let mut rooms = Vec::new();
+        for (p, patient) in self.reference["patients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            let ward = patient["ward"].as_str().unwrap();
+            if !wards.iter().any(|w| w == ward) {
+                continue;
+            }
+            let next = self.reference["visits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|v| v["patient"] == p && v["cancelled"] == false)
+                .filter(|v| v["ends"].as_i64().unwrap() > now)
+                .min_by_key(|v| v["starts"].as_i64().unwrap())
+                .map(|v| {
+                    format!(
+                        "{}–{}",
+                        write(v["starts"].as_i64().unwrap()).format("%d/%m/%Y %H:%M"),
+                        write(v["ends"].as_i64().unwrap()).format("%H:%M")
+                    )
+                });
+            let ward_name = self.reference["wards"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|w| w["id"] == ward)
+                .map(|w| w["name"].clone())
+                .unwrap();
+            let room = v_room(p);
+            rooms.push(json!({
+                "id": room, "patient_id": patient["id"], "patient_name": patient["name"],
+                "ward": ward_name, "bed": patient["bed"], "created": "23/11/2026 10:00",
+                "next": next,
+            }));
+        }
+        rooms
+    }
+}
+
+fn v_room(p: usize) -> String {
+    id('R', p)
+}
+
 /// Writes the data set into the (migrated) database at `path`; `admin_id` authored it.
 pub async fn generate(path: &Path, size: Size) -> Hospital {
     let url = format!("sqlite://{}", path.display());

@@ -845,12 +845,10 @@ pub async fn run(opts: &Options) -> Vec<Metric> {
     let mut metrics = Vec::new();
     let (visitas, hospital) = Visitas::start(&opts.visitas_bin, opts.hospital).await;
 
-    // The same open rooms on both servers, for the rooms page.
-    let mut rooms = Vec::new();
-    for i in 0..10 {
-        let room = visitas.create_room(&format!("Paciente {i}")).await;
-        rooms.push(json!({ "id": room, "patient_id": room, "patient_name": format!("Paciente {i}"), "ward": "UCI", "bed": "1", "created": "23/11/2026 10:00" }));
-    }
+    // A nurse of two of the hospital's wards; the rooms page shows their 60 rooms (with each
+    // room's current or next visit) on both servers.
+    let nurse = visitas.nurse_of(&hospital.wards[..2]).await;
+    let rooms = hospital.rooms_of(&hospital.wards[..2]);
     let reference = start_reference(&visitas, &rooms, &hospital).await;
     let v_url = visitas.base.clone();
     let r_url = format!("https://127.0.0.1:{}", reference.port);
@@ -870,10 +868,10 @@ pub async fn run(opts: &Options) -> Vec<Metric> {
     );
 
     if opts.parts.contains(&Part::Http) {
-        metrics.extend(http(&visitas, &v_url, &r_url, opts.http_seconds));
+        metrics.extend(http(&nurse.cookie, &v_url, &r_url, opts.http_seconds));
     }
     if opts.parts.contains(&Part::Schedule) {
-        metrics.extend(scheduler(opts, &visitas, &hospital, &r_url).await);
+        metrics.extend(scheduler(opts, &visitas, &nurse, &hospital, &r_url).await);
     }
     if opts.parts.contains(&Part::Idle) {
         metrics.extend(idle_and_relay(opts, &visitas, &reference).await);
@@ -889,10 +887,9 @@ pub async fn run(opts: &Options) -> Vec<Metric> {
 }
 
 /// 6. HTTP, while both servers list the same ten rooms.
-fn http(visitas: &Visitas, v_url: &str, r_url: &str, seconds: usize) -> Vec<Metric> {
+fn http(cookie: &str, v_url: &str, r_url: &str, seconds: usize) -> Vec<Metric> {
     let mut metrics = Vec::new();
-    let cookie = visitas.cookie();
-    let (v_rooms, v_rooms_p99) = wrk(&format!("{v_url}/rooms"), Some(&cookie), seconds);
+    let (v_rooms, v_rooms_p99) = wrk(&format!("{v_url}/rooms"), Some(cookie), seconds);
     let (r_rooms, r_rooms_p99) = wrk(&format!("{r_url}/rooms"), None, seconds);
     let (v_static, v_static_p99) = wrk(&format!("{v_url}/static/visitas.css"), None, seconds);
     let (r_static, r_static_p99) = wrk(&format!("{r_url}/static/visitas.css"), None, seconds);
@@ -927,18 +924,18 @@ fn http(visitas: &Visitas, v_url: &str, r_url: &str, seconds: usize) -> Vec<Metr
 async fn scheduler(
     opts: &Options,
     visitas: &Visitas,
+    nurse: &Nurse,
     hospital: &hospital::Hospital,
     r_url: &str,
 ) -> Vec<Metric> {
     let mut metrics = Vec::new();
-    let nurse = visitas.nurse_of(&hospital.wards[..2]).await;
-    let cookie = nurse.cookie;
+    let cookie = &nurse.cookie;
     let v_url = &visitas.base;
     let seconds = opts.http_seconds;
-    let (v_desk, v_desk_p99) = wrk(&format!("{v_url}/desk"), Some(&cookie), seconds);
+    let (v_desk, v_desk_p99) = wrk(&format!("{v_url}/desk"), Some(cookie), seconds);
     let (r_desk, r_desk_p99) = wrk(&format!("{r_url}/desk"), None, seconds);
     let week = format!("/wards/{}/week", hospital.wards[0]);
-    let (v_week, v_week_p99) = wrk(&format!("{v_url}{week}"), Some(&cookie), seconds);
+    let (v_week, v_week_p99) = wrk(&format!("{v_url}{week}"), Some(cookie), seconds);
     let (r_week, r_week_p99) = wrk(&format!("{r_url}{week}"), None, seconds);
     metrics.push(
         Metric::new("desk page, 2 wards", "req/s", Some(v_desk), Some(r_desk))

@@ -28,13 +28,14 @@ app.get("/rooms", (_req, res) => {
   const rows = rooms
     .map((r) => `<tr><td><a href="/patients/${escape(r.patient_id)}">${escape(r.patient_name)}</a></td>` +
       `<td>${escape(r.ward)}</td><td>${escape(r.bed)}</td><td>${escape(r.created)}</td>` +
-      `<td class="presence">${escape(r.here || "Nadie")}</td><td><a class="button" href="/rooms/${escape(r.id)}">Abrir</a></td></tr>`)
+      `<td class="presence">${escape(r.here || "Nadie")}</td><td>${escape(r.next || "—")}</td>` +
+      `<td><a class="button" href="/rooms/${escape(r.id)}">Abrir</a></td></tr>`)
     .join("\n");
   res.type("html").send(`<!doctype html><html lang="es"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Salas abiertas · Visitas</title>
 <link rel="stylesheet" href="/static/visitas.css"></head><body><header class="top"><a class="brand" href="/">Visitas</a>
 <nav><a href="/rooms">Salas</a><a href="/patients">Pacientes</a></nav></header><main><h1>Salas abiertas</h1>
-<table><thead><tr><th>Paciente</th><th>Planta</th><th>Cama</th><th>Creada</th><th>En la sala ahora</th><th>Acciones</th></tr></thead>
+<table><thead><tr><th>Paciente</th><th>Planta</th><th>Cama</th><th>Creada</th><th>En la sala ahora</th><th>Visita actual o próxima</th><th>Acciones</th></tr></thead>
 <tbody>${rows}</tbody></table></main></body></html>`);
 });
 const pad = (n) => String(n).padStart(2, "0");

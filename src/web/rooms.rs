@@ -57,7 +57,17 @@ pub async fn list(
     ctx: PageCtx,
 ) -> Result<Response, AppError> {
     let access = ward_access(&state, &staff).await?;
-    let next = db::visits::next_per_room(&state.db, db::now()).await?;
+    // Read once a minute at most, and again after any change to visits.
+    let minute = db::now() / 60 * 60;
+    let next = state
+        .caches
+        .next_visits
+        .get_or_load(&state.caches.desk, minute, || async {
+            Ok::<_, AppError>(Arc::new(
+                db::visits::next_per_room(&state.db, minute).await?,
+            ))
+        })
+        .await?;
     let presence = state.signaling.presence();
     let rooms = state
         .caches
