@@ -29,8 +29,9 @@ const MAX_ENTRIES: usize = 4096;
 pub struct Caches {
     /// Active accounts by id.
     pub staff: Cached<String, StaffMember>,
-    /// Every open room, as [`crate::db::rooms::list_open`] returns them.
-    pub open_rooms: Cached<(), Arc<Vec<RoomView>>>,
+    /// Every open room, as [`crate::db::rooms::list_open`] returns them, with its times
+    /// already written.
+    pub open_rooms: Cached<(), Arc<Vec<OpenRoom>>>,
     /// Every ward with its hours and exceptions.
     pub ward_rules: Cached<(), Arc<Vec<WardRules>>>,
     /// The wards each staff member is assigned to, by staff id.
@@ -44,13 +45,43 @@ pub struct Caches {
     /// A ward's week (by ward id and Monday): its visits and admitted patients, while
     /// [`Caches::desk`] has not moved.
     pub ward_weeks: UntilDeskChanges<(String, chrono::NaiveDate), Arc<WardWeek>>,
-    /// Each room's current or next visit (start, end), by the minute it was read in, while
+    /// The start of each room's current or next visit, by the minute it was read in, while
     /// [`Caches::desk`] has not moved.
     pub next_visits: UntilDeskChanges<i64, Arc<NextVisits>>,
 }
 
-/// Room id → the (start, end) of its current or next visit.
-pub type NextVisits = HashMap<String, (i64, i64)>;
+/// Room id → the start of its current or next visit, written in each language's format.
+pub type NextVisits = HashMap<String, Written>;
+
+/// A time written once per language's date format (in [`crate::i18n::Lang::ALL`]'s order), so
+/// that a list page writes none: on the rooms list, formatting two times per row was a third of
+/// the page's cost.
+#[derive(Debug, Clone, Default)]
+pub struct Written(pub [String; 2]);
+
+impl Written {
+    /// `unix_secs` in the hospital's `zone`, in every language's format.
+    pub fn of(unix_secs: i64, zone: crate::domain::HospitalZone) -> Self {
+        let local = zone.local_at(unix_secs).unwrap_or_default();
+        Written(crate::i18n::Lang::ALL.map(|lang| lang.text().date_format.write(&local)))
+    }
+
+    /// The form of `lang`.
+    pub fn get(&self, lang: crate::i18n::Lang) -> &str {
+        let i = crate::i18n::Lang::ALL
+            .iter()
+            .position(|l| *l == lang)
+            .unwrap_or(0);
+        &self.0[i]
+    }
+}
+
+/// An open room for the rooms list, its creation time already written.
+#[derive(Debug, Clone)]
+pub struct OpenRoom {
+    pub room: RoomView,
+    pub created: Written,
+}
 
 /// What the desk reads from the database for one day.
 #[derive(Debug, Default)]
@@ -73,12 +104,16 @@ pub struct WardWeek {
 #[derive(Debug)]
 pub struct UntilDeskChanges<K, V> {
     state: Mutex<(u64, HashMap<K, V>)>,
+    /// One load at a time: when a change makes every open desk ask at once, one reads the
+    /// database and the others take what it read.
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl<K, V> Default for UntilDeskChanges<K, V> {
     fn default() -> Self {
         Self {
             state: Mutex::new((u64::MAX, HashMap::new())),
+            loading: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -96,14 +131,13 @@ impl<K: Hash + Eq, V: Clone> UntilDeskChanges<K, V> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
+        if let Some(value) = self.kept(counter.get(), &key) {
+            return Ok(value);
+        }
+        let _loading = self.loading.lock().await;
         let version = counter.get();
-        {
-            let state = self.lock();
-            if state.0 == version
-                && let Some(value) = state.1.get(&key)
-            {
-                return Ok(value.clone());
-            }
+        if let Some(value) = self.kept(version, &key) {
+            return Ok(value);
         }
         let value = load().await?;
         let mut state = self.lock();
@@ -117,6 +151,15 @@ impl<K: Hash + Eq, V: Clone> UntilDeskChanges<K, V> {
             }
         }
         Ok(value)
+    }
+
+    fn kept(&self, version: u64, key: &K) -> Option<V> {
+        let state = self.lock();
+        if state.0 == version {
+            state.1.get(key).cloned()
+        } else {
+            None
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, (u64, HashMap<K, V>)> {

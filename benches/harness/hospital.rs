@@ -87,11 +87,9 @@ impl Hospital {
                 .filter(|v| v["ends"].as_i64().unwrap() > now)
                 .min_by_key(|v| v["starts"].as_i64().unwrap())
                 .map(|v| {
-                    format!(
-                        "{}–{}",
-                        write(v["starts"].as_i64().unwrap()).format("%d/%m/%Y %H:%M"),
-                        write(v["ends"].as_i64().unwrap()).format("%H:%M")
-                    )
+                    write(v["starts"].as_i64().unwrap())
+                        .format("%d/%m/%Y %H:%M")
+                        .to_string()
                 });
             let ward_name = self.reference["wards"]
                 .as_array()

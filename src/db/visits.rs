@@ -471,22 +471,18 @@ pub async fn left_without_relatives(
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
-/// Per room, the current or next booked visit that has not ended: room id → (start, end).
+/// Per room, the start of its current or next booked visit (one that has not ended).
 pub async fn next_per_room(
     db: impl SqliteExecutor<'_>,
     now: i64,
-) -> sqlx::Result<std::collections::HashMap<String, (i64, i64)>> {
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT room_id, starts_at, COALESCE(ended_at, ends_at) FROM visits
+) -> sqlx::Result<std::collections::HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT room_id, MIN(starts_at) FROM visits
          WHERE cancelled_at IS NULL AND COALESCE(ended_at, ends_at) > $1
-         ORDER BY starts_at DESC",
+         GROUP BY room_id",
     )
     .bind(now)
     .fetch_all(db)
     .await?;
-    // Ordered latest first, so the earliest of each room is inserted last and stays.
-    Ok(rows
-        .into_iter()
-        .map(|(room, start, end)| (room, (start, end)))
-        .collect())
+    Ok(rows.into_iter().collect())
 }

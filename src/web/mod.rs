@@ -90,11 +90,13 @@ impl PageCtx {
             .unwrap_or_default()
     }
 
-    /// A stored time's hour and minute in the hospital: `16:05`.
+    /// A stored time's hour and minute in the hospital: `16:05`. By hand rather than through
+    /// strftime, which parses its pattern on every call: list pages write one per row.
     pub fn clock(&self, unix_secs: &i64) -> String {
+        use chrono::Timelike;
         self.zone
             .local_at(*unix_secs)
-            .map(|local| local.format("%H:%M").to_string())
+            .map(|local| format!("{:02}:{:02}", local.hour(), local.minute()))
             .unwrap_or_default()
     }
 

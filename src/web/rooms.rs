@@ -14,6 +14,7 @@ use super::{IdPath, PageCtx, patients::find_patient, render, require_ward, ward_
 
 use crate::{
     actions,
+    cache::{NextVisits, OpenRoom, Written},
     db::{self, invites::Invite, rooms::RoomView, visits::Visit},
     domain::{InviteStatus, RandomId},
     error::AppError,
@@ -36,10 +37,12 @@ fn presence_line(entries: Option<&Vec<PresenceEntry>>, t: &Text) -> Option<Strin
 /// One row of the rooms list.
 struct RoomRow<'a> {
     room: &'a RoomView,
+    /// When it was opened, written.
+    created: &'a str,
     /// Who is in it now.
     here: Option<String>,
-    /// The current or next visit: start and end.
-    next: Option<(i64, i64)>,
+    /// When the current or next visit starts, written.
+    next: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -59,12 +62,17 @@ pub async fn list(
     let access = ward_access(&state, &staff).await?;
     // Read once a minute at most, and again after any change to visits.
     let minute = db::now() / 60 * 60;
+    let zone = ctx.zone;
     let next = state
         .caches
         .next_visits
         .get_or_load(&state.caches.desk, minute, || async {
+            let starts = db::visits::next_per_room(&state.db, minute).await?;
             Ok::<_, AppError>(Arc::new(
-                db::visits::next_per_room(&state.db, minute).await?,
+                starts
+                    .into_iter()
+                    .map(|(room, start)| (room, Written::of(start, zone)))
+                    .collect::<NextVisits>(),
             ))
         })
         .await?;
@@ -73,17 +81,28 @@ pub async fn list(
         .caches
         .open_rooms
         .get_or_load(&(), || async {
-            Ok::<_, AppError>(Some(Arc::new(db::rooms::list_open(&state.db).await?)))
+            let rooms = db::rooms::list_open(&state.db).await?;
+            Ok::<_, AppError>(Some(Arc::new(
+                rooms
+                    .into_iter()
+                    .map(|room| OpenRoom {
+                        created: Written::of(room.created_at, zone),
+                        room,
+                    })
+                    .collect::<Vec<_>>(),
+            )))
         })
         .await?
         .unwrap_or_default();
+    let lang = ctx.lang;
     let rows = rooms
         .iter()
-        .filter(|room| access.allows(&room.ward_id))
-        .map(|room| RoomRow {
-            room,
-            here: presence_line(presence.get(&room.id), ctx.t),
-            next: next.get(&room.id).copied(),
+        .filter(|open| access.allows(&open.room.ward_id))
+        .map(|open| RoomRow {
+            room: &open.room,
+            created: open.created.get(lang),
+            here: presence_line(presence.get(&open.room.id), ctx.t),
+            next: next.get(&open.room.id).map(|w| w.get(lang)),
         })
         .collect();
     render(&RoomsPage {
