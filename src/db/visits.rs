@@ -119,22 +119,17 @@ pub async fn patient_spans(
     span: Span,
     except: Option<&str>,
 ) -> sqlx::Result<Vec<Span>> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
+    spans(
+        conn,
         "SELECT starts_at, COALESCE(ended_at, ends_at) FROM visits
          WHERE patient_id = $1 AND cancelled_at IS NULL AND starts_at < $3
            AND COALESCE(ended_at, ends_at) > $2 AND ($4 IS NULL OR id <> $4)
          ORDER BY starts_at",
+        patient_id,
+        span,
+        except,
     )
-    .bind(patient_id)
-    .bind(span.start)
-    .bind(span.end)
-    .bind(except)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(start, end)| Span { start, end })
-        .collect())
+    .await
 }
 
 /// The spans of a ward's visits (not cancelled) that overlap `span`, but `except`.
@@ -144,17 +139,32 @@ pub async fn ward_spans(
     span: Span,
     except: Option<&str>,
 ) -> sqlx::Result<Vec<Span>> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
+    spans(
+        conn,
         "SELECT starts_at, COALESCE(ended_at, ends_at) FROM visits
          WHERE ward_id = $1 AND cancelled_at IS NULL AND starts_at < $3
            AND COALESCE(ended_at, ends_at) > $2 AND ($4 IS NULL OR id <> $4)",
+        ward_id,
+        span,
+        except,
     )
-    .bind(ward_id)
-    .bind(span.start)
-    .bind(span.end)
-    .bind(except)
-    .fetch_all(conn)
-    .await?;
+    .await
+}
+
+async fn spans(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    owner: &str,
+    span: Span,
+    except: Option<&str>,
+) -> sqlx::Result<Vec<Span>> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(sql)
+        .bind(owner)
+        .bind(span.start)
+        .bind(span.end)
+        .bind(except)
+        .fetch_all(conn)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|(start, end)| Span { start, end })

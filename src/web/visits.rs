@@ -274,13 +274,10 @@ pub async fn create(
     let patient = find_patient(&state, &staff, id.as_str(), &ctx.path).await?;
     let form = read_form(&body)?;
     let t = ctx.t;
-    let relatives = db::relatives::list_for_patient(&state.db, &patient.id).await?;
     let mut errors = FormErrors::default();
-    let chosen = chosen_relatives(&form, &relatives, &mut errors, t)?;
+    let (chosen, minutes, override_) = who_and_how(&state, &patient, &form, &mut errors, t).await?;
     let date = errors.check("date", parse_date(&form.date), t);
     let start = errors.check("time", parse_time(&form.time), t);
-    let minutes = errors.check("minutes", parse_number(&form.minutes, 5, 480), t);
-    let override_ = parse_override(&form, &mut errors, t);
     let repeat = match form.repeat.as_str() {
         "" | "once" => Some(Repeat::Once),
         "daily" | "weekdays" => {
@@ -339,13 +336,40 @@ pub async fn create(
         minutes,
         override_,
     };
-    match actions::schedule_visit(&state, &staff, &request).await? {
-        Ok(booked) => booked_page(&state, ctx.with_staff(&staff), &patient, booked).await,
+    book(&state, &staff, ctx, form, request).await
+}
+
+/// Who visits, for how long and why outside the hours, as both booking forms ask them.
+async fn who_and_how(
+    state: &AppState,
+    patient: &Patient,
+    form: &VisitForm,
+    errors: &mut FormErrors,
+    t: &Text,
+) -> Result<(Vec<Relative>, Option<i64>, Option<Option<Override>>), AppError> {
+    let relatives = db::relatives::list_for_patient(&state.db, &patient.id).await?;
+    let chosen = chosen_relatives(form, &relatives, errors, t)?;
+    let minutes = errors.check("minutes", parse_number(&form.minutes, 5, 480), t);
+    Ok((chosen, minutes, parse_override(form, errors, t)))
+}
+
+/// Books what a form asked for: the visit's page (or the list of a repeat's days), or the form
+/// again, as typed, with why not.
+async fn book(
+    state: &AppState,
+    staff: &CurrentStaff,
+    ctx: PageCtx,
+    form: VisitForm,
+    request: VisitRequest,
+) -> Result<Response, AppError> {
+    let patient = request.patient.clone();
+    match actions::schedule_visit(state, staff, &request).await? {
+        Ok(booked) => booked_page(state, ctx.with_staff(staff), &patient, booked).await,
         Err(refusal) => {
             let message = refusal_message(&ctx, &refusal);
             let page = schedule_page(
-                &state,
-                ctx.with_staff(&staff),
+                state,
+                ctx.with_staff(staff),
                 patient,
                 form,
                 FormErrors::default(),
@@ -409,52 +433,31 @@ pub async fn create_now(
 ) -> Result<Response, AppError> {
     let patient = find_patient(&state, &staff, id.as_str(), &ctx.path).await?;
     let form = read_form(&body)?;
-    let t = ctx.t;
-    let relatives = db::relatives::list_for_patient(&state.db, &patient.id).await?;
     let mut errors = FormErrors::default();
-    let chosen = chosen_relatives(&form, &relatives, &mut errors, t)?;
-    let minutes = errors.check("minutes", parse_number(&form.minutes, 5, 480), t);
-    let override_ = parse_override(&form, &mut errors, t);
+    let (chosen, minutes, override_) =
+        who_and_how(&state, &patient, &form, &mut errors, ctx.t).await?;
     let (true, Some(minutes), Some(override_)) = (errors.is_empty(), minutes, override_) else {
         let page =
             schedule_page(&state, ctx.with_staff(&staff), patient, form, errors, None).await?;
         return render_with_status(StatusCode::BAD_REQUEST, &page);
     };
     let request = VisitRequest {
-        patient: patient.clone(),
+        patient,
         relatives: chosen,
         when: When::Now,
         minutes,
         override_,
     };
-    match actions::schedule_visit(&state, &staff, &request).await? {
-        Ok(booked) => Ok(Redirect::to(&format!(
-            "/visits/{}",
-            booked.visits.first().map_or("", String::as_str)
-        ))
-        .into_response()),
-        Err(refusal) => {
-            let message = refusal_message(&ctx, &refusal);
-            let form = VisitForm {
-                date: ctx.today().to_string(),
-                time: ctx
-                    .local_now()
-                    .map(|n| n.format("%H:%M").to_string())
-                    .unwrap_or_default(),
-                ..form
-            };
-            let page = schedule_page(
-                &state,
-                ctx.with_staff(&staff),
-                patient,
-                form,
-                FormErrors::default(),
-                Some(message),
-            )
-            .await?;
-            render_with_status(StatusCode::CONFLICT, &page)
-        }
-    }
+    // Refused, the schedule form comes back at today and now, for an override or another time.
+    let form = VisitForm {
+        date: ctx.today().to_string(),
+        time: ctx
+            .local_now()
+            .map(|n| n.format("%H:%M").to_string())
+            .unwrap_or_default(),
+        ..form
+    };
+    book(&state, &staff, ctx, form, request).await
 }
 
 /// Loads a visit named in a path that `staff` may reach, or 404 (audited when it is of another
