@@ -48,6 +48,9 @@ pub struct Caches {
     /// The start of each room's current or next visit, by the minute it was read in, while
     /// [`Caches::desk`] has not moved.
     pub next_visits: UntilDeskChanges<i64, Arc<NextVisits>>,
+    /// The booked visits that their ward's hours no longer allow, of the wards a staff member
+    /// reaches (by staff id, `None` for every ward) and the hour they were read in.
+    pub misfits: UntilDeskChanges<(Option<String>, i64), Arc<Vec<Visit>>>,
 }
 
 /// Room id → the start of its current or next visit, written in each language's format.

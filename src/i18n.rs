@@ -509,6 +509,7 @@ pub struct Text {
     pub refuse_ward_full: Plural,
     pub visits_booked_count: Plural,
     pub places_free: Plural,
+    pub and_more: Plural,
     /// Monday first.
     pub weekdays: [&'static str; 7],
     pub weekdays_short: [&'static str; 7],
@@ -856,6 +857,10 @@ pub const ES: Text = Text {
     places_free: Plural {
         one: "{n} plaza libre",
         other: "{n} plazas libres",
+    },
+    and_more: Plural {
+        one: "… y {n} más.",
+        other: "… y {n} más.",
     },
     weekdays: [
         "lunes",
@@ -1224,6 +1229,10 @@ pub const EN: Text = Text {
     places_free: Plural {
         one: "{n} place free",
         other: "{n} places free",
+    },
+    and_more: Plural {
+        one: "… and {n} more.",
+        other: "… and {n} more.",
     },
     weekdays: [
         "Monday",

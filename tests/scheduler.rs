@@ -571,6 +571,11 @@ async fn a_date_exception_closing_the_ward_refuses_that_day_and_lists_booked_vis
         ward_page.contains(&format!("data-misfit=\"{booked}\"")),
         "the booked visit that no longer fits is listed"
     );
+    let desk = text(app.get("/desk").await).await;
+    assert!(
+        desk.contains(&format!("data-misfit=\"{booked}\"")),
+        "and on the nurse's desk, to move it or keep it with an override"
+    );
     let response = schedule(
         &app,
         &w.patient,
@@ -613,6 +618,8 @@ async fn a_date_exception_closing_the_ward_refuses_that_day_and_lists_booked_vis
     )
     .await;
     assert!(!ward_page.contains(&format!("data-misfit=\"{booked}\"")));
+    let desk = text(app.get("/desk").await).await;
+    assert!(!desk.contains(&format!("data-misfit=\"{booked}\"")));
 }
 
 /// The next date, at least a week ahead, on which Madrid's clocks change in `month` (March or

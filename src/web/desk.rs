@@ -197,6 +197,9 @@ struct DeskPage {
     wards: Vec<Ward>,
     previous: chrono::NaiveDate,
     next: chrono::NaiveDate,
+    /// Booked visits of these wards that the hours no longer allow (after a change of hours or
+    /// a date exception), for the nurse to move or keep with an override.
+    misfits: Arc<Vec<Visit>>,
 }
 
 #[derive(Template)]
@@ -244,11 +247,27 @@ pub async fn show(
     let day = day_of(&query, &ctx);
     let rows = load_rows(&state, &staff, &ctx, day).await?;
     let access = ward_access(&state, &staff).await?;
-    let wards = super::wards::all_wards(&state)
+    let wards: Vec<Ward> = super::wards::all_wards(&state)
         .await?
         .into_iter()
         .filter(|w| access.allows(&w.id))
         .collect();
+    let key = (access.scope(&staff).map(str::to_string), db::now() / 3600);
+    let misfits = state
+        .caches
+        .misfits
+        .get_or_load(&state.caches.desk, key, || async {
+            let rules = actions::ward_rules(&state).await?;
+            let mut misfits = Vec::new();
+            for ward in &wards {
+                if let Some(rules) = rules.iter().find(|r| r.ward.id == ward.id) {
+                    misfits.extend(actions::visits_outside(&state, &ward.id, &rules.hours).await?);
+                }
+            }
+            misfits.sort_by_key(|v| v.starts_at);
+            Ok::<_, AppError>(Arc::new(misfits))
+        })
+        .await?;
     render(&DeskPage {
         today: day == ctx.today(),
         previous: day - chrono::Duration::days(1),
@@ -259,6 +278,7 @@ pub async fn show(
         now: db::now(),
         version,
         wards,
+        misfits,
     })
 }
 
