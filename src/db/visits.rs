@@ -355,27 +355,6 @@ pub async fn move_future_to_ward(
     Ok(())
 }
 
-/// The visit running now (or about to, within `opens_before_secs`) in a room, for staff and the
-/// patient's stays in the visit log.
-pub async fn current_in_room(
-    db: impl SqliteExecutor<'_>,
-    room_id: &str,
-    now: i64,
-    opens_before_secs: i64,
-) -> sqlx::Result<Option<String>> {
-    let row: Option<(String,)> = sqlx::query_as(
-        "SELECT id FROM visits WHERE room_id = $1 AND cancelled_at IS NULL
-           AND starts_at - $3 <= $2 AND COALESCE(ended_at, ends_at) > $2
-         ORDER BY starts_at LIMIT 1",
-    )
-    .bind(room_id)
-    .bind(now)
-    .bind(opens_before_secs)
-    .fetch_optional(db)
-    .await?;
-    Ok(row.map(|(id,)| id))
-}
-
 /// What the desk shows of a visit's relatives: (visit id, invite id, relative name,
 /// relationship, opened at).
 #[derive(Debug, Clone, FromRow)]

@@ -3,7 +3,7 @@
 //! change (a window is always the local times it says, so such a day's window is an hour shorter
 //! or longer in real time, and nothing booked in it moves).
 
-use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime};
 
 use super::{FieldError, HospitalZone};
 
@@ -39,11 +39,6 @@ impl Window {
     /// `11:00–13:00`.
     pub fn label(&self) -> String {
         format!("{}–{}", clock(self.start), clock(self.end))
-    }
-
-    /// Its length in minutes.
-    pub fn minutes(&self) -> u16 {
-        self.end - self.start
     }
 }
 
@@ -261,11 +256,6 @@ impl HospitalZone {
             end: midnight(date + Duration::days(1)),
         }
     }
-}
-
-/// The weekday of index `i` (0 = Monday).
-pub fn weekday(i: usize) -> Weekday {
-    Weekday::try_from(u8::try_from(i % 7).unwrap_or(0)).unwrap_or(Weekday::Mon)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ pub use audit::AuditAction;
 pub use call::{CallRole, EndReason};
 pub use hours::{
     DAY_MINUTES, DateException, Occurrence, Span, VisitingHours, Window, clock, day_label,
-    parse_clock, parse_day, weekday,
+    parse_clock, parse_day,
 };
 pub use ids::{RandomId, random_token, sha256_hex};
 pub use invite::InviteStatus;
