@@ -77,9 +77,9 @@ async fn schedule(
         .await
 }
 
-/// Books one visit that must be accepted; its id.
-async fn book(app: &TestApp, w: &Ward, date: NaiveDate, time: &str, minutes: &str) -> String {
-    let response = schedule(
+/// Submits the schedule form for the fixture's relative, whatever the answer.
+async fn try_book(app: &TestApp, w: &Ward, date: NaiveDate, time: &str, minutes: &str) -> Response {
+    schedule(
         app,
         &w.patient,
         &[&w.relative],
@@ -88,7 +88,12 @@ async fn book(app: &TestApp, w: &Ward, date: NaiveDate, time: &str, minutes: &st
         minutes,
         &[],
     )
-    .await;
+    .await
+}
+
+/// Books one visit that must be accepted; its id.
+async fn book(app: &TestApp, w: &Ward, date: NaiveDate, time: &str, minutes: &str) -> String {
+    let response = try_book(app, w, date, time, minutes).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "visit booked");
     helpers::location(&response)
         .trim_start_matches("/visits/")
@@ -157,16 +162,7 @@ async fn a_visit_outside_visiting_hours_is_refused_and_the_form_kept_as_typed() 
     let w = ward_with(&app, "11:00-13:00, 17:00-20:00", 4).await;
     let day = madrid_day(2);
 
-    let response = schedule(
-        &app,
-        &w.patient,
-        &[&w.relative],
-        &day.to_string(),
-        "14:15",
-        "30",
-        &[],
-    )
-    .await;
+    let response = try_book(&app, &w, day, "14:15", "30").await;
 
     assert_eq!(response.status(), StatusCode::CONFLICT);
     let page = text(response).await;
@@ -237,16 +233,7 @@ async fn two_visits_of_one_patient_may_not_overlap() {
     let day = madrid_day(3);
     book(&app, &w, day, "12:00", "60").await;
 
-    let response = schedule(
-        &app,
-        &w.patient,
-        &[&w.relative],
-        &day.to_string(),
-        "12:30",
-        "30",
-        &[],
-    )
-    .await;
+    let response = try_book(&app, &w, day, "12:30", "30").await;
 
     assert_eq!(response.status(), StatusCode::CONFLICT);
     let message = refusal(response).await;
@@ -304,16 +291,7 @@ async fn a_time_in_the_past_is_refused() {
     let app = madrid_app().await;
     let w = ward_with(&app, "00:00-24:00", 4).await;
 
-    let response = schedule(
-        &app,
-        &w.patient,
-        &[&w.relative],
-        &madrid_day(-1).to_string(),
-        "12:00",
-        "30",
-        &[],
-    )
-    .await;
+    let response = try_book(&app, &w, madrid_day(-1), "12:00", "30").await;
 
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert!(refusal(response).await.contains("ya ha pasado"));
@@ -328,16 +306,7 @@ async fn a_discharged_patient_gets_no_visits_and_their_booked_ones_are_cancelled
     app.post(&format!("/patients/{}/discharge", w.patient), &[])
         .await;
 
-    let response = schedule(
-        &app,
-        &w.patient,
-        &[&w.relative],
-        &madrid_day(3).to_string(),
-        "12:00",
-        "30",
-        &[],
-    )
-    .await;
+    let response = try_book(&app, &w, madrid_day(3), "12:00", "30").await;
 
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert!(refusal(response).await.contains("dado de alta"));
@@ -363,16 +332,7 @@ async fn a_patient_marked_no_visits_refuses_scheduling_with_the_reason() {
         .await;
     assert_eq!(set.status(), StatusCode::SEE_OTHER);
 
-    let response = schedule(
-        &app,
-        &w.patient,
-        &[&w.relative],
-        &madrid_day(2).to_string(),
-        "12:00",
-        "30",
-        &[],
-    )
-    .await;
+    let response = try_book(&app, &w, madrid_day(2), "12:00", "30").await;
 
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert!(refusal(response).await.contains("Aislamiento por gripe"));
@@ -402,16 +362,7 @@ async fn a_withdrawn_relative_cannot_be_scheduled() {
     )
     .await;
 
-    let response = schedule(
-        &app,
-        &w.patient,
-        &[&w.relative],
-        &madrid_day(2).to_string(),
-        "12:00",
-        "30",
-        &[],
-    )
-    .await;
+    let response = try_book(&app, &w, madrid_day(2), "12:00", "30").await;
 
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert!(refusal(response).await.contains("Lucía"));
@@ -576,26 +527,15 @@ async fn a_date_exception_closing_the_ward_refuses_that_day_and_lists_booked_vis
         desk.contains(&format!("data-misfit=\"{booked}\"")),
         "and on the nurse's desk, to move it or keep it with an override"
     );
-    let response = schedule(
-        &app,
-        &w.patient,
-        &[&w.relative],
-        &closed_day.to_string(),
-        "15:00",
-        "30",
-        &[],
-    )
-    .await;
+    let response = try_book(&app, &w, closed_day, "15:00", "30").await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert!(refusal(response).await.contains("fuera del horario"));
-    let next_day = schedule(
+    let next_day = try_book(
         &app,
-        &w.patient,
-        &[&w.relative],
-        &(closed_day + chrono::Duration::days(1)).to_string(),
+        &w,
+        closed_day + chrono::Duration::days(1),
         "15:00",
         "30",
-        &[],
     )
     .await;
     assert_eq!(next_day.status(), StatusCode::SEE_OTHER, "only that day");
@@ -683,16 +623,7 @@ async fn visits_on_the_days_clocks_change_keep_their_wall_clock_times() {
     }
     // 02:30 does not exist the night clocks go forward.
     let spring = next_clock_change(3);
-    let response = schedule(
-        &app,
-        &w.patient,
-        &[&w.relative],
-        &spring.to_string(),
-        "02:30",
-        "30",
-        &[],
-    )
-    .await;
+    let response = try_book(&app, &w, spring, "02:30", "30").await;
     assert_eq!(response.status(), StatusCode::CONFLICT);
     assert!(refusal(response).await.contains("no existe"));
     // 02:30 happens twice the night they go back: the first one is booked.
@@ -744,28 +675,10 @@ async fn a_window_across_midnight_takes_visits_on_both_sides() {
     let day = madrid_day(2);
 
     book(&app, &w, day, "23:30", "60").await;
-    let after = schedule(
-        &app,
-        &w.patient,
-        &[&w.relative],
-        &(day + chrono::Duration::days(1)).to_string(),
-        "01:45",
-        "30",
-        &[],
-    )
-    .await;
+    let after = try_book(&app, &w, day + chrono::Duration::days(1), "01:45", "30").await;
 
     assert_eq!(after.status(), StatusCode::CONFLICT, "past 02:00");
-    let early = schedule(
-        &app,
-        &w.patient,
-        &[&w.relative],
-        &(day + chrono::Duration::days(1)).to_string(),
-        "01:00",
-        "30",
-        &[],
-    )
-    .await;
+    let early = try_book(&app, &w, day + chrono::Duration::days(1), "01:00", "30").await;
     assert_eq!(
         early.status(),
         StatusCode::SEE_OTHER,
