@@ -1173,3 +1173,41 @@ async fn the_visit_log_groups_each_visit_with_its_stays_and_shows_missed_ones() 
     assert!(missed_log.contains("data-missed"), "{missed_log}");
     assert!(!missed_log.contains("data-stay-role"));
 }
+
+#[tokio::test]
+async fn visit_now_outside_the_hours_needs_an_override_and_records_it() {
+    let app = madrid_app().await;
+    // A window that never holds "now": three to four hours from now, Madrid time.
+    let later = chrono::Utc::now().with_timezone(&MADRID) + chrono::Duration::hours(3);
+    let hours = format!(
+        "{}-{}",
+        later.format("%H:00"),
+        (later + chrono::Duration::hours(1)).format("%H:00")
+    );
+    let w = ward_with(&app, &hours, 4).await;
+    let now = format!("/patients/{}/visits/now", w.patient);
+
+    let refused = app
+        .post(&now, &[("relative", &w.relative), ("minutes", "30")])
+        .await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert!(refusal(refused).await.contains("fuera del horario"));
+    assert_eq!(app.count("visits").await, 0);
+
+    let started = app
+        .post(
+            &now,
+            &[
+                ("relative", &w.relative),
+                ("minutes", "30"),
+                ("override_reason", "end-of-life"),
+            ],
+        )
+        .await;
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    let (reason,): (String,) = sqlx::query_as("SELECT override_reason FROM visits")
+        .fetch_one(&app.db())
+        .await
+        .unwrap();
+    assert_eq!(reason, "end-of-life");
+}
