@@ -460,15 +460,7 @@ impl Visitas {
             .await;
         assert_eq!(assigned.status(), 303, "the nurse is assigned");
         use reqwest::cookie::CookieStore;
-        let (client, jar) = client();
-        let login = self
-            .post(
-                &client,
-                "/login",
-                &[("username", "bench.nurse"), ("password", PASSWORD)],
-            )
-            .await;
-        assert_eq!(login.status(), 303, "the nurse signs in");
+        let (_, jar) = self.signed_in_nurse().await;
         Nurse {
             cookie: jar
                 .cookies(&self.base.parse().unwrap())
@@ -479,19 +471,25 @@ impl Visitas {
         }
     }
 
+    /// A new browser signed in as `bench.nurse`.
+    async fn signed_in_nurse(&self) -> (Client, Arc<Jar>) {
+        let (client, jar) = client();
+        let login = self
+            .post(
+                &client,
+                "/login",
+                &[("username", "bench.nurse"), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(login.status(), 303, "the nurse signs in");
+        (client, jar)
+    }
+
     /// `count` browsers signed in as `bench.nurse`, each with its form token.
     pub async fn nurse_clients(&self, count: usize) -> Vec<NurseClient> {
         let mut nurses = Vec::new();
         for _ in 0..count {
-            let (client, _) = client();
-            let login = self
-                .post(
-                    &client,
-                    "/login",
-                    &[("username", "bench.nurse"), ("password", PASSWORD)],
-                )
-                .await;
-            assert_eq!(login.status(), 303, "a nurse signs in");
+            let (client, _) = self.signed_in_nurse().await;
             let page = client
                 .get(format!("{}/desk", self.base))
                 .send()
