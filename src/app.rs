@@ -91,6 +91,26 @@ pub fn router(state: AppState) -> Router {
         .route("/desk", get(web::desk::show))
         .route("/desk/rows", get(web::desk::rows_fragment))
         .route("/desk/version", get(web::desk::version))
+        .route("/desk/waiting", get(web::waiting::panel))
+        .route("/waiting/{id}/admit", post(web::waiting::admit))
+        .route("/waiting/{id}/not-now", post(web::waiting::not_now))
+        .route("/waiting/{id}/send-away", post(web::waiting::send_away))
+        .route("/visits/{id}/admit-all", post(web::waiting::admit_all))
+        .route("/bedside", get(web::bedside::show))
+        .route("/bedside/state", get(web::bedside::current_state))
+        .route("/bedside/pairing", post(web::bedside::pairing))
+        .route("/bedside/ticket", get(web::bedside::ticket))
+        .route("/bedside/forget", post(web::bedside::forget))
+        .route(
+            "/pair",
+            get(web::devices::pair_form).post(web::devices::pair_chosen),
+        )
+        .route("/patients/{id}/devices", post(web::devices::pair))
+        .route(
+            "/patients/{id}/devices/{device}/unpair",
+            post(web::devices::unpair),
+        )
+        .route("/patients/{id}/bedside", post(web::devices::settings))
         .route("/visits/{id}", get(web::visits::show))
         .route("/visits/{id}/reschedule", post(web::visits::reschedule))
         .route("/visits/{id}/cancel", post(web::visits::cancel))
@@ -157,6 +177,7 @@ pub fn router(state: AppState) -> Router {
                     state.clone(),
                     web::render_error_pages,
                 ))
+                .layer(middleware::from_fn(web::bedside::fence))
                 .layer(CatchPanicLayer::custom(
                     |_: Box<dyn std::any::Any + Send>| {
                         tracing::error!("a request handler panicked");
@@ -308,9 +329,10 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .max_buf_size(connections::MAX_HEAD_BYTES);
     let task = tokio::spawn(server.serve(app.into_make_service_with_connect_info::<SocketAddr>()));
 
-    let mut background = vec![tokio::spawn(delete_expired_sessions(
-        state.sessions.clone(),
-    ))];
+    let mut background = vec![
+        tokio::spawn(delete_expired_sessions(state.sessions.clone())),
+        tokio::spawn(unpair_unseen_devices(state.clone())),
+    ];
     if server_tls.ca_pem.is_some() {
         background.push(tokio::spawn(renew_certificate(rustls, generated)));
     }
@@ -323,6 +345,22 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         task,
         background,
     })
+}
+
+/// Every hour, unpairs the bedside tablets not seen for `--device-unseen-days`.
+async fn unpair_unseen_devices(state: AppState) {
+    let mut every = tokio::time::interval(Duration::from_secs(60 * 60));
+    loop {
+        every.tick().await;
+        match crate::actions::unpair_unseen(&state, state.config.device_unseen_days).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                devices = n,
+                "unpaired bedside devices not seen for too long"
+            ),
+            Err(err) => tracing::warn!(error = %err, "unpairing unseen bedside devices"),
+        }
+    }
 }
 
 async fn delete_expired_sessions(store: SqliteSessionStore) {

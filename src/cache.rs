@@ -174,17 +174,41 @@ impl<K: Hash + Eq, V: Clone> UntilDeskChanges<K, V> {
 
 /// A counter of the changes the visit desk shows.
 #[derive(Debug, Default)]
-pub struct DeskVersion(std::sync::atomic::AtomicU64);
+pub struct DeskVersion {
+    count: std::sync::atomic::AtomicU64,
+    /// Wakes the desks waiting for the count to move (`/desk/version?after=`).
+    moved: tokio::sync::Notify,
+}
 
 impl DeskVersion {
     /// Call after anything the desk shows changed.
     pub fn bump(&self) {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.count
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        self.moved.notify_waiters();
     }
 
     /// The current count.
     pub fn get(&self) -> u64 {
-        self.0.load(std::sync::atomic::Ordering::Acquire)
+        self.count.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The count once it differs from `seen`, or the current one after `patience`.
+    pub async fn after(&self, seen: u64, patience: std::time::Duration) -> u64 {
+        let wait = async {
+            loop {
+                let moved = self.moved.notified();
+                tokio::pin!(moved);
+                // Registered before looking, so a bump between the look and the wait wakes it.
+                moved.as_mut().enable();
+                if self.get() != seen {
+                    return;
+                }
+                moved.await;
+            }
+        };
+        let _ = tokio::time::timeout(patience, wait).await;
+        self.get()
     }
 }
 

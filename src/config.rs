@@ -91,6 +91,17 @@ pub struct Config {
     )]
     pub invite_early_minutes: u32,
 
+    /// Days after which a bedside tablet that has not been seen is unpaired (it returns to its
+    /// pairing screen when it comes back).
+    #[arg(
+        long,
+        env = "VISITAS_DEVICE_UNSEEN_DAYS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u32).range(1..=3650),
+        global = true
+    )]
+    pub device_unseen_days: u32,
+
     /// Most participants in one call (patient included).
     #[arg(
         long,

@@ -23,6 +23,8 @@ const state = {
   cameraOff: false,
   meter: null,
   keepAlive: 0,
+  lobby: null, // { since, timer } while this relative waits to be let in
+  rttMs: null, // how long the last ticket took to fetch, for the nurse's view of the device check
   timeline: {}, // milestone -> time (ms since the epoch, sub-ms), for diagnostics and benchmarks
   firstFrames: {}, // peer id -> time its first video frame was shown
 };
@@ -119,7 +121,7 @@ function fillSelect(select, devices, kind) {
 }
 
 /** Microphone level bar, so a relative can see the microphone works. */
-function startMeter(stream) {
+function startMeter(stream, bar = $("level")) {
   stopMeter();
   const track = stream.getAudioTracks()[0];
   if (!track || !window.AudioContext) return;
@@ -128,7 +130,6 @@ function startMeter(stream) {
   analyser.fftSize = 512;
   context.createMediaStreamSource(stream).connect(analyser);
   const samples = new Uint8Array(analyser.fftSize);
-  const bar = $("level");
   let frame = 0;
   const draw = () => {
     analyser.getByteTimeDomainData(samples);
@@ -229,7 +230,74 @@ function connect() {
     const peer = ensurePeer(from);
     peer.queue = peer.queue.then(() => handleSignal(peer, data)).catch((err) => console.warn("signal", err));
   });
-  socket.on("ended", ({ reason }) => endCall(reason));
+  socket.on("ended", ({ reason, message }) => endCall(reason, message));
+  // Let in from the waiting room: the same answer a join gets.
+  socket.on("admitted", (answer) => {
+    mark("admitted");
+    onJoined(answer);
+  });
+  socket.on("not-now", ({ message }) => {
+    $("lobby-message").textContent = t("not-now-" + message);
+    $("lobby-message").dataset.message = message;
+  });
+  socket.on("notice", ({ key }) => showNotice(t(key)));
+}
+
+/** What the nurse sees of this device while the relative waits. */
+function deviceCheck() {
+  const live = (kind) => !!state.localStream?.getTracks().some((tr) => tr.kind === kind && tr.readyState === "live");
+  return { camera: live("video"), microphone: live("audio"), browser: browserName(), rttMs: state.rttMs };
+}
+
+/** "Chrome 131 on Android", from the user agent, for the nurse's eyes only. */
+function browserName() {
+  const ua = navigator.userAgent;
+  const found = [["Edg/", "Edge"], ["Firefox/", "Firefox"], ["Chrome/", "Chrome"], ["Version/", "Safari"]]
+    .map(([token, name]) => { const m = ua.match(new RegExp(token.replace("/", "\\/") + "(\\d+)")); return m && `${name} ${m[1]}`; })
+    .find(Boolean) || "";
+  const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Windows/.test(ua) ? "Windows"
+    : /Mac OS/.test(ua) ? "macOS" : /Linux/.test(ua) ? "Linux" : "";
+  return [found, os].filter(Boolean).join(" · ");
+}
+
+// ---------------------------------------------------------------- waiting room (relatives)
+
+function enterLobby() {
+  setCallState("waiting-room");
+  $("stage").hidden = true;
+  $("lobby").hidden = false;
+  $("lobby-preview").srcObject = state.localStream;
+  if (state.localStream) startMeter(state.localStream, $("lobby-level"));
+  if (state.lobby) return;
+  const since = Date.now();
+  const tick = () => {
+    const secs = Math.floor((Date.now() - since) / 1000);
+    $("lobby-waited").textContent = `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, "0")}`;
+  };
+  tick();
+  state.lobby = { since, timer: setInterval(tick, 1000) };
+}
+
+function leaveLobby() {
+  if (!state.lobby) return;
+  clearInterval(state.lobby.timer);
+  state.lobby = null;
+  stopMeter();
+  $("lobby").hidden = true;
+  $("stage").hidden = false;
+}
+
+/** A short tone, so a relative can check they will hear the call. */
+function testSpeaker() {
+  const context = new AudioContext();
+  const tone = context.createOscillator();
+  const gain = context.createGain();
+  tone.frequency.value = 660;
+  gain.gain.value = 0.2;
+  tone.connect(gain).connect(context.destination);
+  tone.start();
+  tone.stop(context.currentTime + 0.4);
+  tone.onended = () => context.close();
 }
 
 /** A call ticket; "" when the server says no (the handshake then fails and the call ends).
@@ -237,7 +305,9 @@ function connect() {
 async function fetchTicket() {
   for (let attempt = 0; attempt < 6; attempt++) {
     try {
+      const started = performance.now();
       const r = await fetch(root.dataset.ticketUrl, { credentials: "same-origin", cache: "no-store", redirect: "manual" });
+      state.rttMs = Math.round(performance.now() - started);
       if (r.ok) return (await r.json()).ticket;
       if (r.type === "opaqueredirect" || (r.status >= 400 && r.status < 500)) return "";
     } catch {
@@ -257,7 +327,7 @@ const JOIN_ATTEMPTS = 3;
  * tries instead of showing "connecting" forever. */
 function requestJoin(socket) {
   state.joinAttempts += 1;
-  socket.timeout(JOIN_TIMEOUT_MS).emit("join", (err, answer) => {
+  socket.timeout(JOIN_TIMEOUT_MS).emit("join", deviceCheck(), (err, answer) => {
     if (state.socket !== socket || state.ended) return;
     if (!err) return onJoined(answer);
     if (state.joinAttempts >= JOIN_ATTEMPTS) return endCall("no-answer");
@@ -270,6 +340,8 @@ function onJoined(answer) {
   // A second join on one socket is refused; the first one's answer stands.
   if (answer?.error === "already-joined") return;
   if (!answer || answer.error) return endCall(answer?.error || "not-allowed");
+  if (answer.waiting) return enterLobby();
+  leaveLobby();
   state.joinAttempts = 0;
   mark("joined");
   state.selfId = answer.id;
@@ -305,9 +377,13 @@ function ensurePeer(id, name = "", role = "") {
     if (!streams[0]) stream.addTrack(track);
     if (video.srcObject !== stream) video.srcObject = stream;
     if (track.kind === "video") watchFirstFrame(peer, video);
-    // Autoplay with sound can be blocked where nobody tapped the page (a bedside started
-    // hands-free on an old tablet): then one big button brings the sound.
-    video.play?.().catch(() => ($("unmute-audio").hidden = false));
+    // Autoplay with sound can be refused where nobody tapped the page: then the picture plays
+    // muted at once, and one big button brings the sound.
+    video.play?.().catch(() => {
+      video.muted = true;
+      video.play().catch(() => {});
+      $("unmute-audio").hidden = false;
+    });
   };
   pc.onicecandidate = ({ candidate }) => send(id, { candidate: candidate ? candidate.toJSON() : null });
   pc.onnegotiationneeded = async () => {
@@ -420,9 +496,10 @@ function closeAllPeers() {
 
 // ---------------------------------------------------------------- controls
 
-function endCall(reason) {
+function endCall(reason, message) {
   if (state.ended) return;
   state.ended = true;
+  leaveLobby();
   clearInterval(state.keepAlive);
   state.joined = false;
   closeAllPeers();
@@ -430,9 +507,10 @@ function endCall(reason) {
   state.socket = null;
   stopMedia();
   setCallState("ended");
-  const message = reason && reason !== "hangup" ? t("ended-" + reason) : "";
-  showNotice(message);
-  $("after").hidden = false;
+  const text = message ? t("sent-away-" + message) : reason && reason !== "hangup" ? t("ended-" + reason) : "";
+  showNotice(text);
+  $("after").hidden = state.role === "bedside";
+  api.onEnd?.(reason);
 }
 
 function hangUp() {
@@ -448,7 +526,11 @@ function toggleMute() {
 }
 
 function toggleCamera() {
-  state.cameraOff = !state.cameraOff;
+  setCameraOff(!state.cameraOff);
+}
+
+function setCameraOff(off) {
+  state.cameraOff = off;
   state.localStream?.getVideoTracks().forEach((track) => (track.enabled = !state.cameraOff));
   $("camera").textContent = t(state.cameraOff ? "camera-on" : "camera-off");
   $("camera").setAttribute("aria-pressed", String(state.cameraOff));
@@ -490,16 +572,23 @@ async function stats() {
   return result;
 }
 
+/** What the bedside page drives: it starts and ends calls on one long-lived page. */
+export const api = { startCall, hangUp, setCameraOff, state, onEnd: null };
+
 window.visitas = { stats, state, timeline: () => state.timeline, firstFrames: () => state.firstFrames };
 
 $("join").addEventListener("click", startCall);
 $("unmute-audio").addEventListener("click", () => {
   $("unmute-audio").hidden = true;
-  for (const video of document.querySelectorAll(".tile video")) video.play().catch(() => {});
+  for (const video of document.querySelectorAll(".tile video")) {
+    video.muted = false;
+    video.play().catch(() => {});
+  }
 });
 // Browsers start an AudioContext made without a tap suspended; the first tap wakes the meter.
 document.addEventListener("pointerdown", () => state.meter?.context.resume(), { once: false, passive: true });
 $("retry").addEventListener("click", runDeviceCheck);
+$("speaker-test").addEventListener("click", testSpeaker);
 $("camera-select").addEventListener("change", runDeviceCheck);
 $("mic-select").addEventListener("change", runDeviceCheck);
 $("hangup").addEventListener("click", hangUp);
@@ -510,6 +599,8 @@ window.addEventListener("pagehide", () => state.socket?.emit("leave"));
 
 if (state.role === "relative") {
   runDeviceCheck();
+} else if (state.role === "bedside") {
+  // The bedside page (bedside.js) starts each call when it is let in.
 } else {
   // The bedside device and staff start at once: nobody at the bed should have to tap anything.
   startCall();

@@ -210,13 +210,40 @@ async fn a_nurse_schedules_a_visit_now_and_the_desk_follows_it_from_call_to_end(
         )
         .await;
 
-    // The relative, on another device.
+    // The relative, on another device: the device check, then the waiting room.
     let relative = relative_joins(&app, link.as_str().unwrap(), code.as_str().unwrap()).await;
+    relative
+        .wait_for(
+            "document.documentElement.dataset.callState === 'waiting-room'",
+            CONNECT,
+            "the relative in the waiting room",
+        )
+        .await;
+    assert!(
+        relative.text("#lobby").await.contains("Manuel"),
+        "the waiting room says whom they visit"
+    );
+    desk.wait_for(
+        "document.querySelector('[data-waiting-invite]')",
+        Duration::from_secs(1),
+        "the desk shows the waiting relative within 1 s, without a reload",
+    )
+    .await;
+    let check = desk
+        .eval("const c = document.querySelector('[data-check-camera]').dataset; return c.checkCamera + ' ' + c.checkMicrophone")
+        .await;
+    assert_eq!(check, "true true", "the desk shows the device check");
+    assert_eq!(
+        nurse.call_state().await,
+        "waiting",
+        "the bedside has nobody yet"
+    );
+    desk.click("[data-admit]").await;
     relative
         .wait_for(
             "document.documentElement.dataset.callState === 'connected'",
             CONNECT,
-            "the relative connected",
+            "the relative connected after the nurse admitted them",
         )
         .await;
     desk.wait_for(
@@ -568,11 +595,36 @@ async fn a_relative_early_sees_the_countdown_and_the_visit_opens_by_itself() {
     relative.click("#join").await;
     relative
         .wait_for(
-            "document.documentElement.dataset.callState === 'waiting'",
+            "document.documentElement.dataset.callState === 'waiting-room'",
             CONNECT,
-            "in the call, waiting for the patient",
+            "in the waiting room until a nurse lets them in",
         )
         .await;
+
+    // "Not now", chosen by the nurse, shows on their screen in their language (Spanish).
+    let (invite,): (String,) = sqlx::query_as("SELECT id FROM invites WHERE visit_id = $1")
+        .bind(&visit)
+        .fetch_one(&app.db())
+        .await
+        .unwrap();
+    let told = app
+        .post(
+            &format!("/waiting/{invite}/not-now"),
+            &[("message", "resting")],
+        )
+        .await;
+    assert_eq!(told.status(), reqwest::StatusCode::SEE_OTHER);
+    relative
+        .wait_for(
+            "document.querySelector('#lobby-message').dataset.message === 'resting'",
+            CONNECT,
+            "the nurse's message",
+        )
+        .await;
+    assert_eq!(
+        relative.text("#lobby-message").await,
+        "El paciente está descansando. Le dejaremos pasar en cuanto despierte."
+    );
     drop(relative);
     app.stop().await;
 }

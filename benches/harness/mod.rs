@@ -628,6 +628,8 @@ impl Visitas {
         let mut fields: Vec<(&str, &str)> =
             relatives.iter().map(|r| ("relative", r.as_str())).collect();
         fields.push(("minutes", "240"));
+        // Let in as they arrive: these figures measure the call, not the waiting room.
+        fields.push(("admit_on_arrival", "on"));
         let visit = self
             .post(
                 &self.client,

@@ -7,14 +7,20 @@
 //! Data flows one way: `web` calls in here; this calls `auth`, `domain`, `db` and, to end calls,
 //! `signaling` (which writes only the visit log itself, and never calls back).
 
+mod devices;
 mod invites;
 mod patients;
 mod relatives;
 mod rooms;
 mod staff;
 mod visits;
+mod waiting;
 mod wards;
 
+pub use devices::{
+    MAX_PAIRING_FAILURES, PAIRING_SECS, Paired, PairingCode, pair_device, set_bedside_settings,
+    start_pairing, unpair_device, unpair_unseen,
+};
 pub use invites::{InviteSecrets, accept_code, invite_secrets, note_link_opened, revoke_invite};
 pub use patients::{
     Registered, Updated, discharge_patient, register_patient, set_no_visits, update_patient,
@@ -26,6 +32,7 @@ pub use visits::{
     Booked, Override, VisitRequest, When, add_relative_to_visit, cancel_visit, end_visit,
     reschedule_visit, schedule_visit,
 };
+pub use waiting::{admit_on_arrival, admit_relative, admit_visit, send_away, tell_not_now};
 pub use wards::{
     WardSaved, add_ward_exception, assign_wards, create_ward, refuse_access, remove_ward_exception,
     update_ward, visits_outside, ward_rules,

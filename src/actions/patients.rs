@@ -6,7 +6,7 @@ use crate::{
         patients::{NewPatient, PatientEdit},
         visits::Visit,
     },
-    domain::{AuditAction, Span, StaffMember},
+    domain::{AuditAction, Span, StaffMember, UnpairReason},
     error::AppError,
     state::AppState,
 };
@@ -77,8 +77,13 @@ pub async fn update_patient(
         Some(patient_id),
     )
     .await?;
+    let mut unpaired = Vec::new();
     if edit.ward_id != old_ward_id {
         db::visits::move_future_to_ward(&mut tx, patient_id, edit.ward_id, db::now()).await?;
+        // A new ward is a new bed: its tablet is paired there, not carried along.
+        unpaired =
+            super::devices::unpair_in(&mut tx, patient_id, None, Some(by), UnpairReason::Transfer)
+                .await?;
         db::audit::record_detail(
             &mut tx,
             Some(&by.id),
@@ -91,6 +96,7 @@ pub async fn update_patient(
     let committed = tx.commit().await;
     state.caches.rooms_changed();
     committed?;
+    super::devices::end_devices(state, unpaired);
     let rules = super::wards::ward_rules(state).await?;
     let zone = state.config.time_zone.unwrap_or_default();
     let misfits = match rules.iter().find(|r| r.ward.id == edit.ward_id) {
@@ -147,7 +153,11 @@ pub async fn discharge_patient(
 ) -> Result<(), AppError> {
     let mut tx = state.db.begin().await?;
     let mut closed = Vec::new();
+    let mut unpaired = Vec::new();
     if db::patients::discharge(&mut tx, patient_id, &by.id).await? {
+        unpaired =
+            super::devices::unpair_in(&mut tx, patient_id, None, Some(by), UnpairReason::Discharge)
+                .await?;
         db::audit::record(
             &mut tx,
             Some(&by.id),
@@ -175,6 +185,7 @@ pub async fn discharge_patient(
     let committed = tx.commit().await;
     state.caches.rooms_changed();
     committed?;
+    super::devices::end_devices(state, unpaired);
     // In its own task: the removal must happen even if the request is dropped.
     let signaling = state.signaling.clone();
     tokio::spawn(async move {

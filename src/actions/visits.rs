@@ -142,7 +142,7 @@ fn span_at(zone: HospitalZone, date: NaiveDate, start: NaiveTime, minutes: i64) 
 }
 
 /// The patient's open room, opened now when there is none.
-async fn room_for(
+pub(super) async fn room_for(
     conn: &mut SqliteConnection,
     by: &StaffMember,
     patient_id: &str,

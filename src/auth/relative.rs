@@ -135,6 +135,7 @@ pub fn ticket(secret: &ServerSecret, invite: &Invite) -> String {
         display_name: invite.relative_name.clone(),
         staff_id: None,
         invite_id: Some(invite.id.clone()),
+        device_id: None,
         expires_at: db::now() + TICKET_SECS,
     }
     .seal(secret)

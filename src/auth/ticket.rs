@@ -26,6 +26,9 @@ pub struct CallTicket {
     pub staff_id: Option<String>,
     /// The invite used (relative role).
     pub invite_id: Option<String>,
+    /// The paired bedside device (patient role, without a staff session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
     /// Unix seconds after which the ticket is refused.
     pub expires_at: i64,
 }
@@ -65,6 +68,7 @@ mod tests {
             display_name: "Ana".into(),
             staff_id: None,
             invite_id: Some("invite".into()),
+            device_id: None,
             expires_at: 1_000,
         }
     }

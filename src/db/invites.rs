@@ -220,6 +220,17 @@ pub async fn revoke_for_relative(
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
+/// A visit's invites: (invite id, relative id).
+pub async fn of_visit(
+    conn: &mut SqliteConnection,
+    visit_id: &str,
+) -> sqlx::Result<Vec<(String, Option<String>)>> {
+    sqlx::query_as("SELECT id, relative_id FROM invites WHERE visit_id = $1 AND revoked_at IS NULL")
+        .bind(visit_id)
+        .fetch_all(conn)
+        .await
+}
+
 /// The ids of a visit's invites.
 pub async fn ids_of_visit(
     conn: &mut SqliteConnection,

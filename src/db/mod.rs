@@ -1,7 +1,9 @@
 //! The SQLite database: opening, migrating, and one module per table family. Functions here take
 //! an executor and plain values; they know nothing about HTTP.
 
+pub mod admissions;
 pub mod audit;
+pub mod devices;
 pub mod invites;
 pub mod patients;
 pub mod relatives;

@@ -18,6 +18,10 @@ pub struct Patient {
     pub discharged_at: Option<i64>,
     /// Set while the patient takes no visits, with the reason.
     pub no_visits_reason: Option<String>,
+    /// How the bedside device answers: 'auto' (after a countdown) or 'tap'.
+    pub bedside_answer: String,
+    /// The bedside starts its calls with the camera off.
+    pub camera_off_at_start: bool,
 }
 
 /// A `SELECT` of [`Patient`] rows followed by the given clauses, as one static string.
@@ -25,7 +29,8 @@ macro_rules! select_patient {
     ($clauses:literal) => {
         concat!(
             "SELECT p.id, p.display_name, p.ward_id, w.name AS ward, p.bed, p.record_number,
-                    p.created_at, p.discharged_at, p.no_visits_reason
+                    p.created_at, p.discharged_at, p.no_visits_reason, p.bedside_answer,
+                    p.camera_off_at_start
              FROM patients p JOIN wards w ON w.id = p.ward_id ",
             $clauses
         )
@@ -41,6 +46,26 @@ impl Patient {
     pub fn is_discharged(&self) -> bool {
         self.discharged_at.is_some()
     }
+}
+
+/// Sets how the patient's bedside device answers and whether it starts with the camera off;
+/// false when the patient is unknown or discharged.
+pub async fn set_bedside(
+    conn: &mut SqliteConnection,
+    id: &str,
+    answer: &str,
+    camera_off_at_start: bool,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE patients SET bedside_answer = $2, camera_off_at_start = $3
+         WHERE id = $1 AND discharged_at IS NULL",
+    )
+    .bind(id)
+    .bind(answer)
+    .bind(camera_off_at_start)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// A validated patient to register.

@@ -12,6 +12,10 @@ pub struct Ward {
     pub default_minutes: i64,
     pub max_minutes: i64,
     pub max_video_visits: i64,
+    /// The bedside admits relatives by itself at the visit's start (else a nurse admits).
+    pub auto_admit: bool,
+    /// The idle bedside screen may show the patient's first name.
+    pub bedside_shows_name: bool,
 }
 
 /// A ward with its hours and exceptions: all the scheduler needs.
@@ -37,13 +41,16 @@ pub struct WardInput<'a> {
     pub default_minutes: i64,
     pub max_minutes: i64,
     pub max_video_visits: i64,
+    pub auto_admit: bool,
+    pub bedside_shows_name: bool,
     pub week: &'a [Vec<Window>; 7],
 }
 
 /// Every ward, by name.
 pub async fn list(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<Ward>> {
     sqlx::query_as(
-        "SELECT id, name, default_minutes, max_minutes, max_video_visits FROM wards ORDER BY name",
+        "SELECT id, name, default_minutes, max_minutes, max_video_visits, auto_admit,
+                bedside_shows_name FROM wards ORDER BY name",
     )
     .fetch_all(db)
     .await
@@ -52,7 +59,8 @@ pub async fn list(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<Ward>> {
 /// The ward with this id.
 pub async fn find(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<Ward>> {
     sqlx::query_as(
-        "SELECT id, name, default_minutes, max_minutes, max_video_visits FROM wards WHERE id = $1",
+        "SELECT id, name, default_minutes, max_minutes, max_video_visits, auto_admit,
+                bedside_shows_name FROM wards WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db)
@@ -155,8 +163,9 @@ async fn write_week(
 pub async fn create(conn: &mut SqliteConnection, input: &WardInput<'_>) -> sqlx::Result<String> {
     let id = RandomId::new();
     sqlx::query(
-        "INSERT INTO wards (id, name, default_minutes, max_minutes, max_video_visits, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO wards (id, name, default_minutes, max_minutes, max_video_visits, created_at,
+                            auto_admit, bedside_shows_name)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(id.as_str())
     .bind(input.name)
@@ -164,6 +173,8 @@ pub async fn create(conn: &mut SqliteConnection, input: &WardInput<'_>) -> sqlx:
     .bind(input.max_minutes)
     .bind(input.max_video_visits)
     .bind(super::now())
+    .bind(input.auto_admit)
+    .bind(input.bedside_shows_name)
     .execute(&mut *conn)
     .await?;
     write_week(conn, id.as_str(), input.week).await?;
@@ -177,7 +188,8 @@ pub async fn update(
     input: &WardInput<'_>,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE wards SET name = $2, default_minutes = $3, max_minutes = $4, max_video_visits = $5
+        "UPDATE wards SET name = $2, default_minutes = $3, max_minutes = $4, max_video_visits = $5,
+                auto_admit = $6, bedside_shows_name = $7
          WHERE id = $1",
     )
     .bind(id)
@@ -185,6 +197,8 @@ pub async fn update(
     .bind(input.default_minutes)
     .bind(input.max_minutes)
     .bind(input.max_video_visits)
+    .bind(input.auto_admit)
+    .bind(input.bedside_shows_name)
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() != 1 {

@@ -59,6 +59,23 @@ pub enum AuditAction {
     VisitEnd,
     /// A staff member asked for something of a ward they do not work in.
     AccessRefused,
+    /// A relative was let in from the waiting room (by a nurse, ahead on arrival, or by the
+    /// ward's setting at the visit's start).
+    VisitAdmit,
+    /// A nurse told someone in the waiting room "not now", with the message chosen.
+    VisitNotNow,
+    /// A nurse sent someone in the waiting room away: their invite for the visit ended.
+    VisitSendAway,
+    /// The patient pressed "Not now" on the bedside device.
+    BedsideDecline,
+    /// A tablet was paired to a patient's bed.
+    DevicePair,
+    /// A bedside device was unpaired (by a nurse, a discharge or transfer, or unseen too long).
+    DeviceUnpair,
+    /// A wrong pairing code was typed.
+    DevicePairRefused,
+    /// A patient's bedside settings changed (answer by itself, camera off at start).
+    PatientBedsideSettings,
 }
 
 impl AuditAction {
@@ -93,6 +110,14 @@ impl AuditAction {
             AuditAction::VisitCancel => "visit.cancel",
             AuditAction::VisitEnd => "visit.end",
             AuditAction::AccessRefused => "access.refused",
+            AuditAction::VisitAdmit => "visit.admit",
+            AuditAction::VisitNotNow => "visit.not_now",
+            AuditAction::VisitSendAway => "visit.send_away",
+            AuditAction::BedsideDecline => "bedside.decline",
+            AuditAction::DevicePair => "device.pair",
+            AuditAction::DeviceUnpair => "device.unpair",
+            AuditAction::DevicePairRefused => "device.pair_refused",
+            AuditAction::PatientBedsideSettings => "patient.bedside_settings",
         }
     }
 }

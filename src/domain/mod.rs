@@ -9,6 +9,7 @@ mod ids;
 mod invite;
 mod time;
 mod visit;
+mod waiting;
 
 pub use audit::AuditAction;
 pub use call::{CallRole, EndReason};
@@ -21,6 +22,9 @@ pub use invite::InviteStatus;
 pub use time::HospitalZone;
 pub use visit::{
     MAX_REPEAT_DAYS, OverrideReason, Refusal, Repeat, VisitFacts, VisitState, peak_with_one_more,
+};
+pub use waiting::{
+    AdmissionHow, BedsideAnswer, DeviceCheck, NotNowMessage, SendAwayReason, UnpairReason,
 };
 
 use crate::i18n::{Text, with_number};
@@ -127,7 +131,7 @@ fn parse_text(input: &str, max: usize) -> Result<String, FieldError> {
 /// embeddings, overrides, isolates and marks (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F,
 /// U+061C), zero-width spaces and joiners used to hide text (U+200B, U+2060–U+2064, U+FEFF).
 /// Zero-width (non-)joiners U+200C/U+200D stay: several scripts and emoji need them.
-fn is_invisible_or_directional(c: char) -> bool {
+pub(crate) fn is_invisible_or_directional(c: char) -> bool {
     matches!(
         c,
         '\u{061C}'

@@ -1,5 +1,6 @@
-//! What each client event does: `join`, `signal`, `leave`, and the disconnection. They run one at
-//! a time per socket, in arrival order ([`super::inbox`]).
+//! What each client event does: `join` (into the call, or into the waiting room), `signal`,
+//! `leave`, a bedside device's `ready` and `decline`, the disconnection, and the admission a nurse
+//! decided. They run one at a time per socket, in arrival order ([`super::inbox`]).
 
 use std::time::Duration;
 
@@ -13,10 +14,14 @@ use socketioxide::{
     socket::{DisconnectReason, Sid},
 };
 
-use super::{Member, close_connection, end_members, inbox::Connection, registry::Admission};
+use super::{
+    Member, close_connection, end_members,
+    inbox::{Connection, Door},
+    registry::{Admission, Waiter, WaitingVisit},
+};
 use crate::{
     db,
-    domain::{CallRole, EndReason},
+    domain::{AuditAction, CallRole, DeviceCheck, EndReason},
 };
 
 /// How long a peer's full send queue may hold up delivery before the peer, which has stopped
@@ -108,14 +113,185 @@ impl Refusal {
     }
 }
 
-/// `join`: admits the socket to its ticket's room, writes the visit log row, answers with the
-/// peers already there and tells them. Each step is named below; a refusal is answered, and all
-/// but a second join end the connection.
-pub(super) async fn join(connection: &Connection, socket: &SocketRef, ack: Option<AckSender>) {
+/// How the outcome of an entry reaches the client: as the answer to its `join`, or, for a
+/// relative let in from the waiting room, as an `admitted` event (an entry refused then is an
+/// `ended` event).
+enum Reply {
+    Ack(Option<AckSender>),
+    Event,
+}
+
+impl Reply {
+    fn send(self, socket: &SocketRef, body: &impl Serialize) {
+        match self {
+            Reply::Ack(ack) => answer(ack, body),
+            Reply::Event => {
+                if let Err(err) = socket.emit("admitted", body) {
+                    tracing::debug!(error = %err, "telling a relative they were let in");
+                }
+            }
+        }
+    }
+
+    fn refuse(self, socket: &SocketRef, refusal: Refusal) {
+        match self {
+            Reply::Ack(ack) => answer(ack, &serde_json::json!({ "error": refusal.error() })),
+            Reply::Event => {
+                let _ = socket.emit("ended", &serde_json::json!({ "reason": refusal.error() }));
+            }
+        }
+    }
+}
+
+/// `join`: a relative not yet let in for this visit waits in the waiting room; everyone else
+/// (and a relative let in before, back after a reload or a blip) enters the call.
+pub(super) async fn join(
+    connection: &Connection,
+    socket: &SocketRef,
+    ack: Option<AckSender>,
+    check: Option<DeviceCheck>,
+) {
+    match must_wait(connection).await {
+        Ok(false) => enter(connection, socket, Reply::Ack(ack)).await,
+        Ok(true) => match wait(connection, socket, check.unwrap_or_default()).await {
+            Ok(()) => {
+                answer(
+                    ack,
+                    &serde_json::json!({ "waiting": true, "id": socket.id.to_string() }),
+                );
+                connection
+                    .hub
+                    .try_auto_admit(&connection.io, &connection.participant.room_id)
+                    .await;
+            }
+            Err(refusal) => {
+                answer(ack, &serde_json::json!({ "error": refusal.error() }));
+                if refusal != Refusal::AlreadyJoined {
+                    close_connection(socket);
+                }
+            }
+        },
+        Err(refusal) => {
+            answer(ack, &serde_json::json!({ "error": refusal.error() }));
+            close_connection(socket);
+        }
+    }
+}
+
+/// True for a relative whom nobody has let in for this visit yet.
+async fn must_wait(connection: &Connection) -> Result<bool, Refusal> {
+    let participant = &connection.participant;
+    let Some(invite_id) = participant.invite_id.as_deref() else {
+        return Ok(false);
+    };
+    match db::admissions::is_admitted(&connection.hub.db, invite_id).await {
+        Ok(admitted) => Ok(!admitted),
+        Err(err) => {
+            tracing::error!(error = %err, "reading an admission: the join is refused");
+            Err(Refusal::NotRecorded)
+        }
+    }
+}
+
+/// Puts a relative in the waiting room, with their visit and device check, and tells the desk.
+async fn wait(
+    connection: &Connection,
+    socket: &SocketRef,
+    check: DeviceCheck,
+) -> Result<(), Refusal> {
+    let (hub, participant) = (&connection.hub, &connection.participant);
+    if hub.registry().room_of_contains(socket.id) || hub.registry().is_waiting(socket.id) {
+        return Err(Refusal::AlreadyJoined);
+    }
+    if !matches!(hub.still_allowed(participant).await, Ok(true)) {
+        return Err(Refusal::NotAllowed);
+    }
+    let visit = waiting_visit(connection).await;
+    let Some(door) = socket.extensions.get::<Door>() else {
+        return Err(Refusal::NotAllowed);
+    };
+    let waiter = Waiter {
+        sid: socket.id,
+        participant: participant.clone(),
+        since: db::now(),
+        check: check.cleaned(),
+        visit,
+        told: None,
+        door,
+    };
+    let starts_later = waiter
+        .visit
+        .as_ref()
+        .filter(|v| v.auto_admit && v.starts_at > db::now())
+        .map(|v| v.starts_at);
+    let replaced = hub.registry().wait(waiter);
+    if let Some(old) = replaced {
+        super::dismiss(
+            &connection.io,
+            vec![old],
+            EndReason::ConnectionLost.as_str(),
+            None,
+        );
+    }
+    // A revocation that committed after the check above found nobody to remove: look again.
+    if !matches!(hub.still_allowed(participant).await, Ok(true)) {
+        hub.registry().stop_waiting(socket.id);
+        return Err(Refusal::NotAllowed);
+    }
+    hub.caches.desk.bump();
+    if let Some(starts_at) = starts_later {
+        // The ward admits by itself at the start: look again then.
+        let (hub, io, room) = (
+            hub.clone(),
+            connection.io.clone(),
+            participant.room_id.clone(),
+        );
+        tokio::spawn(async move {
+            let wait = u64::try_from(starts_at - db::now()).unwrap_or(0);
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+            hub.try_auto_admit(&io, &room).await;
+        });
+    }
+    Ok(())
+}
+
+/// The visit a waiting relative came for, read once when they arrive.
+async fn waiting_visit(connection: &Connection) -> Option<WaitingVisit> {
+    let db = &connection.hub.db;
+    let invite_id = connection.participant.invite_id.as_deref()?;
+    let invite = db::invites::find(db, invite_id).await.ok()??;
+    let visit = db::visits::find(db, invite.visit_id.as_deref()?)
+        .await
+        .ok()??;
+    let ward = db::wards::find(db, &visit.ward_id).await.ok()??;
+    Some(WaitingVisit {
+        visit_id: visit.id,
+        ward_id: visit.ward_id,
+        starts_at: visit.starts_at,
+        relationship: invite.relationship,
+        auto_admit: ward.auto_admit,
+    })
+}
+
+/// A nurse (or the ward's setting) let the relative waiting on this socket in: into the call,
+/// told by an `admitted` event carrying what a `join` answer carries.
+pub(super) async fn admitted(connection: &Connection, socket: &SocketRef) {
+    let waiter = connection.hub.registry().stop_waiting(socket.id);
+    if waiter.is_none() {
+        // Gone meanwhile (left, or sent away): the admission stands for when they come back.
+        return;
+    }
+    connection.hub.caches.desk.bump();
+    enter(connection, socket, Reply::Event).await;
+}
+
+/// Enters the call: the three steps named below. A refusal is answered, and all but a second
+/// join end the connection.
+async fn enter(connection: &Connection, socket: &SocketRef, reply: Reply) {
     let refused = match admit(connection, socket).await {
         Ok(others) => match record(connection, socket).await {
             Ok(true) => {
-                welcome(connection, socket, ack, others).await;
+                welcome(connection, socket, reply, others).await;
                 return;
             }
             // Removed while the row was written; the removal told the socket why.
@@ -124,7 +300,7 @@ pub(super) async fn join(connection: &Connection, socket: &SocketRef, ack: Optio
         },
         Err(refusal) => refusal,
     };
-    answer(ack, &serde_json::json!({ "error": refused.error() }));
+    reply.refuse(socket, refused);
     if refused != Refusal::AlreadyJoined {
         close_connection(socket);
     }
@@ -205,21 +381,17 @@ async fn record(connection: &Connection, socket: &SocketRef) -> Result<bool, Ref
     Ok(true)
 }
 
-/// Step 3: the ack with the peers to offer to, and `peer-joined` to each of them.
-async fn welcome(
-    connection: &Connection,
-    socket: &SocketRef,
-    ack: Option<AckSender>,
-    others: Vec<Member>,
-) {
+/// Step 3: the answer with the peers to offer to, `peer-joined` to each of them, and, for a
+/// relative, a ring on the bedside device standing by.
+async fn welcome(connection: &Connection, socket: &SocketRef, reply: Reply, others: Vec<Member>) {
     let hub = &connection.hub;
-    let reply = JoinAck {
+    let body = JoinAck {
         id: socket.id.to_string(),
         peers: others.iter().map(PeerInfo::of).collect(),
         ice_servers: hub.ice_servers(),
         max_video_kbps: hub.config.max_video_kbps,
     };
-    answer(ack, &reply);
+    reply.send(socket, &body);
     hub.caches.desk.bump();
     let me = Member {
         sid: socket.id,
@@ -231,6 +403,10 @@ async fn welcome(
         if let Some(peer) = connection.io.get_socket(other.sid) {
             deliver(&peer, "peer-joined", &joined).await;
         }
+    }
+    if connection.participant.role == CallRole::Relative {
+        hub.ring_bedside(&connection.io, &connection.participant.room_id)
+            .await;
     }
 }
 
@@ -376,6 +552,57 @@ pub(super) async fn signal(
     }
 }
 
+/// `ready`: a bedside device stands by for its room's calls. Answered `{ ok: true }`; a socket
+/// that is not a bedside device's gets `{ error: "not-allowed" }`. If a relative is already in
+/// the call, the device is rung at once; the ward's automatic admission is looked at.
+pub(super) async fn ready(connection: &Connection, socket: &SocketRef, ack: Option<AckSender>) {
+    let (hub, participant) = (&connection.hub, &connection.participant);
+    let Some(device_id) = participant.device_id.as_deref() else {
+        answer(ack, &serde_json::json!({ "error": "not-allowed" }));
+        return;
+    };
+    hub.registry()
+        .stand_by(socket.id, &participant.room_id, device_id);
+    if let Err(err) = db::devices::touch(&hub.db, device_id, db::now()).await {
+        tracing::debug!(error = %err, "noting a bedside device was seen");
+    }
+    answer(ack, &serde_json::json!({ "ok": true }));
+    hub.caches.desk.bump();
+    hub.ring_bedside(&connection.io, &participant.room_id).await;
+    hub.try_auto_admit(&connection.io, &participant.room_id)
+        .await;
+}
+
+/// `decline`: the patient pressed "Not now" on the bedside device. Audited; the relatives in
+/// the call are told (`notice` `{ key: "patient-declined" }`).
+pub(super) async fn decline(connection: &Connection, socket: &SocketRef) {
+    let (hub, participant) = (&connection.hub, &connection.participant);
+    if participant.device_id.is_none() {
+        tracing::warn!(sid = %socket.id, "dropped a decline from a socket that is not a bedside");
+        return;
+    }
+    let recorded = async {
+        let mut conn = hub.db.acquire().await?;
+        db::audit::record(
+            &mut conn,
+            None,
+            AuditAction::BedsideDecline,
+            Some(&participant.room_id),
+        )
+        .await
+    };
+    if let Err(err) = recorded.await {
+        tracing::error!(error = %err, "recording a declined bedside call");
+    }
+    let members = hub.registry().members_of(&participant.room_id);
+    for member in members {
+        if let Some(peer) = connection.io.get_socket(member.sid) {
+            let _ = peer.emit("notice", &serde_json::json!({ "key": "patient-declined" }));
+        }
+    }
+    hub.caches.desk.bump();
+}
+
 /// `leave`: the participant hung up.
 pub(super) async fn leave(connection: &Connection, socket: &SocketRef) {
     depart(connection, socket.id, EndReason::HangUp).await;
@@ -398,6 +625,11 @@ pub(super) async fn disconnected(
 
 async fn depart(connection: &Connection, sid: Sid, reason: EndReason) {
     let hub = &connection.hub;
+    let was_waiting = hub.registry().stop_waiting(sid).is_some();
+    hub.registry().leave_standby(sid);
+    if was_waiting {
+        hub.caches.desk.bump();
+    }
     let removed = hub.registry().remove(sid);
     if let Some(member) = removed {
         hub.close_visit(&member, reason).await;

@@ -186,7 +186,8 @@ pub(super) async fn authenticate(
         tracing::warn!("refused a Socket.IO handshake with an invalid or expired ticket");
         return Err(Unauthorized);
     };
-    if matches!(ticket.role, CallRole::Patient | CallRole::Staff) {
+    // A bedside device has no staff session: its pairing is checked below, with the room.
+    if matches!(ticket.role, CallRole::Patient | CallRole::Staff) && ticket.device_id.is_none() {
         let session = socket.req_parts().extensions.get::<Session>().cloned();
         let staff = match session {
             Some(session) => current_staff(&session, &hub.db, &hub.config, &hub.caches)

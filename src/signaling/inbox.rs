@@ -23,7 +23,7 @@ use socketioxide::{
     adapter::LocalAdapter,
     extract::{AckSender, Event, SocketRef, TryData},
     handler::{FromMessageParts, MessageHandler, Value},
-    socket::{DisconnectReason, Socket},
+    socket::{DisconnectReason, Sid, Socket},
 };
 
 use super::{
@@ -68,6 +68,27 @@ enum Item {
         socket: SocketRef,
         reason: DisconnectReason,
     },
+    /// Something the server decided about this socket (a nurse let it in).
+    Knock { sid: Sid, knock: Knock },
+}
+
+/// What the server can hand a socket through its [`Door`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Knock {
+    /// The relative waiting on this socket was let in: move them into the call.
+    Admitted,
+}
+
+/// A way for the server to hand one socket a decision taken elsewhere (a nurse's request), queued
+/// behind the socket's own events so that it never races its `join` or its disconnection.
+#[derive(Debug, Clone)]
+pub(super) struct Door(Inbox);
+
+impl Door {
+    /// Queues `knock` for the socket `sid`.
+    pub fn knock(&self, sid: Sid, knock: Knock) {
+        self.0.push(Item::Knock { sid, knock });
+    }
 }
 
 /// Marks the inbox's [`MessageHandler`] implementation.
@@ -91,6 +112,8 @@ impl Inbox {
             }),
         }));
         socket.on_fallback(inbox.clone());
+        let door = Door(inbox.clone());
+        socket.extensions.insert(door);
         socket.on_disconnect(async move |socket: SocketRef, reason: DisconnectReason| {
             inbox.push(Item::Disconnected { socket, reason });
         });
@@ -172,6 +195,14 @@ async fn dispatch(connection: &Connection, item: Item) {
         Item::Disconnected { socket, reason } => {
             return events::disconnected(connection, &socket, reason).await;
         }
+        Item::Knock { sid, knock } => {
+            if let Some(socket) = connection.io.get_socket(sid) {
+                match knock {
+                    Knock::Admitted => events::admitted(connection, &socket).await,
+                }
+            }
+            return;
+        }
         Item::Event { socket, value, ack } => (socket, value, ack),
     };
     let Ok(Event(event)) = Event::from_message_parts(&socket, &mut value, &ack) else {
@@ -181,13 +212,19 @@ async fn dispatch(connection: &Connection, item: Item) {
     match event.as_str() {
         "join" => {
             let reply = AckSender::from_message_parts(&socket, &mut value, &ack).ok();
-            events::join(connection, &SocketRef::from(socket), reply).await;
+            let Ok(TryData(check)) = TryData::from_message_parts(&socket, &mut value, &ack);
+            events::join(connection, &SocketRef::from(socket), reply, check.ok()).await;
         }
         "signal" => {
             let Ok(TryData(message)) = TryData::from_message_parts(&socket, &mut value, &ack);
             events::signal(connection, &SocketRef::from(socket), message).await;
         }
         "leave" => events::leave(connection, &SocketRef::from(socket)).await,
+        "ready" => {
+            let reply = AckSender::from_message_parts(&socket, &mut value, &ack).ok();
+            events::ready(connection, &SocketRef::from(socket), reply).await;
+        }
+        "decline" => events::decline(connection, &SocketRef::from(socket)).await,
         _ => tracing::warn!(event = %event, "dropped an unknown Socket.IO event"),
     }
 }

@@ -20,7 +20,10 @@
 //! - a relative, after typing the access code: `GET /visit/ticket`, with the cookie the code
 //!   page set.
 //!
-//! Both answer `200` with `{ "ticket": "..." }`. Anything else means the person may not call now:
+//! - a bedside tablet, paired to a bed: `GET /bedside/ticket`, with its device cookie
+//!   `__Host-visitas-device` (the ticket names the device; no staff session).
+//!
+//! All answer `200` with `{ "ticket": "..." }`. Anything else means the person may not call now:
 //! a redirect to `/login` (staff signed out), `403` (no valid code session, invite revoked or
 //! expired), `404` (unknown room), `409` (room closed), `400` (another `as`).
 //!
@@ -46,9 +49,19 @@
 //! acknowledgement `43<n>[answer]`).
 //! | event | payload | answer |
 //! |---|---|---|
-//! | `join` | none | ack `{ id, peers: [{ id, role, name }], iceServers, maxVideoKbps }`; or ack `{ error: "room-full" \| "not-allowed" \| "not-recorded" }` and the socket is disconnected (`not-recorded`: the visit log could not be written, e.g. a full disk, and no call starts without its row); or ack `{ error: "already-joined" }` for a second `join` on one socket, which stays in the call. The others get `peer-joined`. |
+//! | `join` | optional device check `{ camera, microphone, browser, rttMs }` | a relative nobody has let in for this visit yet gets ack `{ waiting: true, id }` and waits in the waiting room (see below); everyone else ack `{ id, peers: [{ id, role, name }], iceServers, maxVideoKbps }`; or ack `{ error: "room-full" \| "not-allowed" \| "not-recorded" }` and the socket is disconnected (`not-recorded`: the visit log could not be written, e.g. a full disk, and no call starts without its row); or ack `{ error: "already-joined" }` for a second `join` on one socket, which stays in the call. The others get `peer-joined`. |
 //! | `signal` | `{ to: peerId, data }` | relayed as `signal` `{ from, data }` to that one peer, only if it is in the same room. No answer. |
 //! | `leave` | none | the others get `peer-left` with reason `hangup`; the socket is disconnected. |
+//! | `ready` | none | bedside devices only: stands by for the bed's calls; ack `{ ok: true }` (others: `{ error: "not-allowed" }`). |
+//! | `decline` | none | bedside devices only: the patient pressed "Not now"; audited, and the relatives in the call get `notice` `{ key: "patient-declined" }`. |
+//!
+//! **The waiting room.** A waiting socket is in no room: its `signal`s are dropped, it gets no
+//! peer list, no `peer-joined`/`peer-left`, no ICE servers; no event lets it in. A nurse (an
+//! HTTP request, audited, stored in `admissions`) or the ward's automatic admission (at the
+//! visit's start, with the bedside standing by) moves it into the call: it then gets `admitted`
+//! with exactly what a `join` ack carries, and offers like a newcomer. Once admitted for a visit,
+//! a relative's later `join`s (a reload, a reconnection) enter at once. While waiting it may get
+//! `not-now` `{ message }` (a key of the nurse's list) or `ended` `{ reason: "sent-away", message }`.
 //!
 //! `data` is exactly one of:
 //! - `{ "description": { "type": "offer" | "answer" | "pranswer" | "rollback", "sdp": "..." } }`
@@ -79,7 +92,11 @@
 //! | `peer-joined` | `{ id, role, name }` | someone joined this room |
 //! | `peer-left` | `{ id, reason }` | someone left (`hangup`), lost the connection (`connection-lost`), was removed (`revoked`, `room-closed`) or the server stops (`server-shutdown`) |
 //! | `signal` | `{ from, data }` | a peer's description or candidate for this socket |
-//! | `ended` | `{ reason }` | this participant was removed; the socket is disconnected next. `revoked`: the invite was revoked or the staff account deactivated; `room-closed`: the room was closed or the patient discharged; `server-shutdown`; `connection-lost`: the same person joined again from another socket (a reload, or a reconnection after a blip), which replaced this one. |
+//! | `admitted` | as the `join` ack | a waiting relative was let in |
+//! | `not-now` | `{ message }` | a nurse's message to a waiting relative |
+//! | `incoming` | `{ answer: "auto" \| "tap", cameraOff }` | to a bedside standing by: a relative is in the call and the patient's side is not |
+//! | `notice` | `{ key }` | something to show (`patient-declined`) |
+//! | `ended` | `{ reason }` | this participant was removed; the socket is disconnected next. `revoked`: the invite was revoked or the staff account deactivated; `room-closed`: the room was closed or the patient discharged; `server-shutdown`; `connection-lost`: the same person joined again from another socket (a reload, or a reconnection after a blip), which replaced this one; `sent-away` (with `message`): a nurse sent them away from the waiting room; `unpaired`: this bedside device was unpaired. |
 //!
 //! Roles (`patient`, `relative`, `staff`) only label participants; everyone may `join` once,
 //! `signal` to peers of its own room, and `leave`.
@@ -114,16 +131,35 @@ use socketioxide::{
 use sqlx::SqlitePool;
 
 pub use handshake::accept_socket;
-use registry::Registry;
 pub use registry::{Member, PresenceEntry};
+use registry::{Registry, Waiter};
 
 use crate::{
     auth::{secret::ServerSecret, ticket::CallTicket},
     cache::Caches,
     config::Config,
     db,
-    domain::{CallRole, EndReason, InviteStatus},
+    domain::{
+        AdmissionHow, AuditAction, CallRole, DeviceCheck, EndReason, InviteStatus, NotNowMessage,
+        SendAwayReason,
+    },
 };
+
+/// Someone in the waiting room, as the desk and the room page show them.
+#[derive(Debug, Clone)]
+pub struct WaitingEntry {
+    pub invite_id: String,
+    pub name: String,
+    pub relationship: String,
+    pub room_id: String,
+    pub visit_id: Option<String>,
+    pub ward_id: Option<String>,
+    pub visit_starts_at: Option<i64>,
+    /// Unix seconds.
+    pub since: i64,
+    pub check: DeviceCheck,
+    pub told: Option<NotNowMessage>,
+}
 
 /// Largest Socket.IO message accepted; an SDP offer with candidates is a few kilobytes.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -155,6 +191,8 @@ pub struct Participant {
     pub display_name: String,
     pub staff_id: Option<String>,
     pub invite_id: Option<String>,
+    /// The paired bedside device (patient role, no staff session).
+    pub device_id: Option<String>,
 }
 
 impl Participant {
@@ -165,6 +203,7 @@ impl Participant {
             display_name: ticket.display_name,
             staff_id: ticket.staff_id,
             invite_id: ticket.invite_id,
+            device_id: ticket.device_id,
         }
     }
 }
@@ -233,22 +272,137 @@ impl Signaling {
         self.hub.registry().presence()
     }
 
-    /// Removes the relative who came in with this invite (revoked).
+    /// Removes the relative who came in with this invite (revoked), from the call or the
+    /// waiting room.
     pub async fn end_invite(&self, invite_id: &str) {
-        let removed = self
+        let holds = |p: &Participant| p.invite_id.as_deref() == Some(invite_id);
+        let waiters = self
             .hub
             .registry()
-            .remove_where(|m| m.participant.invite_id.as_deref() == Some(invite_id));
+            .stop_waiting_where(|w| holds(&w.participant));
+        self.dismiss_waiters(waiters, EndReason::Revoked.as_str(), None);
+        let removed = self.hub.registry().remove_where(|m| holds(&m.participant));
         self.end(removed, EndReason::Revoked).await;
     }
 
-    /// Removes everyone from a room (closed, or the patient discharged).
+    /// Removes everyone from a room (closed, or the patient discharged): the call, the waiting
+    /// room and the bedside devices standing by.
     pub async fn end_room(&self, room_id: &str) {
+        let waiters = self
+            .hub
+            .registry()
+            .stop_waiting_where(|w| w.participant.room_id == room_id);
+        self.dismiss_waiters(waiters, EndReason::RoomClosed.as_str(), None);
+        let standing = self.hub.registry().standing_by(room_id);
+        self.hang_up(standing, EndReason::RoomClosed.as_str());
         let removed = self
             .hub
             .registry()
             .remove_where(|m| m.participant.room_id == room_id);
         self.end(removed, EndReason::RoomClosed).await;
+    }
+
+    /// Who waits in the waiting room, in arrival order.
+    pub fn waiting(&self) -> Vec<WaitingEntry> {
+        self.hub
+            .registry()
+            .waiting()
+            .into_iter()
+            .map(|w| WaitingEntry {
+                invite_id: w.participant.invite_id.clone().unwrap_or_default(),
+                name: w.participant.display_name.clone(),
+                relationship: w
+                    .visit
+                    .as_ref()
+                    .map(|v| v.relationship.clone())
+                    .unwrap_or_default(),
+                room_id: w.participant.room_id.clone(),
+                visit_id: w.visit.as_ref().map(|v| v.visit_id.clone()),
+                ward_id: w.visit.as_ref().map(|v| v.ward_id.clone()),
+                visit_starts_at: w.visit.as_ref().map(|v| v.starts_at),
+                since: w.since,
+                check: w.check.clone(),
+                told: w.told,
+            })
+            .collect()
+    }
+
+    /// Moves the relative holding this invite from the waiting room into the call (the
+    /// admission is already stored). False when they are not waiting now.
+    pub fn admit(&self, invite_id: &str) -> bool {
+        let waiters: Vec<Waiter> = self
+            .hub
+            .registry()
+            .waiting()
+            .into_iter()
+            .filter(|w| w.participant.invite_id.as_deref() == Some(invite_id))
+            .collect();
+        for waiter in &waiters {
+            waiter.door.knock(waiter.sid, inbox::Knock::Admitted);
+        }
+        !waiters.is_empty()
+    }
+
+    /// Shows a "not now" message on the waiting screen of the relative holding this invite.
+    pub fn tell_not_now(&self, invite_id: &str, message: NotNowMessage) {
+        let sids = self.hub.registry().tell_waiting(invite_id, message);
+        for sid in sids {
+            if let Some(socket) = self.io.get_socket(sid) {
+                let _ = socket.emit("not-now", &json!({ "message": message.key() }));
+            }
+        }
+        self.hub.caches.desk.bump();
+    }
+
+    /// Sends the relative holding this invite away from the waiting room, with the reason.
+    pub fn send_away(&self, invite_id: &str, reason: SendAwayReason) {
+        let waiters = self
+            .hub
+            .registry()
+            .stop_waiting_where(|w| w.participant.invite_id.as_deref() == Some(invite_id));
+        self.dismiss_waiters(waiters, "sent-away", Some(reason.key()));
+        self.hub.caches.desk.bump();
+    }
+
+    /// Disconnects every socket of a bedside device (unpaired): standing by or in a call.
+    pub async fn end_device(&self, device_id: &str) {
+        let sids = self.hub.registry().sockets_of_device(device_id);
+        let removed = self
+            .hub
+            .registry()
+            .remove_where(|m| m.participant.device_id.as_deref() == Some(device_id));
+        for sid in &sids {
+            self.hub.registry().leave_standby(*sid);
+        }
+        for member in removed {
+            self.hub.close_visit(&member, EndReason::Revoked).await;
+            self.hub
+                .announce_left(&self.io, &member, EndReason::Revoked);
+        }
+        self.hang_up(sids, "unpaired");
+        self.hub.caches.desk.bump();
+    }
+
+    /// True when a bedside device of the room is connected (standing by or in the call).
+    pub fn bedside_ready(&self, room_id: &str) -> bool {
+        self.hub.registry().bedside_ready(room_id)
+    }
+
+    fn dismiss_waiters(&self, waiters: Vec<Waiter>, reason: &str, message: Option<&str>) {
+        if !waiters.is_empty() {
+            self.hub.caches.desk.bump();
+        }
+        dismiss(&self.io, waiters, reason, message);
+    }
+
+    /// Tells these sockets their session ended, and closes them.
+    fn hang_up(&self, sids: Vec<socketioxide::socket::Sid>, reason: &str) {
+        for sid in sids {
+            if let Some(socket) = self.io.get_socket(sid) {
+                let _ = socket.emit("ended", &json!({ "reason": reason }));
+                close_connection(&socket);
+            }
+        }
     }
 
     /// Removes a deactivated staff member from every call they are in.
@@ -268,6 +422,21 @@ impl Signaling {
 
     async fn end(&self, removed: Vec<Member>, reason: EndReason) {
         end_members(&self.hub, &self.io, removed, reason).await;
+    }
+}
+
+/// Tells waiters taken out of the waiting room why (`ended` with the reason and, when sent
+/// away, the message's key), and closes their connections.
+fn dismiss(io: &SocketIo, waiters: Vec<Waiter>, reason: &str, message: Option<&str>) {
+    for waiter in waiters {
+        if let Some(socket) = io.get_socket(waiter.sid) {
+            let body = match message {
+                Some(message) => json!({ "reason": reason, "message": message }),
+                None => json!({ "reason": reason }),
+            };
+            let _ = socket.emit("ended", &body);
+            close_connection(&socket);
+        }
     }
 }
 
@@ -320,12 +489,98 @@ impl Hub {
         }
     }
 
+    /// Rings the bedside devices standing by for a room (`incoming`, with how the patient's
+    /// device answers), unless the patient's side is in the call already.
+    async fn ring_bedside(&self, io: &SocketIo, room_id: &str) {
+        let (patient_in, standing) = {
+            let registry = self.registry();
+            (registry.patient_in(room_id), registry.standing_by(room_id))
+        };
+        let relatives_in = self
+            .registry()
+            .members_of(room_id)
+            .iter()
+            .any(|m| m.participant.role == CallRole::Relative);
+        if patient_in || standing.is_empty() || !relatives_in {
+            return;
+        }
+        let patient = match db::rooms::find(&self.db, room_id).await {
+            Ok(Some(room)) => db::patients::find(&self.db, &room.patient_id)
+                .await
+                .ok()
+                .flatten(),
+            _ => None,
+        };
+        let Some(patient) = patient else { return };
+        let body = json!({
+            "answer": patient.bedside_answer,
+            "cameraOff": patient.camera_off_at_start,
+        });
+        for sid in standing {
+            if let Some(socket) = io.get_socket(sid) {
+                let _ = socket.emit("incoming", &body);
+            }
+        }
+    }
+
+    /// Lets in the relatives waiting for a room whose ward admits by itself, once their visit
+    /// has started and the bedside device is ready: the admission and its audit row, then the
+    /// move into the call.
+    async fn try_auto_admit(&self, _io: &SocketIo, room_id: &str) {
+        let now = db::now();
+        let due: Vec<Waiter> = {
+            let registry = self.registry();
+            if !registry.bedside_ready(room_id) {
+                return;
+            }
+            registry
+                .waiting()
+                .into_iter()
+                .filter(|w| w.participant.room_id == room_id)
+                .filter(|w| {
+                    w.visit
+                        .as_ref()
+                        .is_some_and(|v| v.auto_admit && v.starts_at <= now)
+                })
+                .collect()
+        };
+        for waiter in due {
+            let Some(invite_id) = waiter.participant.invite_id.as_deref() else {
+                continue;
+            };
+            match self.admit_automatically(invite_id).await {
+                Ok(()) => waiter.door.knock(waiter.sid, inbox::Knock::Admitted),
+                Err(err) => tracing::error!(error = %err, "an automatic admission was not written"),
+            }
+        }
+    }
+
+    /// The ward's own admission of one relative, with its audit row, in one transaction.
+    async fn admit_automatically(&self, invite_id: &str) -> sqlx::Result<()> {
+        let mut tx = self.db.begin().await?;
+        if db::admissions::admit(&mut tx, invite_id, AdmissionHow::Auto, None).await? {
+            db::audit::record_detail(
+                &mut tx,
+                None,
+                AuditAction::VisitAdmit,
+                Some(invite_id),
+                Some(AdmissionHow::Auto.as_str()),
+            )
+            .await?;
+        }
+        tx.commit().await
+    }
+
     /// True while the participant may still be in the call: the room open and, for a relative,
-    /// the invite still active.
+    /// the invite still active; for a bedside device, still paired to the room's patient.
     async fn still_allowed(&self, participant: &Participant) -> sqlx::Result<bool> {
         let room = db::rooms::find(&self.db, &participant.room_id).await?;
-        if !room.is_some_and(|room| room.is_open()) {
+        let Some(room) = room.filter(|room| room.is_open()) else {
             return Ok(false);
+        };
+        if let Some(device_id) = &participant.device_id {
+            let device = db::devices::find(&self.db, device_id).await?;
+            return Ok(device.is_some_and(|d| d.paired_patient() == Some(room.patient_id.as_str())));
         }
         if let Some(invite_id) = &participant.invite_id {
             let invite = db::invites::find(&self.db, invite_id).await?;

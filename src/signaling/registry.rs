@@ -1,13 +1,14 @@
-//! Who is in which call right now. In memory: a restart ends every call anyway, and the visit
-//! log keeps the history.
+//! Who is in which call right now, who waits to be let in, and which bedside devices stand by.
+//! In memory: a restart ends every call anyway, the visit log keeps the history, and admissions
+//! (who was let in) are in the database.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 use socketioxide::socket::Sid;
 
-use super::Participant;
-use crate::domain::{CallRole, EndReason};
+use super::{Participant, inbox::Door};
+use crate::domain::{CallRole, DeviceCheck, EndReason, NotNowMessage};
 
 /// One socket admitted to a room.
 #[derive(Debug, Clone)]
@@ -44,19 +45,57 @@ pub enum Admission {
     Full,
 }
 
-/// Rooms and their members.
+/// The visit a waiting relative came for, as read when they arrived.
+#[derive(Debug, Clone)]
+pub struct WaitingVisit {
+    pub visit_id: String,
+    pub ward_id: String,
+    pub starts_at: i64,
+    pub relationship: String,
+    /// The ward lets the bedside admit by itself at the start.
+    pub auto_admit: bool,
+}
+
+/// A relative in the waiting room: connected, checked, not in the call.
+#[derive(Debug, Clone)]
+pub struct Waiter {
+    pub sid: Sid,
+    pub participant: Participant,
+    /// Unix seconds.
+    pub since: i64,
+    pub check: DeviceCheck,
+    pub visit: Option<WaitingVisit>,
+    /// The last "not now" message a nurse sent.
+    pub told: Option<NotNowMessage>,
+    /// Hands the socket its admission, in order with its own events.
+    pub door: Door,
+}
+
+/// A bedside device connected and ready, outside any call.
+#[derive(Debug, Clone)]
+struct Standby {
+    room_id: String,
+    device_id: String,
+}
+
+/// Rooms and their members, the waiting room, and the bedside devices standing by.
 #[derive(Debug, Default)]
 pub struct Registry {
     rooms: HashMap<String, Vec<Member>>,
     room_of: HashMap<Sid, String>,
     /// Why members were removed before their visit log row existed, for the joiner to record.
     pending_end: HashMap<Sid, EndReason>,
+    waiting: Vec<Waiter>,
+    standby: HashMap<Sid, Standby>,
 }
 
 impl Participant {
     /// True when `other` is the same person on the same side: the same invite, or the same
     /// staff account in the same role.
     fn same_person(&self, other: &Participant) -> bool {
+        if self.device_id.is_some() || other.device_id.is_some() {
+            return self.device_id == other.device_id;
+        }
         match (&self.invite_id, &other.invite_id) {
             (Some(a), Some(b)) => a == b,
             (None, None) => {
@@ -166,6 +205,119 @@ impl Registry {
             .collect()
     }
 
+    /// Puts a relative in the waiting room; an earlier waiting socket of the same person (a
+    /// reload) is taken out and returned.
+    pub fn wait(&mut self, waiter: Waiter) -> Option<Waiter> {
+        let earlier = self
+            .waiting
+            .iter()
+            .position(|w| w.participant.same_person(&waiter.participant))
+            .map(|i| self.waiting.remove(i));
+        self.waiting.push(waiter);
+        earlier
+    }
+
+    /// True when this socket is in a room.
+    pub fn room_of_contains(&self, sid: Sid) -> bool {
+        self.room_of.contains_key(&sid)
+    }
+
+    /// True when this socket is in the waiting room.
+    pub fn is_waiting(&self, sid: Sid) -> bool {
+        self.waiting.iter().any(|w| w.sid == sid)
+    }
+
+    /// Takes a socket out of the waiting room.
+    pub fn stop_waiting(&mut self, sid: Sid) -> Option<Waiter> {
+        let index = self.waiting.iter().position(|w| w.sid == sid)?;
+        Some(self.waiting.remove(index))
+    }
+
+    /// Takes every waiter matching `predicate` out of the waiting room.
+    pub fn stop_waiting_where(&mut self, predicate: impl Fn(&Waiter) -> bool) -> Vec<Waiter> {
+        let (out, kept) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|w| predicate(w));
+        self.waiting = kept;
+        out
+    }
+
+    /// Who waits, in arrival order.
+    pub fn waiting(&self) -> Vec<Waiter> {
+        self.waiting.clone()
+    }
+
+    /// Notes the message a nurse sent to the waiters holding this invite; their sockets.
+    pub fn tell_waiting(&mut self, invite_id: &str, message: NotNowMessage) -> Vec<Sid> {
+        self.waiting
+            .iter_mut()
+            .filter(|w| w.participant.invite_id.as_deref() == Some(invite_id))
+            .map(|w| {
+                w.told = Some(message);
+                w.sid
+            })
+            .collect()
+    }
+
+    /// Notes a bedside device standing by for its room.
+    pub fn stand_by(&mut self, sid: Sid, room_id: &str, device_id: &str) {
+        self.standby.insert(
+            sid,
+            Standby {
+                room_id: room_id.to_string(),
+                device_id: device_id.to_string(),
+            },
+        );
+    }
+
+    /// Forgets a standing-by socket.
+    pub fn leave_standby(&mut self, sid: Sid) {
+        self.standby.remove(&sid);
+    }
+
+    /// The sockets of bedside devices standing by for a room, outside its call.
+    pub fn standing_by(&self, room_id: &str) -> Vec<Sid> {
+        self.standby
+            .iter()
+            .filter(|(sid, s)| s.room_id == room_id && !self.room_of.contains_key(sid))
+            .map(|(sid, _)| *sid)
+            .collect()
+    }
+
+    /// Every socket of a device: standing by or in a call.
+    pub fn sockets_of_device(&self, device_id: &str) -> Vec<Sid> {
+        let mut sids: Vec<Sid> = self
+            .standby
+            .iter()
+            .filter(|(_, s)| s.device_id == device_id)
+            .map(|(sid, _)| *sid)
+            .collect();
+        sids.extend(
+            self.rooms
+                .values()
+                .flatten()
+                .filter(|m| m.participant.device_id.as_deref() == Some(device_id))
+                .map(|m| m.sid),
+        );
+        sids.sort();
+        sids.dedup();
+        sids
+    }
+
+    /// True when a bedside device of the room stands by or is in its call.
+    pub fn bedside_ready(&self, room_id: &str) -> bool {
+        self.standby.values().any(|s| s.room_id == room_id)
+    }
+
+    /// True when the patient's side (bedside device or a nurse's "as patient") is in the call.
+    pub fn patient_in(&self, room_id: &str) -> bool {
+        self.rooms.get(room_id).is_some_and(|members| {
+            members
+                .iter()
+                .any(|m| m.participant.role == CallRole::Patient)
+        })
+    }
+
     /// Room id → who is there.
     pub fn presence(&self) -> HashMap<String, Vec<PresenceEntry>> {
         self.rooms
@@ -197,6 +349,7 @@ mod tests {
             display_name: "Ana".into(),
             staff_id: None,
             invite_id: Some(RandomId::new().to_string()),
+            device_id: None,
         }
     }
 

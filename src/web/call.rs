@@ -26,8 +26,10 @@ pub struct CallPage {
     pub role: CallRole,
     pub title: String,
     pub ticket_url: String,
-    /// Where "back" leads after the call: the room page for staff, the visit page for relatives.
+    /// Where "back" leads after the call: the desk for staff, the visit page for relatives.
     pub exit_url: String,
+    /// For a relative's waiting room: who they visit and when.
+    pub waiting_for: String,
 }
 
 impl CallPage {
@@ -74,7 +76,10 @@ pub async fn staff_call(
         ctx,
         role,
         ticket_url: format!("/rooms/{}/ticket?as={}", room.id, role.as_str()),
-        exit_url: format!("/rooms/{}", room.id),
+        // Not the room page: a device used for the patient's side must not be left one Back
+        // press from patient lists.
+        exit_url: "/desk".into(),
+        waiting_for: String::new(),
     })
 }
 
@@ -108,6 +113,7 @@ pub async fn staff_ticket(
         display_name,
         staff_id: Some(staff.id),
         invite_id: None,
+        device_id: None,
         expires_at: db::now() + TICKET_SECS,
     };
     Ok(Json(TicketResponse {

@@ -200,6 +200,8 @@ struct DeskPage {
     /// Booked visits of these wards that the hours no longer allow (after a change of hours or
     /// a date exception), for the nurse to move or keep with an override.
     misfits: Arc<Vec<Visit>>,
+    /// Who waits in the waiting room.
+    waiting: super::waiting::WaitingPanel,
 }
 
 #[derive(Template)]
@@ -268,7 +270,11 @@ pub async fn show(
             Ok::<_, AppError>(Arc::new(misfits))
         })
         .await?;
+    let waiting =
+        super::waiting::WaitingPanel::load(&state, &staff, ctx.clone(), None, "/desk".into())
+            .await?;
     render(&DeskPage {
+        waiting,
         today: day == ctx.today(),
         previous: day - chrono::Duration::days(1),
         next: day + chrono::Duration::days(1),
@@ -305,9 +311,28 @@ pub struct DeskVersion {
     pub version: u64,
 }
 
-/// `GET /desk/version`: one counter from memory; the desk fetches rows only when it moved.
-pub async fn version(State(state): State<AppState>, _staff: CurrentStaff) -> Json<DeskVersion> {
-    Json(DeskVersion {
-        version: state.caches.desk.get(),
-    })
+/// `?after=N`: answer only once the count is no longer N (or after 20 s).
+#[derive(Debug, Default, Deserialize)]
+pub struct VersionQuery {
+    #[serde(default)]
+    after: Option<u64>,
+}
+
+/// How long `/desk/version?after=` holds a request open when nothing changes (under the pages'
+/// 30 s timeout).
+const LONG_POLL: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// `GET /desk/version`: one counter from memory; the desk fetches rows only when it moved. With
+/// `?after=N` the answer waits until it moves (a long poll): a relative who starts waiting shows
+/// on every open desk at once.
+pub async fn version(
+    State(state): State<AppState>,
+    _staff: CurrentStaff,
+    Query(query): Query<VersionQuery>,
+) -> Json<DeskVersion> {
+    let version = match query.after {
+        Some(seen) => state.caches.desk.after(seen, LONG_POLL).await,
+        None => state.caches.desk.get(),
+    };
+    Json(DeskVersion { version })
 }

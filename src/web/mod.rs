@@ -2,8 +2,10 @@
 //! needs (language, form token, who is signed in) into the base layout.
 
 pub mod assets;
+pub mod bedside;
 pub mod call;
 pub mod desk;
+pub mod devices;
 pub mod extract;
 pub mod invites;
 pub mod login;
@@ -15,6 +17,7 @@ pub mod staff;
 pub mod visit;
 pub mod visit_log;
 pub mod visits;
+pub mod waiting;
 pub mod wards;
 pub mod week;
 

@@ -24,7 +24,7 @@ use crate::{
         visits::Visit,
         wards::Ward,
     },
-    domain::{Bed, FieldError, PersonName, RandomId, Reason, RecordNumber},
+    domain::{Bed, BedsideAnswer, FieldError, PersonName, RandomId, Reason, RecordNumber},
     error::AppError,
     i18n::Lang,
     state::AppState,
@@ -211,6 +211,10 @@ pub struct PatientPage {
     /// Visits the patient's (new) ward does not allow, after an edit.
     misfits: Vec<Visit>,
     languages: [Lang; 2],
+    /// The bedside tablets paired to the patient's bed.
+    pub devices: Vec<db::devices::PairedDevice>,
+    /// Why the pairing code typed was refused.
+    pub pair_error: Option<String>,
 }
 
 impl PatientPage {
@@ -225,6 +229,7 @@ impl PatientPage {
         let rooms = db::rooms::list_for_patient(&state.db, &patient.id).await?;
         let relatives = db::relatives::list_for_patient(&state.db, &patient.id).await?;
         let visits = db::visits::upcoming_for_patient(&state.db, &patient.id, db::now()).await?;
+        let devices = db::devices::paired_to(&state.db, &patient.id).await?;
         let relative_form = RelativeForm {
             lang: if relative_form.lang.is_empty() {
                 ctx.lang.code().to_string()
@@ -244,6 +249,8 @@ impl PatientPage {
             no_visits_errors: FormErrors::default(),
             misfits: Vec::new(),
             languages: Lang::ALL,
+            devices,
+            pair_error: None,
         })
     }
 
@@ -252,6 +259,10 @@ impl PatientPage {
             Some(Lang::En) => "English",
             _ => "Español",
         }
+    }
+
+    fn answers_by_itself(&self) -> bool {
+        self.patient.bedside_answer == BedsideAnswer::Auto.as_str()
     }
 
     fn lang_name(&self, lang: &Lang) -> &'static str {

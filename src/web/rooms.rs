@@ -148,6 +148,8 @@ pub struct RoomPage {
     ctx: PageCtx,
     room: RoomView,
     here: Option<String>,
+    /// A bedside tablet of this room is connected.
+    bedside_ready: bool,
     invites: Vec<InviteRow>,
     visits: Vec<Visit>,
 }
@@ -176,6 +178,7 @@ impl RoomPage {
             .take(5)
             .collect();
         Ok(RoomPage {
+            bedside_ready: state.signaling.bedside_ready(&room.id),
             ctx,
             room,
             here,

@@ -206,12 +206,31 @@ pub async fn show(
         });
     }
     let title = ctx.t.visit_title.to_string();
+    let waiting_for = match &invite.visit_id {
+        Some(visit_id) => match db::visits::find(&state.db, visit_id).await? {
+            Some(visit) => {
+                let first_name = visit
+                    .patient_name
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default();
+                format!(
+                    "{} · {}",
+                    ctx.t.waiting_visiting.replace("{name}", first_name),
+                    ctx.long_time(visit.starts_at)
+                )
+            }
+            None => String::new(),
+        },
+        None => String::new(),
+    };
     render(&CallPage {
         ctx,
         role: CallRole::Relative,
         title,
         ticket_url: "/visit/ticket".into(),
         exit_url: "/visit".into(),
+        waiting_for,
     })
 }
 

@@ -59,6 +59,9 @@ pub struct VisitForm {
     override_reason: String,
     #[serde(default)]
     override_note: String,
+    /// "Let them in as they arrive": no waiting room for this visit's relatives.
+    #[serde(default)]
+    admit_on_arrival: bool,
 }
 
 impl VisitForm {
@@ -91,6 +94,7 @@ fn read_form(body: &[u8]) -> Result<VisitForm, AppError> {
             "until" => form.until = value,
             "override_reason" => form.override_reason = value,
             "override_note" => form.override_note = value,
+            "admit_on_arrival" => form.admit_on_arrival = !value.is_empty(),
             _ => {}
         }
     }
@@ -363,8 +367,14 @@ async fn book(
     request: VisitRequest,
 ) -> Result<Response, AppError> {
     let patient = request.patient.clone();
+    let admit_on_arrival = form.admit_on_arrival;
     match actions::schedule_visit(state, staff, &request).await? {
-        Ok(booked) => booked_page(state, ctx.with_staff(staff), &patient, booked).await,
+        Ok(booked) => {
+            if admit_on_arrival {
+                actions::admit_on_arrival(state, staff, &booked.visits, None).await?;
+            }
+            booked_page(state, ctx.with_staff(staff), &patient, booked).await
+        }
         Err(refusal) => {
             let message = refusal_message(&ctx, &refusal);
             let page = schedule_page(
@@ -672,7 +682,13 @@ pub async fn add_relative(
         .and_then(|r| RandomId::parse(r))
         .ok_or_else(AppError::bad_request)?;
     match actions::add_relative_to_visit(&state, &staff, &visit.id, relative.as_str()).await? {
-        Ok(()) => Ok(Redirect::to(&format!("/visits/{}", visit.id)).into_response()),
+        Ok(()) => {
+            if form.admit_on_arrival {
+                let visits = [visit.id.clone()];
+                actions::admit_on_arrival(&state, &staff, &visits, Some(relative.as_str())).await?;
+            }
+            Ok(Redirect::to(&format!("/visits/{}", visit.id)).into_response())
+        }
         Err(refusal) => {
             let message = refusal_message(&ctx, &refusal);
             let page = visit_page(

@@ -36,6 +36,11 @@ pub struct WardForm {
     max_minutes: String,
     #[serde(default)]
     max_video_visits: String,
+    /// A checkbox: present ("on") when ticked.
+    #[serde(default)]
+    auto_admit: Option<String>,
+    #[serde(default)]
+    bedside_shows_name: Option<String>,
     #[serde(default)]
     hours_0: String,
     #[serde(default)]
@@ -82,6 +87,8 @@ impl WardForm {
             default_minutes: "30".into(),
             max_minutes: "60".into(),
             max_video_visits: "4".into(),
+            auto_admit: None,
+            bedside_shows_name: None,
             hours_0: day.clone(),
             hours_1: day.clone(),
             hours_2: day.clone(),
@@ -99,6 +106,8 @@ impl WardForm {
             default_minutes: rules.ward.default_minutes.to_string(),
             max_minutes: rules.ward.max_minutes.to_string(),
             max_video_visits: rules.ward.max_video_visits.to_string(),
+            auto_admit: rules.ward.auto_admit.then(|| "on".into()),
+            bedside_shows_name: rules.ward.bedside_shows_name.then(|| "on".into()),
             hours_0: day_label(&w[0]),
             hours_1: day_label(&w[1]),
             hours_2: day_label(&w[2]),
@@ -142,6 +151,8 @@ impl WardForm {
             default_minutes: default_minutes?,
             max_minutes: max_minutes?,
             max_video_visits: max_video?,
+            auto_admit: self.auto_admit.is_some(),
+            bedside_shows_name: self.bedside_shows_name.is_some(),
             week,
         })
     }
@@ -152,6 +163,8 @@ struct ParsedWard {
     default_minutes: i64,
     max_minutes: i64,
     max_video_visits: i64,
+    auto_admit: bool,
+    bedside_shows_name: bool,
     week: [Vec<Window>; 7],
 }
 
@@ -162,6 +175,8 @@ impl ParsedWard {
             default_minutes: self.default_minutes,
             max_minutes: self.max_minutes,
             max_video_visits: self.max_video_visits,
+            auto_admit: self.auto_admit,
+            bedside_shows_name: self.bedside_shows_name,
             week: &self.week,
         }
     }

@@ -228,6 +228,8 @@ impl TestApp {
                 default_minutes: 30,
                 max_minutes: 480,
                 max_video_visits: max_video,
+                auto_admit: false,
+                bedside_shows_name: false,
                 week: &week,
             },
         )
@@ -450,7 +452,7 @@ impl TestApp {
                 let added = self
                     .post(
                         &format!("/visits/{visit}/relatives"),
-                        &[("relative", relative.as_str())],
+                        &[("relative", relative.as_str()), ("admit_on_arrival", "on")],
                     )
                     .await;
                 assert_eq!(added.status(), StatusCode::SEE_OTHER, "relative added");
@@ -461,10 +463,24 @@ impl TestApp {
         self.card_of(&visit, &relative).await
     }
 
-    /// Starts a visit now for these relatives of a patient; the visit's id.
+    /// Starts a visit now for these relatives of a patient, letting them in as they arrive (no
+    /// waiting room); the visit's id.
     pub async fn visit_now(&self, patient_id: &str, relatives: &[&str]) -> String {
+        self.visit_now_with(patient_id, relatives, true).await
+    }
+
+    /// Starts a visit now; `admit_on_arrival` false sends its relatives to the waiting room.
+    pub async fn visit_now_with(
+        &self,
+        patient_id: &str,
+        relatives: &[&str],
+        admit_on_arrival: bool,
+    ) -> String {
         let mut fields: Vec<(&str, &str)> = relatives.iter().map(|r| ("relative", *r)).collect();
         fields.push(("minutes", "60"));
+        if admit_on_arrival {
+            fields.push(("admit_on_arrival", "on"));
+        }
         let response = self
             .post(&format!("/patients/{patient_id}/visits/now"), &fields)
             .await;

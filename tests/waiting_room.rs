@@ -1,0 +1,575 @@
+//! The waiting room and the bedside device, at the wire: what a waiting socket can and cannot do,
+//! who may let it in, and what a bedside tablet's credential opens.
+
+mod helpers;
+
+use std::time::{Duration, Instant};
+
+use helpers::{
+    TestApp, new_client,
+    socket::{SocketClient, id, joined_bedside, with_ticket},
+    spawn_app, text,
+};
+use reqwest::{Client, StatusCode, cookie::Jar};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const QUIET: Duration = Duration::from_millis(600);
+const SOON: Duration = Duration::from_secs(5);
+
+/// A relative of the room's patient, with a visit started now that does not let them in on
+/// arrival: their invite id and their connected, not yet joined, socket.
+async fn waiting_relative(app: &TestApp, room: &str, name: &str) -> (String, SocketClient) {
+    let (patient,): (String,) = sqlx::query_as("SELECT patient_id FROM rooms WHERE id = $1")
+        .bind(room)
+        .fetch_one(&app.db())
+        .await
+        .expect("a test step");
+    let relative = app.authorise(&patient, name, "en").await;
+    let running: Option<(String,)> = sqlx::query_as(
+        "SELECT id FROM visits WHERE room_id = $1 AND cancelled_at IS NULL AND ended_at IS NULL",
+    )
+    .bind(room)
+    .fetch_optional(&app.db())
+    .await
+    .expect("a test step");
+    let visit = match running {
+        Some((visit,)) => {
+            let added = app
+                .post(
+                    &format!("/visits/{visit}/relatives"),
+                    &[("relative", relative.as_str())],
+                )
+                .await;
+            assert_eq!(added.status(), StatusCode::SEE_OTHER);
+            visit
+        }
+        None => app.visit_now_with(&patient, &[&relative], false).await,
+    };
+    let card = app.card_of(&visit, &relative).await;
+    let (device, _) = app.admitted_relative(&card).await;
+    let ticket = app.ticket_with(&device, "/visit/ticket").await;
+    let (invite,): (String,) =
+        sqlx::query_as("SELECT id FROM invites WHERE visit_id = $1 AND relative_id = $2")
+            .bind(&visit)
+            .bind(&relative)
+            .fetch_one(&app.db())
+            .await
+            .expect("a test step");
+    (invite, with_ticket(app, &ticket, None).await)
+}
+
+/// `join` with a device check, answered.
+async fn join_with_check(socket: &mut SocketClient) -> Value {
+    socket
+        .send_raw(format!(
+            "4299{}",
+            json!(["join", { "camera": true, "microphone": true, "browser": "Chrome 140 · Linux", "rttMs": 35 }])
+        ))
+        .await;
+    socket.ack(99).await.expect("a join answer")
+}
+
+async fn audit_count(app: &TestApp, action: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE action = $1")
+        .bind(action)
+        .fetch_one(&app.db())
+        .await
+        .expect("a test step");
+    n
+}
+
+async fn admissions(app: &TestApp, invite: &str) -> Vec<(String, Option<String>)> {
+    sqlx::query_as("SELECT how, admitted_by FROM admissions WHERE invite_id = $1")
+        .bind(invite)
+        .fetch_all(&app.db())
+        .await
+        .expect("a test step")
+}
+
+#[tokio::test]
+async fn a_waiting_relative_signals_nobody_learns_nothing_and_cannot_let_themselves_in() {
+    let app = spawn_app().await;
+    let (room, mut bedside, bedside_id) = joined_bedside(&app).await;
+    let (invite, mut relative) = waiting_relative(&app, &room, "Marta").await;
+
+    let ack = join_with_check(&mut relative).await;
+
+    assert_eq!(ack["waiting"], json!(true), "{ack}");
+    assert!(ack.get("peers").is_none(), "no peer list: {ack}");
+    assert!(
+        ack.get("iceServers").is_none(),
+        "no TURN credentials: {ack}"
+    );
+    let offer = json!({ "description": { "type": "offer", "sdp": "v=0\r\n" } });
+    relative
+        .emit("signal", json!({ "to": bedside_id, "data": offer }))
+        .await;
+    for event in ["admit", "admitted", "ready", "decline"] {
+        relative.emit(event, json!({})).await;
+    }
+    let again = relative.call("join").await.expect("an answer");
+    assert_eq!(again["error"], json!("already-joined"));
+    assert!(bedside.receives_no("peer-joined", QUIET).await);
+    assert!(bedside.receives_no("signal", QUIET).await);
+    assert!(relative.receives_no("peer-joined", QUIET).await);
+    assert!(relative.receives_no("admitted", QUIET).await);
+    assert!(admissions(&app, &invite).await.is_empty());
+    let panel = text(app.get("/desk/waiting").await).await;
+    assert!(panel.contains("Marta"), "the desk lists them: {panel}");
+    assert!(panel.contains(r#"data-check-camera="true""#));
+    assert!(panel.contains("Chrome 140"));
+}
+
+#[tokio::test]
+async fn the_nurse_admits_and_the_relative_is_in_the_call_at_once_and_stays_admitted() {
+    let app = spawn_app().await;
+    let (room, mut bedside, bedside_id) = joined_bedside(&app).await;
+    let (invite, mut relative) = waiting_relative(&app, &room, "Marta").await;
+    join_with_check(&mut relative).await;
+
+    let clicked = Instant::now();
+    let admitted = app
+        .post(&format!("/waiting/{invite}/admit"), &[("back", "/desk")])
+        .await;
+    let answer = relative
+        .expect_event("admitted", SOON)
+        .await
+        .expect("let in");
+    let took = clicked.elapsed();
+
+    assert_eq!(admitted.status(), StatusCode::SEE_OTHER);
+    assert!(took < Duration::from_secs(1), "admitted in {took:?}");
+    let peers = answer["peers"].as_array().expect("the peers");
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0]["id"], json!(bedside_id));
+    let joined = bedside
+        .expect_event("peer-joined", SOON)
+        .await
+        .expect("told");
+    assert_eq!(joined["name"], json!("Marta"));
+    let staff: (String,) = sqlx::query_as("SELECT id FROM staff WHERE role = 'nurse'")
+        .fetch_one(&app.db())
+        .await
+        .expect("a test step");
+    assert_eq!(
+        admissions(&app, &invite).await,
+        vec![("nurse".to_string(), Some(staff.0))]
+    );
+    assert_eq!(audit_count(&app, "visit.admit").await, 1);
+    let panel = text(app.get("/desk/waiting").await).await;
+    assert!(!panel.contains("Marta"), "no longer waiting");
+
+    // A reload: a fresh socket of the same invite goes straight into the call.
+    let (device, _) = relative_device_for(&app, &invite).await;
+    let ticket = app.ticket_with(&device, "/visit/ticket").await;
+    let mut again = with_ticket(&app, &ticket, None).await;
+    let ack = again.join().await;
+    assert!(ack.get("waiting").is_none(), "straight in: {ack}");
+    assert_eq!(ack["peers"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        admissions(&app, &invite).await.len(),
+        1,
+        "one admission row"
+    );
+}
+
+/// A fresh device of the relative holding `invite`, past the code.
+async fn relative_device_for(app: &TestApp, invite: &str) -> (Client, Arc<Jar>) {
+    let (visit, relative): (String, String) =
+        sqlx::query_as("SELECT visit_id, relative_id FROM invites WHERE id = $1")
+            .bind(invite)
+            .fetch_one(&app.db())
+            .await
+            .expect("a test step");
+    let card = app.card_of(&visit, &relative).await;
+    app.admitted_relative(&card).await
+}
+
+#[tokio::test]
+async fn a_nurse_of_another_ward_cannot_admit_tell_or_send_away() {
+    let app = spawn_app().await;
+    let (room, _bedside, _) = joined_bedside(&app).await;
+    let (invite, mut relative) = waiting_relative(&app, &room, "Marta").await;
+    join_with_check(&mut relative).await;
+    let other_ward = app.ward("Pediatría", "00:00-24:00").await;
+    let other = app.create_staff(visitas::domain::Role::Nurse, "otra").await;
+    app.assign(&other, &other_ward).await;
+    let (client, jar) = new_client();
+    let login = app
+        .login_with(&client, &jar, "otra", helpers::PASSWORD)
+        .await;
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+
+    let tries = [
+        format!("/waiting/{invite}/admit"),
+        format!("/waiting/{invite}/not-now"),
+        format!("/waiting/{invite}/send-away"),
+    ];
+    for path in &tries {
+        let response = app
+            .post_with(
+                &client,
+                &jar,
+                path,
+                &[("message", "resting"), ("reason", "not-today")],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let panel = text(app.get_with(&client, "/desk/waiting").await).await;
+
+    assert!(
+        !panel.contains("Marta"),
+        "another ward's waiting room is not shown"
+    );
+    assert_eq!(audit_count(&app, "access.refused").await, 3);
+    assert!(admissions(&app, &invite).await.is_empty());
+    assert_eq!(audit_count(&app, "visit.not_now").await, 0);
+    assert!(relative.receives_no("admitted", QUIET).await);
+    assert!(relative.receives_no("not-now", Duration::ZERO).await);
+}
+
+#[tokio::test]
+async fn not_now_shows_the_chosen_message_and_a_made_up_one_is_refused() {
+    let app = spawn_app().await;
+    let (room, _bedside, _) = joined_bedside(&app).await;
+    let (invite, mut relative) = waiting_relative(&app, &room, "Marta").await;
+    join_with_check(&mut relative).await;
+
+    let bad = app
+        .post(
+            &format!("/waiting/{invite}/not-now"),
+            &[("message", "<b>go home</b>")],
+        )
+        .await;
+    let good = app
+        .post(
+            &format!("/waiting/{invite}/not-now"),
+            &[("message", "resting")],
+        )
+        .await;
+
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(good.status(), StatusCode::SEE_OTHER);
+    let told = relative.expect_event("not-now", SOON).await.expect("told");
+    assert_eq!(told, json!({ "message": "resting" }));
+    let details: Vec<(Option<String>,)> =
+        sqlx::query_as("SELECT detail FROM audit_events WHERE action = 'visit.not_now'")
+            .fetch_all(&app.db())
+            .await
+            .expect("a test step");
+    assert_eq!(details, vec![(Some("resting".to_string()),)]);
+    let panel = text(app.get("/desk/waiting").await).await;
+    assert!(panel.contains("data-told"), "the desk shows what was said");
+}
+
+#[tokio::test]
+async fn sending_away_ends_the_invite_with_the_reason_on_their_screen() {
+    let app = spawn_app().await;
+    let (room, _bedside, _) = joined_bedside(&app).await;
+    let (invite, mut relative) = waiting_relative(&app, &room, "Marta").await;
+    join_with_check(&mut relative).await;
+
+    let response = app
+        .post(
+            &format!("/waiting/{invite}/send-away"),
+            &[("reason", "not-today")],
+        )
+        .await;
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let ended = relative.expect_event("ended", SOON).await.expect("ended");
+    assert_eq!(
+        ended,
+        json!({ "reason": "sent-away", "message": "not-today" })
+    );
+    assert!(relative.is_closed_within(SOON).await);
+    let (revoked,): (Option<i64>,) = sqlx::query_as("SELECT revoked_at FROM invites WHERE id = $1")
+        .bind(&invite)
+        .fetch_one(&app.db())
+        .await
+        .expect("a test step");
+    assert!(revoked.is_some());
+    assert_eq!(audit_count(&app, "visit.send_away").await, 1);
+}
+
+#[tokio::test]
+async fn the_desk_hears_of_a_new_waiter_within_a_second() {
+    let app = spawn_app().await;
+    let (room, _bedside, _) = joined_bedside(&app).await;
+    let (_, mut relative) = waiting_relative(&app, &room, "Marta").await;
+    let version: Value = app
+        .get("/desk/version")
+        .await
+        .json()
+        .await
+        .expect("a test step");
+    let seen = version["version"].as_u64().expect("a test step");
+    let (client, url) = (
+        app.client.clone(),
+        app.url(&format!("/desk/version?after={seen}")),
+    );
+    let poll = tokio::spawn(async move {
+        let response = client.get(url).send().await.expect("a test step");
+        (
+            Instant::now(),
+            response.json::<Value>().await.expect("a test step"),
+        )
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let started = Instant::now();
+    join_with_check(&mut relative).await;
+    let (answered, body) = poll.await.expect("a test step");
+
+    assert!(body["version"].as_u64().expect("a test step") > seen);
+    let took = answered.saturating_duration_since(started);
+    assert!(took < Duration::from_secs(1), "the desk heard in {took:?}");
+    let panel = text(app.get("/desk/waiting").await).await;
+    assert!(panel.contains("Marta"));
+}
+
+// ---------------------------------------------------------------- the bedside device
+
+/// A tablet: a fresh browser that opened `/bedside` and asked for a pairing code. Its client,
+/// cookie jar and the code.
+async fn tablet(app: &TestApp) -> (Client, Arc<Jar>, String) {
+    let (client, jar) = new_client();
+    let page = app.get_with(&client, "/bedside").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let response = app.post_with(&client, &jar, "/bedside/pairing", &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("a test step");
+    let code = body["code"].as_str().expect("a test step").replace(' ', "");
+    assert!(
+        body["qrSvg"]
+            .as_str()
+            .expect("a test step")
+            .contains("<svg")
+    );
+    (client, jar, code)
+}
+
+async fn patient_of(app: &TestApp, room: &str) -> String {
+    let (patient,): (String,) = sqlx::query_as("SELECT patient_id FROM rooms WHERE id = $1")
+        .bind(room)
+        .fetch_one(&app.db())
+        .await
+        .expect("a test step");
+    patient
+}
+
+#[tokio::test]
+async fn a_pairing_code_works_once_expires_and_wrong_codes_are_throttled() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let patient = app.register_patient("Ana", "").await;
+    let (tablet_client, _, code) = tablet(&app).await;
+    let pair = |code: String| {
+        let app = &app;
+        let patient = patient.clone();
+        async move {
+            app.post(&format!("/patients/{patient}/devices"), &[("code", &code)])
+                .await
+                .status()
+        }
+    };
+
+    assert_eq!(pair(code.clone()).await, StatusCode::SEE_OTHER);
+    let state: Value = app
+        .get_with(&tablet_client, "/bedside/state")
+        .await
+        .json()
+        .await
+        .expect("a test step");
+    assert_eq!(state["state"], json!("paired"));
+    assert_eq!(pair(code).await, StatusCode::BAD_REQUEST, "used up");
+
+    let (_, _, stale) = tablet(&app).await;
+    sqlx::query(
+        "UPDATE bedside_devices SET pairing_expires_at = 1 WHERE pairing_expires_at IS NOT NULL",
+    )
+    .execute(&app.db())
+    .await
+    .expect("a test step");
+    assert_eq!(pair(stale).await, StatusCode::BAD_REQUEST, "expired");
+    let (_, _, good) = tablet(&app).await;
+    for wrong in ["000000", "12", "abcdef"] {
+        assert_eq!(pair(wrong.to_string()).await, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(
+        pair(good).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the fifth wrong code holds the nurse back, even before a right one"
+    );
+    let (paired,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM bedside_devices WHERE paired_at IS NOT NULL")
+            .fetch_one(&app.db())
+            .await
+            .expect("a test step");
+    assert_eq!(paired, 1);
+    assert_eq!(audit_count(&app, "device.pair").await, 1);
+    assert_eq!(audit_count(&app, "device.pair_refused").await, 6);
+}
+
+/// A tablet paired to the room's patient, standing by: its client and socket.
+async fn standing_bedside(app: &TestApp, room: &str) -> (Client, SocketClient) {
+    let patient = patient_of(app, room).await;
+    let (client, _, code) = tablet(app).await;
+    let paired = app
+        .post(&format!("/patients/{patient}/devices"), &[("code", &code)])
+        .await;
+    assert_eq!(paired.status(), StatusCode::SEE_OTHER);
+    let ticket = app.ticket_with(&client, "/bedside/ticket").await;
+    let mut socket = with_ticket(app, &ticket, None).await;
+    let ready = socket.call("ready").await.expect("ready answered");
+    assert_eq!(ready, json!({ "ok": true }));
+    (client, socket)
+}
+
+#[tokio::test]
+async fn a_bedside_credential_opens_no_staff_page_and_no_other_room() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let patient = app.register_patient("Ana", "").await;
+    let room = app.create_room(&patient).await;
+    let other_patient = app.register_patient("Luis", "").await;
+    let other_room = app.create_room(&other_patient).await;
+    let (client, _socket) = standing_bedside(&app, &room).await;
+
+    for path in [
+        "/patients".to_string(),
+        "/rooms".to_string(),
+        "/admin/visits".to_string(),
+        "/desk".to_string(),
+        format!("/rooms/{other_room}/ticket?as=patient"),
+        format!("/patients/{other_patient}"),
+    ] {
+        let response = app.get_with(&client, &path).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    let ticket = app.ticket_with(&client, "/bedside/ticket").await;
+    let opened = visitas::auth::ticket::CallTicket::open(
+        &ticket,
+        &app.server.as_ref().expect("a test step").state.secret,
+        chrono::Utc::now().timestamp(),
+    )
+    .expect("a valid ticket");
+    assert_eq!(opened.room_id, room, "only its own bed's room");
+    let forget = app
+        .post_with(&client, &app.jar, "/bedside/forget", &[])
+        .await;
+    assert_eq!(
+        forget.status(),
+        StatusCode::FORBIDDEN,
+        "a paired tablet stays one"
+    );
+}
+
+#[tokio::test]
+async fn an_admitted_relative_rings_the_bedside_and_unpairing_cuts_it_within_two_seconds() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let patient = app.register_patient("Ana", "").await;
+    let room = app.create_room(&patient).await;
+    let (tablet_client, mut standby) = standing_bedside(&app, &room).await;
+    let (invite, mut relative) = waiting_relative(&app, &room, "Marta").await;
+    join_with_check(&mut relative).await;
+    assert!(
+        standby.receives_no("incoming", QUIET).await,
+        "not before admission"
+    );
+
+    app.post(&format!("/waiting/{invite}/admit"), &[]).await;
+    relative
+        .expect_event("admitted", SOON)
+        .await
+        .expect("let in");
+    let ring = standby.expect_event("incoming", SOON).await.expect("rung");
+    assert_eq!(ring, json!({ "answer": "auto", "cameraOff": false }));
+    let ticket = app.ticket_with(&tablet_client, "/bedside/ticket").await;
+    let mut call = with_ticket(&app, &ticket, None).await;
+    let ack = call.join().await;
+    assert_eq!(ack["peers"].as_array().map(Vec::len), Some(1));
+    relative
+        .expect_event("peer-joined", SOON)
+        .await
+        .expect("the patient is in");
+
+    let device: (String,) =
+        sqlx::query_as("SELECT id FROM bedside_devices WHERE paired_at IS NOT NULL")
+            .fetch_one(&app.db())
+            .await
+            .expect("a test step");
+    let unpaired_at = Instant::now();
+    let response = app
+        .post(
+            &format!("/patients/{patient}/devices/{}/unpair", device.0),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let ended = call.expect_event("ended", Duration::from_secs(2)).await;
+    assert_eq!(ended, Some(json!({ "reason": "unpaired" })));
+    assert!(call.connection_ends_within(Duration::from_secs(2)).await);
+    assert!(standby.connection_ends_within(Duration::from_secs(2)).await);
+    assert!(
+        unpaired_at.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        unpaired_at.elapsed()
+    );
+    let left = relative
+        .expect_event("peer-left", SOON)
+        .await
+        .expect("told");
+    assert_eq!(left["id"], json!(id(&ack)));
+    let state: Value = app
+        .get_with(&tablet_client, "/bedside/state")
+        .await
+        .json()
+        .await
+        .expect("a test step");
+    assert_eq!(state["state"], json!("unpaired"));
+    assert_eq!(
+        app.get_with(&tablet_client, "/bedside/ticket")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(audit_count(&app, "device.unpair").await, 1);
+}
+
+#[tokio::test]
+async fn a_ward_that_admits_by_itself_lets_relatives_in_when_the_bedside_is_ready() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let patient = app.register_patient("Ana", "").await;
+    let room = app.create_room(&patient).await;
+    sqlx::query("UPDATE wards SET auto_admit = 1")
+        .execute(&app.db())
+        .await
+        .expect("a test step");
+    let (invite, mut relative) = waiting_relative(&app, &room, "Marta").await;
+    let ack = join_with_check(&mut relative).await;
+    assert_eq!(ack["waiting"], json!(true), "no bedside yet: they wait");
+    assert!(relative.receives_no("admitted", QUIET).await);
+
+    let (_client, mut standby) = standing_bedside(&app, &room).await;
+
+    relative
+        .expect_event("admitted", SOON)
+        .await
+        .expect("admitted by the ward's setting");
+    assert_eq!(
+        admissions(&app, &invite).await,
+        vec![("auto".to_string(), None)]
+    );
+    standby.expect_event("incoming", SOON).await.expect("rung");
+    let details: Vec<(Option<String>,)> =
+        sqlx::query_as("SELECT detail FROM audit_events WHERE action = 'visit.admit'")
+            .fetch_all(&app.db())
+            .await
+            .expect("a test step");
+    assert_eq!(details, vec![(Some("auto".to_string()),)]);
+}
