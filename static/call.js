@@ -567,7 +567,10 @@ async function stats() {
       if (s.kind === "video") framesDecoded += s.framesDecoded || 0;
       if (s.kind === "audio") audioPackets += s.packetsReceived || 0;
     });
-    result.push({ id: peer.id, name: peer.name, role: peer.role, connectionState: peer.pc.connectionState, framesDecoded, audioPackets });
+    const video = peer.tile.querySelector("video");
+    // Playing with sound: not paused, not muted by the autoplay fallback.
+    const playing = !!video && !video.paused && !video.muted;
+    result.push({ id: peer.id, name: peer.name, role: peer.role, connectionState: peer.pc.connectionState, framesDecoded, audioPackets, playing });
   }
   return result;
 }

@@ -6,107 +6,16 @@ mod helpers;
 use std::time::Duration;
 
 use chrono::Timelike;
-use helpers::{PASSWORD, TestApp, browser::Browser, spawn_app};
+use helpers::{
+    browser::{Browser, CONNECT},
+    journeys::{assert_receiving, log_in, relative_joins},
+    spawn_app,
+};
 use serde_json::Value;
 use visitas::domain::Role;
 
 /// Chromium instances are heavy on two cores: one browser test at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-const CONNECT: Duration = Duration::from_secs(30);
-
-async fn log_in(browser: &Browser, app: &TestApp, username: &str) {
-    browser.goto(&app.url("/login")).await;
-    browser.type_into("input[name=username]", username).await;
-    browser.type_into("input[name=password]", PASSWORD).await;
-    browser
-        .click("form[action='/login'] button[type=submit]")
-        .await;
-    browser
-        .wait_for(
-            "location.pathname === '/desk'",
-            CONNECT,
-            "the desk after login",
-        )
-        .await;
-}
-
-/// A relative's device: opens the link, types the code, passes the device check, joins.
-async fn relative_joins(app: &TestApp, link: &str, code: &str) -> Browser {
-    let relative = Browser::start().await;
-    assert!(
-        link.starts_with(&format!("{}/i/", app.base)),
-        "the card's link points at this server: {link}"
-    );
-    // Tapped in a message from another site (webmail, a chat app): a cross-site navigation.
-    let message = format!("data:text/html,<a id=link href='{link}'>Videovisita</a>");
-    relative.goto(&message).await;
-    relative.click("#link").await;
-    relative
-        .wait_for(
-            "location.pathname === '/visit' && document.querySelector('#code')",
-            CONNECT,
-            "the code page",
-        )
-        .await;
-    assert!(
-        !relative.url().await.contains("/i/"),
-        "the token left the address bar"
-    );
-    relative.type_into("#code", code).await;
-    relative.click("#code-submit").await;
-    relative
-        .wait_for(
-            "document.querySelector('#join') && !document.querySelector('#join').disabled",
-            CONNECT,
-            "the device check",
-        )
-        .await;
-    relative
-        .wait_for(
-            "document.querySelector('#preview').videoWidth > 0",
-            CONNECT,
-            "the camera preview",
-        )
-        .await;
-    relative.click("#join").await;
-    relative
-}
-
-/// Waits until the page has received video from `peers` others, then checks it keeps coming.
-async fn assert_receiving(browser: &Browser, peers: usize, who: &str) {
-    let deadline = tokio::time::Instant::now() + CONNECT;
-    let frames = |stats: &[Value]| {
-        stats
-            .iter()
-            .map(|s| s["framesDecoded"].as_u64().unwrap_or(0))
-            .collect::<Vec<_>>()
-    };
-    let first = loop {
-        let stats = browser.stats().await;
-        if stats.len() == peers
-            && frames(&stats).iter().all(|f| *f > 0)
-            && stats
-                .iter()
-                .all(|s| s["audioPackets"].as_u64().unwrap_or(0) > 0)
-        {
-            break stats;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{who} never received media from {peers} peers: {stats:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let later = browser.stats().await;
-    for (before, after) in frames(&first).iter().zip(frames(&later)) {
-        assert!(
-            after > *before,
-            "{who}: frames keep arriving ({before} → {after})"
-        );
-    }
-}
 
 #[tokio::test]
 async fn a_nurse_schedules_a_visit_now_and_the_desk_follows_it_from_call_to_end() {

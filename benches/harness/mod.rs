@@ -585,8 +585,25 @@ impl Visitas {
     }
 
     /// The cards (link, code) of a visit starting now in `room`, one per relative named: each
-    /// authorised, then the visit booked for them all.
+    /// authorised, then the visit booked for them all, letting them in as they arrive.
     pub async fn cards(&self, room: &str, names: &[&str]) -> Vec<(String, String)> {
+        self.visit_now(room, names, true)
+            .await
+            .1
+            .into_iter()
+            .map(|(_, link, code)| (link, code))
+            .collect()
+    }
+
+    /// A visit starting now in `room` for the relatives named (each authorised first): the
+    /// visit's path and each card's invite id, link and code. Without `admit_on_arrival` they
+    /// wait in the waiting room until admitted.
+    pub async fn visit_now(
+        &self,
+        room: &str,
+        names: &[&str],
+        admit_on_arrival: bool,
+    ) -> (String, Vec<(String, String, String)>) {
         let room_page = self
             .client
             .get(format!("{}/rooms/{room}", self.base))
@@ -628,8 +645,9 @@ impl Visitas {
         let mut fields: Vec<(&str, &str)> =
             relatives.iter().map(|r| ("relative", r.as_str())).collect();
         fields.push(("minutes", "240"));
-        // Let in as they arrive: these figures measure the call, not the waiting room.
-        fields.push(("admit_on_arrival", "on"));
+        if admit_on_arrival {
+            fields.push(("admit_on_arrival", "on"));
+        }
         let visit = self
             .post(
                 &self.client,
@@ -665,9 +683,10 @@ impl Visitas {
                 .unwrap();
             let link = attribute(&card, "data-invite-link").unwrap();
             let code = attribute(&card, "data-invite-code").unwrap();
-            found.push((link, code));
+            let invite = card_path.rsplit('/').next().unwrap().to_string();
+            found.push((invite, link, code));
         }
-        found
+        (visit_path, found)
     }
 
     /// The session cookie header, for wrk.
@@ -1254,7 +1273,91 @@ const MILESTONES: [&str; 5] = [
     "ice-connected",
 ];
 
-/// A bedside and a relative in two Chromiums; the relative joins `joins` times.
+/// The relative waits in the waiting room `admissions` times (a new visit each time, so a new
+/// invite nobody has let in), and the nurse admits them: from the Admit request to the first
+/// remote frame on each side, in ms. The bedside and the relative are the pages of
+/// [`join_to_first_frame`]; `visit_path` is its visit, ended first.
+async fn admit_to_first_frame(
+    visitas: &Visitas,
+    room: &str,
+    visit_path: &str,
+    bedside: &browser::Browser,
+    relative: &browser::Browser,
+    admissions: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let wait = Duration::from_secs(30);
+    let mut running = visit_path.to_string();
+    let (mut relative_totals, mut bedside_totals) = (Vec::new(), Vec::new());
+    for _ in 0..admissions {
+        // One visit at a time per patient: end the last one (its relative leaves the call).
+        let ended = visitas
+            .post(&visitas.client, &format!("{running}/end"), &[])
+            .await;
+        assert_eq!(ended.status(), 303, "the visit ended");
+        bedside
+            .wait_for(
+                &format!("{CALL_STATE} === 'waiting'"),
+                wait,
+                "the bedside alone",
+            )
+            .await;
+        let (visit, mut cards) = visitas.visit_now(room, &["Rita"], false).await;
+        running = visit;
+        let (invite, link, code) = cards.remove(0);
+        relative.goto(&link).await;
+        relative
+            .wait_for("document.querySelector('#code')", wait, "the code page")
+            .await;
+        relative.type_into("#code", &code).await;
+        relative.click("#code-submit").await;
+        relative
+            .wait_for("document.querySelector('#join') && !document.querySelector('#join').disabled && document.querySelector('#preview').videoWidth > 0", wait, "the device check")
+            .await;
+        relative.click("#join").await;
+        relative
+            .wait_for(
+                &format!("{CALL_STATE} === 'waiting-room'"),
+                wait,
+                "the waiting room",
+            )
+            .await;
+        let clicked = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+            * 1000.0;
+        let admitted = visitas
+            .post(&visitas.client, &format!("/waiting/{invite}/admit"), &[])
+            .await;
+        assert_eq!(admitted.status(), 303, "admitted");
+        relative
+            .wait_for(
+                "window.visitas.timeline()['first-frame']",
+                wait,
+                "the relative's first frame after admission",
+            )
+            .await;
+        let timeline = relative.eval("return window.visitas.timeline()").await;
+        let me = relative.eval("return window.visitas.state.selfId").await;
+        let me = me.as_str().unwrap_or_default().to_string();
+        bedside
+            .wait_for(
+                &format!("window.visitas.firstFrames()['{me}']"),
+                wait,
+                "the bedside's first frame after admission",
+            )
+            .await;
+        let bedside_frame = bedside
+            .eval(&format!("return window.visitas.firstFrames()['{me}']"))
+            .await;
+        relative_totals.push(timeline["first-frame"].as_f64().unwrap() - clicked);
+        bedside_totals.push(bedside_frame.as_f64().unwrap() - clicked);
+    }
+    (relative_totals, bedside_totals)
+}
+
+/// A bedside and a relative in two Chromiums; the relative joins `joins` times, then waits and
+/// is admitted `joins` times.
 pub async fn join_to_first_frame(visitas: &Visitas, joins: usize) -> Vec<Metric> {
     use browser::Browser;
     let wait = Duration::from_secs(30);
@@ -1278,7 +1381,8 @@ pub async fn join_to_first_frame(visitas: &Visitas, joins: usize) -> Vec<Metric>
         .wait_for(&format!("{CALL_STATE} === 'waiting'"), wait, "the bedside")
         .await;
 
-    let (link, code) = visitas.cards(&room, &["Rita"]).await.remove(0);
+    let (visit_path, mut cards) = visitas.visit_now(&room, &["Rita"], true).await;
+    let (_, link, code) = cards.remove(0);
     let relative = Browser::start().await;
     relative.goto(&link).await;
     relative
@@ -1349,6 +1453,9 @@ pub async fn join_to_first_frame(visitas: &Visitas, joins: usize) -> Vec<Metric>
         }
     }
 
+    let (admit_relative, admit_bedside) =
+        admit_to_first_frame(visitas, &room, &visit_path, &bedside, &relative, joins).await;
+
     relative.goto(&format!("{}/login", visitas.base)).await;
     let floor = relative
         .eval_async(&format!(
@@ -1396,6 +1503,24 @@ pub async fn join_to_first_frame(visitas: &Visitas, joins: usize) -> Vec<Metric>
                 .target(&format!("≤ {limit} ms"), |v, _| v <= limit),
             );
         }
+    }
+    let join_median = percentile(&relative_totals, 50.0)
+        .zip(percentile(&bedside_totals, 50.0))
+        .map(|(a, b)| a.max(b));
+    for (side, totals) in [("relative", &admit_relative), ("bedside", &admit_bedside)] {
+        let median = percentile(totals, 50.0);
+        let holds = median
+            .zip(join_median)
+            .is_some_and(|(m, join)| m <= 1.5 * join);
+        metrics.push(
+            Metric::new(
+                format!("waiting → Admit → first frame, {side}, median"),
+                "ms",
+                median,
+                None,
+            )
+            .judged("≤ 1.5× join → first frame median", holds),
+        );
     }
     for (step, values) in MILESTONES.iter().zip(&steps) {
         metrics.push(Metric::new(

@@ -1,9 +1,11 @@
-//! Real headless Chromium, driven over the W3C WebDriver protocol by `chromedriver`. Each
-//! [`Browser`] is its own Chromium with its own profile: a separate device.
+//! Real headless browsers, driven over the W3C WebDriver protocol: Chromium by `chromedriver`,
+//! Firefox ESR by `geckodriver`. Each [`Browser`] is its own browser with its own profile: a
+//! separate device.
 //!
-//! Chromium and chromedriver come from Debian (`chromium`, `chromium-driver`); when they are
-//! missing and we are root, they are installed on first use, so `cargo test` works on a fresh
-//! machine.
+//! Chromium and chromedriver come from Debian (`chromium`, `chromium-driver`), Firefox ESR from
+//! Debian (`firefox-esr`) and geckodriver from crates.io (`cargo install geckodriver --locked`;
+//! Debian has no package). When they are missing and we are root, they are installed on first
+//! use, so `cargo test` works on a fresh machine (`.ci/run` installs them beforehand).
 
 use std::{
     net::TcpListener,
@@ -15,8 +17,12 @@ use std::{
 use serde_json::{Value, json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+const FIREFOX: &str = "/usr/bin/firefox-esr";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// How long a page may take to connect a call.
+pub const CONNECT: Duration = Duration::from_secs(30);
 
 /// Installs Chromium and chromedriver from Debian when they are missing.
 pub fn ensure_chromium() {
@@ -26,9 +32,8 @@ pub fn ensure_chromium() {
         if present() {
             return;
         }
-        let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
         assert!(
-            is_root,
+            is_root(),
             "the browser tests need Debian's chromium and chromium-driver: sudo apt-get install -y chromium chromium-driver"
         );
         eprintln!("installing chromium and chromium-driver from Debian for the browser tests…");
@@ -47,7 +52,68 @@ pub fn ensure_chromium() {
     });
 }
 
-/// One chromedriver process with one Chromium session. Both stop on drop.
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"))
+}
+
+/// Where `cargo install` puts geckodriver.
+fn geckodriver_path() -> std::path::PathBuf {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| std::path::PathBuf::from("/root/.cargo"));
+    cargo_home.join("bin").join("geckodriver")
+}
+
+/// Installs Firefox ESR (Debian) and geckodriver (crates.io) when they are missing.
+pub fn ensure_firefox() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        if !std::path::Path::new(FIREFOX).exists() {
+            assert!(
+                is_root(),
+                "the Firefox tests need Debian's firefox-esr: sudo apt-get install -y firefox-esr"
+            );
+            eprintln!("installing firefox-esr from Debian for the browser tests…");
+            for args in [
+                &["update"][..],
+                &["install", "-y", "--no-install-recommends", "firefox-esr"][..],
+            ] {
+                let status = Command::new("apt-get")
+                    .args(args)
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .stdout(Stdio::null())
+                    .status()
+                    .expect("apt-get runs");
+                assert!(status.success(), "apt-get {args:?} failed");
+            }
+        }
+        if !geckodriver_path().exists() {
+            eprintln!("installing geckodriver from crates.io for the browser tests…");
+            let status = Command::new("cargo")
+                .args(["install", "geckodriver", "--locked"])
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "cargo install geckodriver failed");
+        }
+    });
+}
+
+/// Which browser a [`Browser`] runs, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Chromium with autoplay allowed without a gesture (the call tests).
+    Chromium,
+    /// Chromium with its default autoplay policy: sound only after a gesture on the page.
+    ChromiumDefaultAutoplay,
+    /// Firefox ESR with its default autoplay policy.
+    Firefox,
+}
+
+/// One WebDriver process with one browser session. Both stop on drop.
 pub struct Browser {
     driver: Child,
     base: String,
@@ -72,15 +138,31 @@ impl Browser {
     /// Starts chromedriver on a free loopback port and opens a Chromium session with fake camera
     /// and microphone.
     pub async fn start() -> Browser {
-        ensure_chromium();
+        Self::start_as(Engine::Chromium).await
+    }
+
+    /// Starts a browser of the given engine, headless, with a fake camera and microphone.
+    pub async fn start_as(engine: Engine) -> Browser {
         let port = free_port();
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
+        let driver = if engine == Engine::Firefox {
+            ensure_firefox();
+            Command::new(geckodriver_path())
+                .arg(format!("--port={port}"))
+                .arg("--host=127.0.0.1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("geckodriver starts")
+        } else {
+            ensure_chromium();
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .arg("--allowed-ips=127.0.0.1")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts")
+        };
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
         for _ in 0..100 {
@@ -90,24 +172,56 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let profile = tempfile::tempdir().unwrap();
-        let capabilities = json!({
-            "capabilities": { "alwaysMatch": {
-                "browserName": "chrome",
-                "acceptInsecureCerts": true,
-                "goog:chromeOptions": {
-                    "binary": CHROMIUM,
-                    "args": [
-                        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                        "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                        "--allow-loopback-in-peer-connection", "--ignore-certificate-errors",
-                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                        "--no-first-run", "--disable-quic", "--autoplay-policy=no-user-gesture-required",
-                        "--window-size=800,900",
-                        format!("--user-data-dir={}", profile.path().display()),
-                    ]
-                }
-            }}
-        });
+        let mut chromium_args = vec![
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--use-fake-device-for-media-stream".into(),
+            "--use-fake-ui-for-media-stream".into(),
+            "--allow-loopback-in-peer-connection".into(),
+            "--ignore-certificate-errors".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--no-first-run".into(),
+            "--disable-quic".into(),
+            "--window-size=800,900".into(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        if engine == Engine::Chromium {
+            chromium_args.push("--autoplay-policy=no-user-gesture-required".into());
+        }
+        let capabilities = if engine == Engine::Firefox {
+            json!({
+                "capabilities": { "alwaysMatch": {
+                    "browserName": "firefox",
+                    "acceptInsecureCerts": true,
+                    "moz:firefoxOptions": {
+                        "binary": FIREFOX,
+                        "args": ["-headless", "-width=800", "-height=900"],
+                        // Fake devices and loopback ICE; no autoplay pref: Firefox's default.
+                        "prefs": {
+                            "media.navigator.streams.fake": true,
+                            "media.navigator.permission.disabled": true,
+                            "media.peerconnection.ice.loopback": true,
+                            "media.peerconnection.ice.no_host": false,
+                            "media.peerconnection.ice.obfuscate_host_addresses": false,
+                            // No sound card here: without it Firefox's audio never starts.
+                            "media.cubeb.force_mock_context": true,
+                        }
+                    }
+                }}
+            })
+        } else {
+            json!({
+                "capabilities": { "alwaysMatch": {
+                    "browserName": "chrome",
+                    "acceptInsecureCerts": true,
+                    "goog:chromeOptions": { "binary": CHROMIUM, "args": chromium_args }
+                }}
+            })
+        };
         let session = {
             let _one_at_a_time = STARTING.lock().await;
             let response: Value = http

@@ -8,6 +8,7 @@
 )]
 
 pub mod browser;
+pub mod journeys;
 pub mod process;
 pub mod socket;
 

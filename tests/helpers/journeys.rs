@@ -1,0 +1,105 @@
+//! Journeys the browser tests share: a nurse signing in, a relative arriving with their card,
+//! and checking that a call page receives media.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{
+    PASSWORD, TestApp,
+    browser::{Browser, CONNECT},
+};
+
+/// Signs `username` in on `browser`; the desk opens.
+pub async fn log_in(browser: &Browser, app: &TestApp, username: &str) {
+    browser.goto(&app.url("/login")).await;
+    browser.type_into("input[name=username]", username).await;
+    browser.type_into("input[name=password]", PASSWORD).await;
+    browser
+        .click("form[action='/login'] button[type=submit]")
+        .await;
+    browser
+        .wait_for(
+            "location.pathname === '/desk'",
+            CONNECT,
+            "the desk after login",
+        )
+        .await;
+}
+
+/// A relative's device: opens the link, types the code, passes the device check, joins.
+pub async fn relative_joins(app: &TestApp, link: &str, code: &str) -> Browser {
+    let relative = Browser::start().await;
+    assert!(
+        link.starts_with(&format!("{}/i/", app.base)),
+        "the card's link points at this server: {link}"
+    );
+    // Tapped in a message from another site (webmail, a chat app): a cross-site navigation.
+    let message = format!("data:text/html,<a id=link href='{link}'>Videovisita</a>");
+    relative.goto(&message).await;
+    relative.click("#link").await;
+    relative
+        .wait_for(
+            "location.pathname === '/visit' && document.querySelector('#code')",
+            CONNECT,
+            "the code page",
+        )
+        .await;
+    assert!(
+        !relative.url().await.contains("/i/"),
+        "the token left the address bar"
+    );
+    relative.type_into("#code", code).await;
+    relative.click("#code-submit").await;
+    relative
+        .wait_for(
+            "document.querySelector('#join') && !document.querySelector('#join').disabled",
+            CONNECT,
+            "the device check",
+        )
+        .await;
+    relative
+        .wait_for(
+            "document.querySelector('#preview').videoWidth > 0",
+            CONNECT,
+            "the camera preview",
+        )
+        .await;
+    relative.click("#join").await;
+    relative
+}
+
+/// Waits until the page has received video from `peers` others, then checks it keeps coming.
+pub async fn assert_receiving(browser: &Browser, peers: usize, who: &str) {
+    let deadline = tokio::time::Instant::now() + CONNECT;
+    let frames = |stats: &[Value]| {
+        stats
+            .iter()
+            .map(|s| s["framesDecoded"].as_u64().unwrap_or(0))
+            .collect::<Vec<_>>()
+    };
+    let first = loop {
+        let stats = browser.stats().await;
+        if stats.len() == peers
+            && frames(&stats).iter().all(|f| *f > 0)
+            && stats
+                .iter()
+                .all(|s| s["audioPackets"].as_u64().unwrap_or(0) > 0)
+        {
+            break stats;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{who} never received media from {peers} peers: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let later = browser.stats().await;
+    for (before, after) in frames(&first).iter().zip(frames(&later)) {
+        assert!(
+            after > *before,
+            "{who}: frames keep arriving ({before} → {after})"
+        );
+    }
+}
