@@ -8,6 +8,8 @@ const root = document.getElementById("bedside");
 const $ = (id) => document.getElementById(id);
 const SCREENS = ["start", "pairing", "idle", "incoming", "call"];
 const ANSWER_SECONDS = 10;
+/** Alone in a call this long (everyone else left), the bedside hangs up by itself. */
+const ALONE_SECONDS = 15;
 
 /** All bedside state lives here. */
 const state = {
@@ -20,6 +22,7 @@ const state = {
   countdown: 0,
   wakeLock: null,
   incoming: null,
+  aloneSince: 0,
 };
 
 function t(key) {
@@ -247,6 +250,7 @@ function chime() {
 async function answer() {
   stopCountdown();
   if (state.screen !== "incoming") return;
+  state.aloneSince = 0;
   show("call");
   keepAwake();
   await api.startCall();
@@ -292,7 +296,22 @@ $("answer").addEventListener("click", answer);
 $("decline").addEventListener("click", decline);
 setInterval(() => {
   if (state.screen === "idle") tickClock();
+  if (state.screen === "call") hangUpWhenAlone();
 }, 1000);
+
+/** Nobody at the bed has to press anything: when the others have left, the call ends. */
+function hangUpWhenAlone() {
+  const alone = api.state.joined && api.state.peers.size === 0;
+  if (!alone) {
+    state.aloneSince = 0;
+    return;
+  }
+  state.aloneSince ||= Date.now();
+  if (Date.now() - state.aloneSince > ALONE_SECONDS * 1000) {
+    state.aloneSince = 0;
+    api.hangUp();
+  }
+}
 // The next visit's time, now and then.
 setInterval(async () => {
   if (state.screen !== "idle") return;

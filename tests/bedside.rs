@@ -152,6 +152,47 @@ async fn the_bedside_answers_by_itself_with_sound(engine: Engine) {
         "no 'tap to hear' needed"
     );
 
+    // The relative hangs up: the bedside, alone, returns to its clock by itself.
+    family.click("#hangup").await;
+    bedside
+        .wait_for(
+            "document.documentElement.dataset.bedsideScreen === 'idle'",
+            Duration::from_secs(25),
+            "the bedside back to idle after the others left",
+        )
+        .await;
+    assert!(
+        bedside
+            .eval("return document.querySelectorAll('#remotes .tile').length === 0 && window.visitas.state.localStream === null")
+            .await
+            .as_bool()
+            .unwrap_or(false),
+        "nothing of the call is left: no tiles, camera released"
+    );
+
+    // They come back (admitted once, so straight in); the bedside answers again.
+    family.click("#rejoin").await;
+    family
+        .wait_for(
+            "document.querySelector('#join') && !document.querySelector('#join').disabled && document.querySelector('#preview').videoWidth > 0",
+            CONNECT,
+            "the device check again",
+        )
+        .await;
+    family.click("#join").await;
+    bedside
+        .wait_for(
+            "document.documentElement.dataset.callState === 'connected' && document.documentElement.dataset.bedsideScreen === 'call'",
+            ANSWER + CONNECT,
+            "the bedside answering the returning relative",
+        )
+        .await;
+    assert_ne!(
+        family.call_state().await,
+        "waiting-room",
+        "not sent back to the waiting room"
+    );
+
     // Unpaired mid-call: back to the pairing screen within 2 s.
     desk.goto(&app.url(&format!("/patients/{patient}"))).await;
     let clicked = Instant::now();

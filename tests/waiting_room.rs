@@ -573,3 +573,142 @@ async fn a_ward_that_admits_by_itself_lets_relatives_in_when_the_bedside_is_read
             .expect("a test step");
     assert_eq!(details, vec![(Some("auto".to_string()),)]);
 }
+
+#[tokio::test]
+async fn discharge_unpairs_the_bedside_and_so_does_a_month_unseen() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let patient = app.register_patient("Ana", "").await;
+    let room = app.create_room(&patient).await;
+    let other = app.register_patient("Luis", "").await;
+    let other_room = app.create_room(&other).await;
+    let (_, mut standby) = standing_bedside(&app, &room).await;
+    let (_, _other_standby) = standing_bedside(&app, &other_room).await;
+
+    let discharged = app
+        .post(&format!("/patients/{patient}/discharge"), &[])
+        .await;
+
+    assert_eq!(discharged.status(), StatusCode::SEE_OTHER);
+    assert!(standby.connection_ends_within(Duration::from_secs(2)).await);
+    let reasons: Vec<(Option<String>,)> =
+        sqlx::query_as("SELECT unpair_reason FROM bedside_devices WHERE patient_id = $1")
+            .bind(&patient)
+            .fetch_all(&app.db())
+            .await
+            .unwrap();
+    assert_eq!(reasons, vec![(Some("discharge".to_string()),)]);
+
+    // The other tablet, not seen for 31 days.
+    sqlx::query(
+        "UPDATE bedside_devices SET last_seen_at = last_seen_at - 31 * 86400 WHERE patient_id = $1",
+    )
+    .bind(&other)
+    .execute(&app.db())
+    .await
+    .unwrap();
+    let state = &app.server.as_ref().unwrap().state;
+    let unpaired = visitas::actions::unpair_unseen(state, 30).await.unwrap();
+    assert_eq!(unpaired, 1);
+    let (reason,): (Option<String>,) =
+        sqlx::query_as("SELECT unpair_reason FROM bedside_devices WHERE patient_id = $1")
+            .bind(&other)
+            .fetch_one(&app.db())
+            .await
+            .unwrap();
+    assert_eq!(reason.as_deref(), Some("unseen"));
+    assert_eq!(audit_count(&app, "device.unpair").await, 2);
+}
+
+#[tokio::test]
+async fn the_nurse_chooses_how_the_bedside_answers_and_a_made_up_choice_changes_nothing() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let patient = app.register_patient("Ana", "").await;
+    let room = app.create_room(&patient).await;
+    let (_, mut standby) = standing_bedside(&app, &room).await;
+
+    let bad = app
+        .post(
+            &format!("/patients/{patient}/bedside"),
+            &[("answer", "always"), ("camera_off", "on")],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let unchanged: (String, bool) =
+        sqlx::query_as("SELECT bedside_answer, camera_off_at_start FROM patients WHERE id = $1")
+            .bind(&patient)
+            .fetch_one(&app.db())
+            .await
+            .unwrap();
+    assert_eq!(unchanged, ("auto".to_string(), false));
+
+    let good = app
+        .post(
+            &format!("/patients/{patient}/bedside"),
+            &[("answer", "tap"), ("camera_off", "on")],
+        )
+        .await;
+    assert_eq!(good.status(), StatusCode::SEE_OTHER);
+    assert_eq!(audit_count(&app, "patient.bedside_settings").await, 1);
+    let (invite, mut relative) = waiting_relative(&app, &room, "Marta").await;
+    join_with_check(&mut relative).await;
+    app.post(&format!("/waiting/{invite}/admit"), &[]).await;
+    let ring = standby.expect_event("incoming", SOON).await.expect("rung");
+    assert_eq!(ring, json!({ "answer": "tap", "cameraOff": true }));
+}
+
+#[tokio::test]
+async fn the_qr_code_opens_a_pairing_page_for_the_nurses_own_patients_only() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let patient = app.register_patient("Ana", "").await;
+    let (tablet_client, _, code) = tablet(&app).await;
+    let other_ward = app.ward("Pediatría", "00:00-24:00").await;
+    let stranger: (String,) = sqlx::query_as(
+        "INSERT INTO patients (id, display_name, ward_id, bed, created_at, created_by)
+         SELECT 'zzzzzzzzzzzzzzzzzzzzzz', 'Luis', $1, '1', 0, id FROM staff LIMIT 1
+         RETURNING id",
+    )
+    .bind(&other_ward)
+    .fetch_one(&app.db())
+    .await
+    .unwrap();
+
+    let page = text(app.get(&format!("/pair?code={code}")).await).await;
+    assert!(
+        page.contains(&format!("value=\"{code}\"")),
+        "the code is filled in"
+    );
+    assert!(page.contains("Ana"));
+    assert!(!page.contains("Luis"), "only the nurse's wards");
+    let refused = app
+        .post("/pair", &[("code", &code), ("patient", &stranger.0)])
+        .await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let paired = app
+        .post("/pair", &[("code", &code), ("patient", &patient)])
+        .await;
+    assert_eq!(paired.status(), StatusCode::SEE_OTHER);
+    let state: Value = app
+        .get_with(&tablet_client, "/bedside/state")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["state"], json!("paired"));
+}
+
+#[tokio::test]
+async fn opening_bedside_mode_signs_a_staff_member_out_of_that_browser() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    assert_eq!(app.get("/desk").await.status(), StatusCode::OK);
+
+    let page = text(app.get("/bedside").await).await;
+
+    assert!(page.contains("start-device"));
+    let desk = app.get("/desk").await;
+    assert_eq!(desk.status(), StatusCode::SEE_OTHER, "signed out");
+    assert!(helpers::location(&desk).starts_with("/login"));
+}
