@@ -149,7 +149,7 @@ function renderIdle() {
 function tickClock() {
   const now = new Date();
   const lang = root.dataset.lang;
-  $("clock").textContent = now.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
+  $("clock").textContent = now.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
   $("date").textContent = now.toLocaleDateString(lang, { weekday: "long", day: "numeric", month: "long" });
 }
 
