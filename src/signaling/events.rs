@@ -178,19 +178,27 @@ pub(super) async fn join(
     }
 }
 
-/// True for a relative whom nobody has let in for this visit yet.
+/// True for a relative whom nobody has let in for this visit yet. (An invite from before the
+/// scheduler, tied to no visit, enters as it always did.)
 async fn must_wait(connection: &Connection) -> Result<bool, Refusal> {
     let participant = &connection.participant;
     let Some(invite_id) = participant.invite_id.as_deref() else {
         return Ok(false);
     };
-    match db::admissions::is_admitted(&connection.hub.db, invite_id).await {
-        Ok(admitted) => Ok(!admitted),
-        Err(err) => {
-            tracing::error!(error = %err, "reading an admission: the join is refused");
-            Err(Refusal::NotRecorded)
+    let db = &connection.hub.db;
+    let read = async {
+        let has_visit = db::invites::find(db, invite_id)
+            .await?
+            .is_some_and(|invite| invite.visit_id.is_some());
+        if !has_visit {
+            return Ok(false);
         }
-    }
+        Ok::<_, sqlx::Error>(!db::admissions::is_admitted(db, invite_id).await?)
+    };
+    read.await.map_err(|err| {
+        tracing::error!(error = %err, "reading an admission: the join is refused");
+        Refusal::NotRecorded
+    })
 }
 
 /// Puts a relative in the waiting room, with their visit and device check, and tells the desk.
