@@ -34,6 +34,8 @@ CREATE TABLE bedside_devices (
     token_hash         TEXT NOT NULL UNIQUE,
     pairing_code_hash  TEXT UNIQUE,
     pairing_expires_at INTEGER,
+    -- The address that asked for the pending code (codes per address are limited).
+    pairing_client     TEXT,
     patient_id         TEXT REFERENCES patients (id),
     paired_at          INTEGER,
     paired_by          TEXT REFERENCES staff (id),

@@ -117,6 +117,14 @@ impl AppError {
         Self::Refused(StatusCode::GONE, ErrorMessage::Fixed(message))
     }
 
+    /// 429: too many of these lately.
+    pub fn too_many() -> Self {
+        Self::Refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorMessage::for_status(StatusCode::TOO_MANY_REQUESTS),
+        )
+    }
+
     /// 403 for a request that failed the cross-site request forgery checks.
     pub fn csrf() -> Self {
         Self::Refused(StatusCode::FORBIDDEN, ErrorMessage::Fixed(|t| t.err_csrf))

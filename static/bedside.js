@@ -10,6 +10,8 @@ const SCREENS = ["start", "pairing", "idle", "incoming", "call"];
 const ANSWER_SECONDS = 10;
 /** Alone in a call this long (everyone else left), the bedside hangs up by itself. */
 const ALONE_SECONDS = 15;
+/** A ring nobody answers (tap mode) stops after this long. */
+const RING_SECONDS = 90;
 
 /** All bedside state lives here. */
 const state = {
@@ -100,11 +102,16 @@ async function pairing() {
     $("pairing-qr").innerHTML = qrSvg;
     // A fresh code shortly before this one expires.
     const refreshIn = Math.max(5000, expiresAt * 1000 - Date.now() - 20000);
-    state.pairingTimer = setTimeout(pairing, refreshIn);
+    state.pairingTimer = setTimeout(refreshCode, refreshIn);
   } catch {
-    state.pairingTimer = setTimeout(pairing, 5000);
+    state.pairingTimer = setTimeout(refreshCode, 5000);
   }
   waitForPairing();
+}
+
+/** A fresh code, only while the pairing screen still shows. */
+function refreshCode() {
+  if (state.screen === "pairing") pairing();
 }
 
 /** Asks every second whether a nurse typed the code. */
@@ -133,6 +140,8 @@ async function forget() {
 // ---------------------------------------------------------------- idle
 
 function idle() {
+  clearTimeout(state.pairingTimer);
+  stopCountdown();
   show("idle");
   releaseWakeLock();
   tickClock();
@@ -214,6 +223,9 @@ function incoming(call) {
   stopCountdown();
   if (!auto) {
     $("answer-countdown").textContent = "";
+    // Nobody came to tap: back to the clock (the relative is told the patient did not answer
+    // by the nurse, who sees the bedside on the room page).
+    state.countdown = setTimeout(() => state.screen === "incoming" && idle(), RING_SECONDS * 1000);
     return;
   }
   let left = ANSWER_SECONDS;

@@ -548,7 +548,8 @@ async function startCall() {
       $("stage").hidden = false;
       setCallState("ended");
       showNotice(t(err.key || "no-devices"));
-      $("after").hidden = false;
+      $("after").hidden = state.role === "bedside";
+      api.onEnd?.(err.key || "no-devices");
       return;
     }
   }

@@ -13,6 +13,8 @@ const state = {
   version: Number(table?.dataset.version ?? waiting?.dataset.version ?? 0),
   lastRows: Date.now(),
   waitingInvites: new Set(invitesWaiting()),
+  waitingHtml: null, // the last panel fetched
+  heldHtml: null, // a newer panel, held while the nurse is choosing in the current one
 };
 
 function invitesWaiting() {
@@ -34,7 +36,20 @@ async function refreshWaiting() {
   const room = waiting.dataset.room ? `?room=${encodeURIComponent(waiting.dataset.room)}` : "";
   const response = await fetch(`/desk/waiting${room}`, { credentials: "same-origin" });
   if (response.redirected || !response.ok) return;
-  waiting.innerHTML = await response.text();
+  const html = await response.text();
+  if (html === state.waitingHtml) return;
+  state.waitingHtml = html;
+  // Swapping the panel under a nurse who is picking a message would reset their choice.
+  if (waiting.contains(document.activeElement)) {
+    state.heldHtml = html;
+    return;
+  }
+  showWaiting(html);
+}
+
+function showWaiting(html) {
+  state.heldHtml = null;
+  waiting.innerHTML = html;
   const now = invitesWaiting();
   if (now.some((id) => !state.waitingInvites.has(id))) ding();
   state.waitingInvites = new Set(now);
@@ -61,8 +76,23 @@ function ding() {
   }
 }
 
+/** Resolves once the page is visible: a hidden desk asks nothing (so it does not keep a
+ * session alive either). */
+function visible() {
+  if (!document.hidden) return Promise.resolve();
+  return new Promise((resolve) => {
+    const seen = () => {
+      if (document.hidden) return;
+      document.removeEventListener("visibilitychange", seen);
+      resolve();
+    };
+    document.addEventListener("visibilitychange", seen);
+  });
+}
+
 async function watch() {
   for (;;) {
+    await visible();
     try {
       const response = await fetch(`/desk/version?after=${state.version}`, { credentials: "same-origin", cache: "no-store" });
       if (!response.ok || response.redirected) throw new Error("version");
@@ -90,6 +120,11 @@ if (sound) {
   sound.checked = localStorage.getItem("visitas-alert-sound") !== "off";
   sound.addEventListener("change", () => localStorage.setItem("visitas-alert-sound", sound.checked ? "on" : "off"));
 }
+waiting?.addEventListener("focusout", () => {
+  setTimeout(() => {
+    if (state.heldHtml && !waiting.contains(document.activeElement)) showWaiting(state.heldHtml);
+  }, 0);
+});
 if ((table && body) || waiting) {
   watch();
   setInterval(tickDurations, 1000);

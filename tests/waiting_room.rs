@@ -712,3 +712,77 @@ async fn opening_bedside_mode_signs_a_staff_member_out_of_that_browser() {
     assert_eq!(desk.status(), StatusCode::SEE_OTHER, "signed out");
     assert!(helpers::location(&desk).starts_with("/login"));
 }
+
+#[tokio::test]
+async fn an_admission_into_a_full_call_keeps_the_relative_waiting_until_there_is_room() {
+    let app = helpers::spawn_app_with(|c| c.room_capacity = 3).await;
+    let (room, _bedside, _) = joined_bedside(&app).await;
+    let (first, mut marta) = waiting_relative(&app, &room, "Marta").await;
+    join_with_check(&mut marta).await;
+    app.post(&format!("/waiting/{first}/admit"), &[]).await;
+    marta.expect_event("admitted", SOON).await.expect("let in");
+    // A nurse joins from their own device: the call is full.
+    let ticket = app
+        .ticket_with(&app.client, &format!("/rooms/{room}/ticket?as=staff"))
+        .await;
+    let cookie = app.cookie_header(&app.jar);
+    let mut nurse = with_ticket(&app, &ticket, Some(&cookie)).await;
+    nurse.join().await;
+    let (second, mut luis) = waiting_relative(&app, &room, "Luis").await;
+    join_with_check(&mut luis).await;
+
+    let admitted = app.post(&format!("/waiting/{second}/admit"), &[]).await;
+
+    assert_eq!(admitted.status(), StatusCode::SEE_OTHER);
+    assert!(luis.receives_no("admitted", QUIET).await, "no room: still waiting");
+    assert!(luis.receives_no("ended", Duration::ZERO).await, "not thrown out");
+    assert!(text(app.get("/desk/waiting").await).await.contains("Luis"));
+
+    nurse.call("leave").await;
+    app.post(&format!("/waiting/{second}/admit"), &[]).await;
+    let answer = luis.expect_event("admitted", SOON).await.expect("in now");
+    assert_eq!(answer["peers"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test]
+async fn the_ward_admits_by_itself_only_while_its_setting_is_on() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let patient = app.register_patient("Ana", "").await;
+    let room = app.create_room(&patient).await;
+    sqlx::query("UPDATE wards SET auto_admit = 1")
+        .execute(&app.db())
+        .await
+        .unwrap();
+    let (invite, mut relative) = waiting_relative(&app, &room, "Marta").await;
+    join_with_check(&mut relative).await;
+    sqlx::query("UPDATE wards SET auto_admit = 0")
+        .execute(&app.db())
+        .await
+        .unwrap();
+
+    let (_client, _standby) = standing_bedside(&app, &room).await;
+
+    assert!(relative.receives_no("admitted", QUIET).await);
+    assert!(admissions(&app, &invite).await.is_empty());
+}
+
+#[tokio::test]
+async fn one_address_cannot_hoard_pairing_codes() {
+    let app = spawn_app().await;
+    for _ in 0..visitas::actions::MAX_CODES_PER_ADDRESS {
+        tablet(&app).await;
+    }
+    let (client, jar) = new_client();
+    app.get_with(&client, "/bedside").await;
+
+    let refused = app.post_with(&client, &jar, "/bedside/pairing", &[]).await;
+
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let (pending,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM bedside_devices WHERE pairing_expires_at IS NOT NULL")
+            .fetch_one(&app.db())
+            .await
+            .unwrap();
+    assert_eq!(pending, visitas::actions::MAX_CODES_PER_ADDRESS);
+}

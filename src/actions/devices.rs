@@ -19,6 +19,11 @@ use crate::{
 pub const PAIRING_SECS: i64 = 10 * 60;
 /// Wrong codes one nurse may type in [`PAIRING_SECS`] before being held back.
 pub const MAX_PAIRING_FAILURES: i64 = 5;
+/// Pending codes one client address may hold (a ward's tablets behind one NAT fit).
+pub const MAX_CODES_PER_ADDRESS: i64 = 20;
+/// Pending codes in all: with six digits, a stranger holding many codes could catch a mistyped
+/// one; this keeps that chance under 1 in 2,000 per mistake.
+pub const MAX_PENDING_CODES: i64 = 500;
 
 const PAIRING_CODE: &str = "visitas pairing code v1";
 
@@ -37,12 +42,20 @@ pub struct PairingCode {
 }
 
 /// Gives an unpaired tablet a fresh pairing code, creating the device first when it has no
-/// credential. Codes of other tablets that expired are cleared as a side effect.
+/// credential. Codes of other tablets that expired are cleared as a side effect. 429 when the
+/// address (or everyone) holds too many pending codes.
 pub async fn start_pairing(
     state: &AppState,
     device: Option<&Device>,
+    client: &str,
 ) -> Result<PairingCode, AppError> {
     let now = db::now();
+    let (all, mine) =
+        db::devices::pending_codes(&state.db, client, device.map(|d| d.id.as_str()), now).await?;
+    if all >= MAX_PENDING_CODES || mine >= MAX_CODES_PER_ADDRESS {
+        tracing::warn!("refused a pairing code: too many pending");
+        return Err(AppError::too_many());
+    }
     let mut tx = state.db.begin().await?;
     let (device_id, credential) = match device {
         Some(device) => (device.id.clone(), None),
@@ -57,7 +70,9 @@ pub async fn start_pairing(
     for _ in 0..8 {
         let code = AccessCode::generate();
         let hash = pairing_hash(&state.secret, &code);
-        if db::devices::set_pairing_code(&mut tx, &device_id, &hash, now, expires_at).await? {
+        if db::devices::set_pairing_code(&mut tx, &device_id, &hash, client, now, expires_at)
+            .await?
+        {
             tx.commit().await?;
             return Ok(PairingCode {
                 credential,
@@ -223,31 +238,22 @@ pub async fn unpair_device(
 /// Unpairs the devices not seen for `days` days (a tablet lost, or put away); how many.
 pub async fn unpair_unseen(state: &AppState, days: u32) -> Result<usize, AppError> {
     let before = db::now() - i64::from(days) * 86_400;
-    let unseen = db::devices::unseen_since(&state.db, before).await?;
     let mut ended = Vec::new();
-    for (device_id, patient_id) in unseen {
+    for device_id in db::devices::unseen_since(&state.db, before).await? {
         let mut tx = state.db.begin().await?;
-        let ids = db::devices::unpair_patient(
-            &mut tx,
-            &patient_id,
-            None,
-            None,
-            UnpairReason::Unseen.as_str(),
-            db::now(),
-        )
-        .await?;
-        for id in ids.iter().filter(|id| **id == device_id) {
+        // Looked at again in the update: one seen meanwhile stays paired.
+        if db::devices::unpair_if_unseen(&mut tx, &device_id, before, db::now()).await? {
             db::audit::record_detail(
                 &mut tx,
                 None,
                 AuditAction::DeviceUnpair,
-                Some(id),
+                Some(&device_id),
                 Some(UnpairReason::Unseen.as_str()),
             )
             .await?;
+            ended.push(device_id);
         }
         tx.commit().await?;
-        ended.extend(ids.into_iter().filter(|id| *id == device_id));
     }
     // Tablets that asked for a code and were never paired leave no row behind.
     db::devices::prune_unpaired(&state.db, db::now() - 86_400).await?;

@@ -18,8 +18,8 @@ mod waiting;
 mod wards;
 
 pub use devices::{
-    MAX_PAIRING_FAILURES, PAIRING_SECS, Paired, PairingCode, pair_device, set_bedside_settings,
-    start_pairing, unpair_device, unpair_unseen,
+    MAX_CODES_PER_ADDRESS, MAX_PAIRING_FAILURES, MAX_PENDING_CODES, PAIRING_SECS, Paired,
+    PairingCode, pair_device, set_bedside_settings, start_pairing, unpair_device, unpair_unseen,
 };
 pub use invites::{InviteSecrets, accept_code, invite_secrets, note_link_opened, revoke_invite};
 pub use patients::{

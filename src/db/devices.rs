@@ -82,34 +82,63 @@ pub async fn find(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<
         .await
 }
 
-/// Gives an unpaired device a pairing code until `expires_at`. Codes of other devices that have
-/// expired are cleared first, so that they can be drawn again; false when the code is in use
-/// (the caller draws another).
+/// Gives an unpaired device a pairing code until `expires_at`, asked from `client`. Codes of
+/// other devices that have expired are cleared first, so that they can be drawn again; false when
+/// the code is in use (the caller draws another).
 pub async fn set_pairing_code(
     conn: &mut SqliteConnection,
     id: &str,
     code_hash: &str,
+    client: &str,
     now: i64,
     expires_at: i64,
 ) -> sqlx::Result<bool> {
     sqlx::query(
-        "UPDATE bedside_devices SET pairing_code_hash = NULL, pairing_expires_at = NULL
+        "UPDATE bedside_devices SET pairing_code_hash = NULL, pairing_expires_at = NULL,
+                pairing_client = NULL
          WHERE pairing_expires_at <= $1",
     )
     .bind(now)
     .execute(&mut *conn)
     .await?;
     let done = sqlx::query(
-        "UPDATE bedside_devices SET pairing_code_hash = $2, pairing_expires_at = $3
+        "UPDATE bedside_devices
+         SET pairing_code_hash = $2, pairing_expires_at = $3, pairing_client = $4
          WHERE id = $1 AND (paired_at IS NULL OR unpaired_at IS NOT NULL)
            AND NOT EXISTS (SELECT 1 FROM bedside_devices WHERE pairing_code_hash = $2)",
     )
     .bind(id)
     .bind(code_hash)
     .bind(expires_at)
+    .bind(client)
     .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .await;
+    match done {
+        Ok(done) => Ok(done.rows_affected() == 1),
+        // Drawn by another request at the same moment: draw again.
+        Err(err) if super::is_unique_violation(&err) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// Pending pairing codes: of every tablet, and of those asked from `client` (but `except`).
+pub async fn pending_codes(
+    db: impl SqliteExecutor<'_>,
+    client: &str,
+    except: Option<&str>,
+    now: i64,
+) -> sqlx::Result<(i64, i64)> {
+    sqlx::query_as(
+        "SELECT COUNT(*),
+                COALESCE(SUM(CASE WHEN pairing_client = $1 THEN 1 ELSE 0 END), 0)
+         FROM bedside_devices
+         WHERE pairing_expires_at > $2 AND id <> COALESCE($3, '')",
+    )
+    .bind(client)
+    .bind(now)
+    .bind(except)
+    .fetch_one(db)
+    .await
 }
 
 /// Pairs the device waiting with this code (unexpired) to a patient, using the code up. The
@@ -125,7 +154,7 @@ pub async fn pair_by_code(
         "UPDATE bedside_devices
          SET patient_id = $2, paired_at = $4, paired_by = $3, unpaired_at = NULL,
              unpaired_by = NULL, unpair_reason = NULL, pairing_code_hash = NULL,
-             pairing_expires_at = NULL, last_seen_at = $4
+             pairing_expires_at = NULL, pairing_client = NULL, last_seen_at = $4
          WHERE pairing_code_hash = $1 AND pairing_expires_at > $4
          RETURNING id",
     )
@@ -182,18 +211,34 @@ pub async fn unpair(
     Ok(done.rows_affected() == 1)
 }
 
-/// Paired devices not seen since `before`: (device id, patient id).
-pub async fn unseen_since(
-    db: impl SqliteExecutor<'_>,
-    before: i64,
-) -> sqlx::Result<Vec<(String, String)>> {
-    sqlx::query_as(
-        "SELECT id, patient_id FROM bedside_devices
+/// Paired devices not seen since `before`.
+pub async fn unseen_since(db: impl SqliteExecutor<'_>, before: i64) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT id FROM bedside_devices
          WHERE paired_at IS NOT NULL AND unpaired_at IS NULL AND last_seen_at < $1",
     )
     .bind(before)
     .fetch_all(db)
     .await
+}
+
+/// Unpairs one device if it is still paired and still unseen since `before`.
+pub async fn unpair_if_unseen(
+    conn: &mut SqliteConnection,
+    id: &str,
+    before: i64,
+    now: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE bedside_devices SET unpaired_at = $3, unpair_reason = 'unseen'
+         WHERE id = $1 AND paired_at IS NOT NULL AND unpaired_at IS NULL AND last_seen_at < $2",
+    )
+    .bind(id)
+    .bind(before)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Notes that a device was seen (at most once a minute is written).

@@ -136,6 +136,8 @@ impl Reply {
     fn refuse(self, socket: &SocketRef, refusal: Refusal) {
         match self {
             Reply::Ack(ack) => answer(ack, &serde_json::json!({ "error": refusal.error() })),
+            // Already in the call on this socket: nothing to say.
+            Reply::Event if refusal == Refusal::AlreadyJoined => {}
             Reply::Event => {
                 let _ = socket.emit("ended", &serde_json::json!({ "reason": refusal.error() }));
             }
@@ -246,6 +248,16 @@ async fn wait(
         hub.registry().stop_waiting(socket.id);
         return Err(Refusal::NotAllowed);
     }
+    // So may an admission: let them in now (queued behind this join's answer).
+    if let Some(invite_id) = participant.invite_id.as_deref()
+        && matches!(
+            db::admissions::is_admitted(&hub.db, invite_id).await,
+            Ok(true)
+        )
+        && let Some(door) = socket.extensions.get::<Door>()
+    {
+        door.knock(socket.id, super::inbox::Knock::Admitted);
+    }
     hub.caches.desk.bump();
     if let Some(starts_at) = starts_later {
         // The ward admits by itself at the start: look again then.
@@ -284,12 +296,26 @@ async fn waiting_visit(connection: &Connection) -> Option<WaitingVisit> {
 /// A nurse (or the ward's setting) let the relative waiting on this socket in: into the call,
 /// told by an `admitted` event carrying what a `join` answer carries.
 pub(super) async fn admitted(connection: &Connection, socket: &SocketRef) {
-    let waiter = connection.hub.registry().stop_waiting(socket.id);
-    if waiter.is_none() {
-        // Gone meanwhile (left, or sent away): the admission stands for when they come back.
-        return;
+    let (hub, participant) = (&connection.hub, &connection.participant);
+    {
+        let mut registry = hub.registry();
+        if !registry.is_waiting(socket.id) {
+            // Gone meanwhile (left, or sent away): the admission stands for when they come back.
+            return;
+        }
+        if registry.same_person_in_room(participant) {
+            // A newer socket of theirs went straight in; this one is a leftover.
+            return;
+        }
+        if registry.members_of(&participant.room_id).len() >= hub.config.room_capacity {
+            // The call is full: they keep waiting, and come in when the nurse admits them
+            // again once someone has left (the admission is stored).
+            tracing::info!(room = %participant.room_id, "an admitted relative waits: the room is full");
+            return;
+        }
+        registry.stop_waiting(socket.id);
     }
-    connection.hub.caches.desk.bump();
+    hub.caches.desk.bump();
     enter(connection, socket, Reply::Event).await;
 }
 
@@ -571,6 +597,13 @@ pub(super) async fn ready(connection: &Connection, socket: &SocketRef, ack: Opti
     };
     hub.registry()
         .stand_by(socket.id, &participant.room_id, device_id);
+    // Unpaired since the handshake (an unpairing that found nobody standing by yet): out.
+    if !matches!(hub.still_allowed(participant).await, Ok(true)) {
+        hub.registry().leave_standby(socket.id);
+        let _ = socket.emit("ended", &serde_json::json!({ "reason": "unpaired" }));
+        close_connection(socket);
+        return;
+    }
     if let Err(err) = db::devices::touch(&hub.db, device_id, db::now()).await {
         tracing::debug!(error = %err, "noting a bedside device was seen");
     }
@@ -585,8 +618,9 @@ pub(super) async fn ready(connection: &Connection, socket: &SocketRef, ack: Opti
 /// the call are told (`notice` `{ key: "patient-declined" }`).
 pub(super) async fn decline(connection: &Connection, socket: &SocketRef) {
     let (hub, participant) = (&connection.hub, &connection.participant);
-    if participant.device_id.is_none() {
-        tracing::warn!(sid = %socket.id, "dropped a decline from a socket that is not a bedside");
+    if participant.device_id.is_none() || !matches!(hub.still_allowed(participant).await, Ok(true))
+    {
+        tracing::warn!(sid = %socket.id, "dropped a decline from a socket that is not a paired bedside");
         return;
     }
     let recorded = async {

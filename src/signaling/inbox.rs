@@ -159,9 +159,25 @@ impl Drop for DrainGuard<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             tracing::error!("a signaling handler panicked; the socket's queued events are dropped");
-            let mut state = self.0.state();
-            state.queue.clear();
-            state.draining = false;
+            let disconnections: Vec<Item> = {
+                let mut state = self.0.state();
+                state.draining = false;
+                state
+                    .queue
+                    .drain(..)
+                    .filter(|item| matches!(item, Item::Disconnected { .. }))
+                    .collect()
+            };
+            // Its disconnection still runs: a socket must not stay listed (waiting, standing by,
+            // or in a call) after it is gone.
+            if !disconnections.is_empty() {
+                let inbox = self.0.clone();
+                tokio::spawn(async move {
+                    for item in disconnections {
+                        dispatch(&inbox.0.connection, item).await;
+                    }
+                });
+            }
         }
     }
 }

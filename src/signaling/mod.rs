@@ -416,6 +416,10 @@ impl Signaling {
 
     /// Removes everyone from every room, closing their visit log rows.
     pub async fn end_all(&self) {
+        let waiters = self.hub.registry().stop_waiting_where(|_| true);
+        self.dismiss_waiters(waiters, EndReason::ServerShutdown.as_str(), None);
+        let standing = self.hub.registry().all_standing_by();
+        self.hang_up(standing, EndReason::ServerShutdown.as_str());
         let removed = self.hub.registry().remove_where(|_| true);
         self.end(removed, EndReason::ServerShutdown).await;
     }
@@ -549,15 +553,36 @@ impl Hub {
                 continue;
             };
             match self.admit_automatically(invite_id).await {
-                Ok(()) => waiter.door.knock(waiter.sid, inbox::Knock::Admitted),
+                Ok(true) => waiter.door.knock(waiter.sid, inbox::Knock::Admitted),
+                Ok(false) => {}
                 Err(err) => tracing::error!(error = %err, "an automatic admission was not written"),
             }
         }
     }
 
-    /// The ward's own admission of one relative, with its audit row, in one transaction.
-    async fn admit_automatically(&self, invite_id: &str) -> sqlx::Result<()> {
+    /// The ward's own admission of one relative, with its audit row, in one transaction; false
+    /// when it no longer applies (the invite not active, the visit moved later, the ward's
+    /// setting turned off since the relative arrived).
+    async fn admit_automatically(&self, invite_id: &str) -> sqlx::Result<bool> {
         let mut tx = self.db.begin().await?;
+        let now = db::now();
+        let Some(invite) = db::invites::find(&mut *tx, invite_id).await? else {
+            return Ok(false);
+        };
+        let visit = match &invite.visit_id {
+            Some(visit_id) => db::visits::find(&mut *tx, visit_id).await?,
+            None => None,
+        };
+        let Some(visit) = visit else {
+            return Ok(false);
+        };
+        let ward = db::wards::find(&mut *tx, &visit.ward_id).await?;
+        let applies = invite.status(now) == InviteStatus::Active
+            && visit.starts_at <= now
+            && ward.is_some_and(|w| w.auto_admit);
+        if !applies {
+            return Ok(false);
+        }
         if db::admissions::admit(&mut tx, invite_id, AdmissionHow::Auto, None).await? {
             db::audit::record_detail(
                 &mut tx,
@@ -568,7 +593,8 @@ impl Hub {
             )
             .await?;
         }
-        tx.commit().await
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// True while the participant may still be in the call: the room open and, for a relative,

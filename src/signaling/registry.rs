@@ -222,6 +222,15 @@ impl Registry {
         self.room_of.contains_key(&sid)
     }
 
+    /// True when the same person (another socket of theirs) is already in their room.
+    pub fn same_person_in_room(&self, participant: &Participant) -> bool {
+        self.rooms.get(&participant.room_id).is_some_and(|members| {
+            members
+                .iter()
+                .any(|m| m.participant.same_person(participant))
+        })
+    }
+
     /// True when this socket is in the waiting room.
     pub fn is_waiting(&self, sid: Sid) -> bool {
         self.waiting.iter().any(|w| w.sid == sid)
@@ -282,6 +291,11 @@ impl Registry {
             .filter(|(sid, s)| s.room_id == room_id && !self.room_of.contains_key(sid))
             .map(|(sid, _)| *sid)
             .collect()
+    }
+
+    /// Every socket standing by.
+    pub fn all_standing_by(&self) -> Vec<Sid> {
+        self.standby.keys().copied().collect()
     }
 
     /// Every socket of a device: standing by or in a call.

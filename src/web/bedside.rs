@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::{
     Json,
-    extract::{Request, State},
+    extract::{ConnectInfo, Request, State},
     http::{HeaderMap, StatusCode, Uri, header},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -192,6 +192,7 @@ struct PairingAnswer {
 /// has none). 409 for a tablet that is paired.
 pub async fn pairing(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, AppError> {
@@ -202,7 +203,7 @@ pub async fn pairing(
     {
         return Ok(StatusCode::CONFLICT.into_response());
     }
-    let fresh = actions::start_pairing(&state, device.as_ref()).await?;
+    let fresh = actions::start_pairing(&state, device.as_ref(), &peer.ip().to_string()).await?;
     let link = format!(
         "{}/pair?code={}",
         public_base_url(&state, &headers, &uri),
