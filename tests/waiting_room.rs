@@ -734,8 +734,14 @@ async fn an_admission_into_a_full_call_keeps_the_relative_waiting_until_there_is
     let admitted = app.post(&format!("/waiting/{second}/admit"), &[]).await;
 
     assert_eq!(admitted.status(), StatusCode::SEE_OTHER);
-    assert!(luis.receives_no("admitted", QUIET).await, "no room: still waiting");
-    assert!(luis.receives_no("ended", Duration::ZERO).await, "not thrown out");
+    assert!(
+        luis.receives_no("admitted", QUIET).await,
+        "no room: still waiting"
+    );
+    assert!(
+        luis.receives_no("ended", Duration::ZERO).await,
+        "not thrown out"
+    );
     assert!(text(app.get("/desk/waiting").await).await.contains("Luis"));
 
     nurse.call("leave").await;

@@ -1295,6 +1295,33 @@ const MILESTONES: [&str; 5] = [
     "ice-connected",
 ];
 
+/// Waits for the first remote frame on both pages: the relative's timeline, and when the
+/// bedside showed the relative's first frame (ms since the epoch).
+async fn first_frames(relative: &browser::Browser, bedside: &browser::Browser) -> (Value, f64) {
+    let wait = Duration::from_secs(30);
+    relative
+        .wait_for(
+            "window.visitas.timeline()['first-frame']",
+            wait,
+            "the relative's first frame",
+        )
+        .await;
+    let timeline = relative.eval("return window.visitas.timeline()").await;
+    let me = relative.eval("return window.visitas.state.selfId").await;
+    let me = me.as_str().unwrap_or_default().to_string();
+    bedside
+        .wait_for(
+            &format!("window.visitas.firstFrames()['{me}']"),
+            wait,
+            "the bedside's first frame",
+        )
+        .await;
+    let bedside_frame = bedside
+        .eval(&format!("return window.visitas.firstFrames()['{me}']"))
+        .await;
+    (timeline, bedside_frame.as_f64().unwrap())
+}
+
 /// The relative waits in the waiting room `admissions` times (a new visit each time, so a new
 /// invite nobody has let in), and the nurse admits them: from the Admit request to the first
 /// remote frame on each side, in ms. The bedside and the relative are the pages of
@@ -1352,28 +1379,9 @@ async fn admit_to_first_frame(
             .post(&visitas.client, &format!("/waiting/{invite}/admit"), &[])
             .await;
         assert_eq!(admitted.status(), 303, "admitted");
-        relative
-            .wait_for(
-                "window.visitas.timeline()['first-frame']",
-                wait,
-                "the relative's first frame after admission",
-            )
-            .await;
-        let timeline = relative.eval("return window.visitas.timeline()").await;
-        let me = relative.eval("return window.visitas.state.selfId").await;
-        let me = me.as_str().unwrap_or_default().to_string();
-        bedside
-            .wait_for(
-                &format!("window.visitas.firstFrames()['{me}']"),
-                wait,
-                "the bedside's first frame after admission",
-            )
-            .await;
-        let bedside_frame = bedside
-            .eval(&format!("return window.visitas.firstFrames()['{me}']"))
-            .await;
+        let (timeline, bedside_frame) = first_frames(relative, bedside).await;
         relative_totals.push(timeline["first-frame"].as_f64().unwrap() - clicked);
-        bedside_totals.push(bedside_frame.as_f64().unwrap() - clicked);
+        bedside_totals.push(bedside_frame - clicked);
     }
     (relative_totals, bedside_totals)
 }
@@ -1435,29 +1443,10 @@ pub async fn join_to_first_frame(visitas: &Visitas, joins: usize) -> Vec<Metric>
                 .await;
         }
         relative.click("#join").await;
-        relative
-            .wait_for(
-                "window.visitas.timeline()['first-frame']",
-                wait,
-                "the relative's first frame",
-            )
-            .await;
-        let timeline = relative.eval("return window.visitas.timeline()").await;
-        let me = relative.eval("return window.visitas.state.selfId").await;
-        let me = me.as_str().unwrap_or_default().to_string();
-        bedside
-            .wait_for(
-                &format!("window.visitas.firstFrames()['{me}']"),
-                wait,
-                "the bedside's first frame",
-            )
-            .await;
-        let bedside_frame = bedside
-            .eval(&format!("return window.visitas.firstFrames()['{me}']"))
-            .await;
+        let (timeline, bedside_frame) = first_frames(&relative, &bedside).await;
         let click = timeline["join-click"].as_f64().unwrap();
         relative_totals.push(timeline["first-frame"].as_f64().unwrap() - click);
-        bedside_totals.push(bedside_frame.as_f64().unwrap() - click);
+        bedside_totals.push(bedside_frame - click);
         for (j, step) in MILESTONES.iter().enumerate() {
             if let Some(at) = timeline[*step].as_f64() {
                 steps[j].push(at - click);

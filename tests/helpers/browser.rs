@@ -36,20 +36,27 @@ pub fn ensure_chromium() {
             is_root(),
             "the browser tests need Debian's chromium and chromium-driver: sudo apt-get install -y chromium chromium-driver"
         );
-        eprintln!("installing chromium and chromium-driver from Debian for the browser tests…");
-        let apt = |args: &[&str]| {
-            let status = Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .stdout(Stdio::null())
-                .status()
-                .expect("apt-get runs");
-            assert!(status.success(), "apt-get {args:?} failed");
-        };
-        apt(&["update"]);
-        apt(&["install", "-y", "--no-install-recommends", "chromium", "chromium-driver"]);
+        apt_install(&["chromium", "chromium-driver"]);
         assert!(present(), "chromium and chromedriver are installed");
     });
+}
+
+/// Installs Debian packages (as root).
+fn apt_install(packages: &[&str]) {
+    eprintln!("installing {packages:?} from Debian for the browser tests…");
+    let install: Vec<&str> = ["install", "-y", "--no-install-recommends"]
+        .into_iter()
+        .chain(packages.iter().copied())
+        .collect();
+    for args in [&["update"][..], &install[..]] {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .status()
+            .expect("apt-get runs");
+        assert!(status.success(), "apt-get {args:?} failed");
+    }
 }
 
 fn is_root() -> bool {
@@ -77,19 +84,7 @@ pub fn ensure_firefox() {
                 is_root(),
                 "the Firefox tests need Debian's firefox-esr: sudo apt-get install -y firefox-esr"
             );
-            eprintln!("installing firefox-esr from Debian for the browser tests…");
-            for args in [
-                &["update"][..],
-                &["install", "-y", "--no-install-recommends", "firefox-esr"][..],
-            ] {
-                let status = Command::new("apt-get")
-                    .args(args)
-                    .env("DEBIAN_FRONTEND", "noninteractive")
-                    .stdout(Stdio::null())
-                    .status()
-                    .expect("apt-get runs");
-                assert!(status.success(), "apt-get {args:?} failed");
-            }
+            apt_install(&["firefox-esr"]);
         }
         if !geckodriver_path().exists() {
             eprintln!("installing geckodriver from crates.io for the browser tests…");
