@@ -792,3 +792,79 @@ async fn one_address_cannot_hoard_pairing_codes() {
             .unwrap();
     assert_eq!(pending, visitas::actions::MAX_CODES_PER_ADDRESS);
 }
+
+#[tokio::test]
+async fn an_administrator_sets_the_wards_bedside_settings_on_its_form() {
+    let app = spawn_app().await;
+    app.create_staff(visitas::domain::Role::Admin, "jefa.ana")
+        .await;
+    app.login("jefa.ana").await;
+    let fields = |auto: bool| {
+        let mut fields = vec![
+            ("name", "Cardiología"),
+            ("default_minutes", "30"),
+            ("max_minutes", "60"),
+            ("max_video_visits", "4"),
+            ("hours_0", "11:00-13:00"),
+        ];
+        if auto {
+            fields.push(("auto_admit", "on"));
+            fields.push(("bedside_shows_name", "on"));
+        }
+        fields
+    };
+    let created = app.post("/admin/wards", &fields(true)).await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let ward = helpers::location(&created)
+        .trim_start_matches("/admin/wards/")
+        .to_string();
+    let settings = |app: &TestApp, ward: String| {
+        let db = app.db();
+        async move {
+            let row: (bool, bool) =
+                sqlx::query_as("SELECT auto_admit, bedside_shows_name FROM wards WHERE id = $1")
+                    .bind(ward)
+                    .fetch_one(&db)
+                    .await
+                    .expect("the ward");
+            row
+        }
+    };
+    assert_eq!(settings(&app, ward.clone()).await, (true, true));
+    let page = text(app.get(&format!("/admin/wards/{ward}")).await).await;
+    assert!(
+        page.contains(r#"name="auto_admit" checked"#),
+        "the form shows it"
+    );
+
+    let updated = app
+        .post(&format!("/admin/wards/{ward}"), &fields(false))
+        .await;
+
+    assert_eq!(updated.status(), StatusCode::OK, "the ward page, saved");
+    assert_eq!(settings(&app, ward).await, (false, false));
+}
+
+#[tokio::test]
+async fn the_room_page_shows_its_own_waiting_room_and_whether_the_bedside_is_on() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let patient = app.register_patient("Ana", "").await;
+    let room = app.create_room(&patient).await;
+    let other = app.register_patient("Luis", "").await;
+    let other_room = app.create_room(&other).await;
+    let (_, mut marta) = waiting_relative(&app, &room, "Marta").await;
+    join_with_check(&mut marta).await;
+    let page = text(app.get(&format!("/rooms/{room}")).await).await;
+    assert!(page.contains(r#"data-bedside-ready="false""#));
+    assert!(page.contains(&format!(r#"data-room="{room}""#)));
+
+    let (_client, _standby) = standing_bedside(&app, &room).await;
+
+    let here = text(app.get(&format!("/desk/waiting?room={room}")).await).await;
+    let elsewhere = text(app.get(&format!("/desk/waiting?room={other_room}")).await).await;
+    assert!(here.contains("Marta"));
+    assert!(!elsewhere.contains("Marta"));
+    let page = text(app.get(&format!("/rooms/{room}")).await).await;
+    assert!(page.contains(r#"data-bedside-ready="true""#));
+}
