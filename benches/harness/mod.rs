@@ -490,14 +490,7 @@ impl Visitas {
         let mut nurses = Vec::new();
         for _ in 0..count {
             let (client, _) = self.signed_in_nurse().await;
-            let page = client
-                .get(format!("{}/desk", self.base))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let page = self.page(&client, "/desk").await;
             let token = attribute(&page, "name=\"csrf\" value").expect("a form token");
             nurses.push(NurseClient {
                 client,
@@ -508,6 +501,18 @@ impl Visitas {
         nurses
     }
 
+    /// The text of a page, fetched by `client`.
+    async fn page(&self, client: &Client, path: &str) -> String {
+        client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     async fn post(
         &self,
         client: &Client,
@@ -515,14 +520,7 @@ impl Visitas {
         fields: &[(&str, &str)],
     ) -> reqwest::Response {
         let url = format!("{}{path}", self.base);
-        let page = client
-            .get(format!("{}/login", self.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = self.page(client, "/login").await;
         let token = attribute(&page, "name=\"csrf\" value").expect("a form token");
         let mut form = fields.to_vec();
         form.push(("csrf", &token));
@@ -604,15 +602,7 @@ impl Visitas {
         names: &[&str],
         admit_on_arrival: bool,
     ) -> (String, Vec<(String, String, String)>) {
-        let room_page = self
-            .client
-            .get(format!("{}/rooms/{room}", self.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let room_page = self.page(&self.client, &format!("/rooms/{room}")).await;
         let start = room_page.find("/patients/").unwrap() + "/patients/".len();
         let patient = room_page[start..start + 22].to_string();
         // Each name once: a relative authorised by an earlier visit is booked again.
@@ -627,13 +617,8 @@ impl Visitas {
                 })
                 .collect()
         };
-        let patient_url = format!("{}/patients/{patient}", self.base);
-        let page = |client: &reqwest::Client| {
-            let url = patient_url.clone();
-            let client = client.clone();
-            async move { client.get(url).send().await.unwrap().text().await.unwrap() }
-        };
-        let known = authorised_names(&page(&self.client).await);
+        let patient_path = format!("/patients/{patient}");
+        let known = authorised_names(&self.page(&self.client, &patient_path).await);
         for name in names {
             if known.iter().any(|(_, n)| n == name) {
                 continue;
@@ -651,11 +636,12 @@ impl Visitas {
                 .await;
             assert_eq!(authorised.status(), 303, "relative authorised");
         }
-        let relatives: Vec<String> = authorised_names(&page(&self.client).await)
-            .into_iter()
-            .filter(|(_, n)| names.contains(&n.as_str()))
-            .map(|(id, _)| id)
-            .collect();
+        let relatives: Vec<String> =
+            authorised_names(&self.page(&self.client, &patient_path).await)
+                .into_iter()
+                .filter(|(_, n)| names.contains(&n.as_str()))
+                .map(|(id, _)| id)
+                .collect();
         let mut fields: Vec<(&str, &str)> =
             relatives.iter().map(|r| ("relative", r.as_str())).collect();
         fields.push(("minutes", "240"));
@@ -679,30 +665,14 @@ impl Visitas {
             panic!("the visit did not start: {error}");
         }
         let visit_path = visit.headers()["location"].to_str().unwrap().to_string();
-        let visit_page = self
-            .client
-            .get(format!("{}{visit_path}", self.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let visit_page = self.page(&self.client, &visit_path).await;
         let cards: Vec<String> = visit_page
             .match_indices(&format!("{visit_path}/cards/"))
             .map(|(at, m)| visit_page[at..at + m.len() + 22].to_string())
             .collect();
         let mut found = Vec::new();
         for card_path in cards {
-            let card = self
-                .client
-                .get(format!("{}{card_path}", self.base))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let card = self.page(&self.client, &card_path).await;
             let link = attribute(&card, "data-invite-link").unwrap();
             let code = attribute(&card, "data-invite-code").unwrap();
             let invite = card_path.rsplit('/').next().unwrap().to_string();

@@ -163,7 +163,7 @@ pub(super) async fn join(
                 );
                 connection
                     .hub
-                    .try_auto_admit(&connection.io, &connection.participant.room_id)
+                    .try_auto_admit(&connection.participant.room_id)
                     .await;
             }
             Err(refusal) => {
@@ -261,15 +261,11 @@ async fn wait(
     hub.caches.desk.bump();
     if let Some(starts_at) = starts_later {
         // The ward admits by itself at the start: look again then.
-        let (hub, io, room) = (
-            hub.clone(),
-            connection.io.clone(),
-            participant.room_id.clone(),
-        );
+        let (hub, room) = (hub.clone(), participant.room_id.clone());
         tokio::spawn(async move {
             let wait = u64::try_from(starts_at - db::now()).unwrap_or(0);
             tokio::time::sleep(Duration::from_secs(wait)).await;
-            hub.try_auto_admit(&io, &room).await;
+            hub.try_auto_admit(&room).await;
         });
     }
     Ok(())
@@ -610,8 +606,7 @@ pub(super) async fn ready(connection: &Connection, socket: &SocketRef, ack: Opti
     answer(ack, &serde_json::json!({ "ok": true }));
     hub.caches.desk.bump();
     hub.ring_bedside(&connection.io, &participant.room_id).await;
-    hub.try_auto_admit(&connection.io, &participant.room_id)
-        .await;
+    hub.try_auto_admit(&participant.room_id).await;
 }
 
 /// `decline`: the patient pressed "Not now" on the bedside device. Audited; the relatives in

@@ -530,7 +530,7 @@ impl Hub {
     /// Lets in the relatives waiting for a room whose ward admits by itself, once their visit
     /// has started and the bedside device is ready: the admission and its audit row, then the
     /// move into the call.
-    async fn try_auto_admit(&self, _io: &SocketIo, room_id: &str) {
+    async fn try_auto_admit(&self, room_id: &str) {
         let now = db::now();
         let due: Vec<Waiter> = {
             let registry = self.registry();

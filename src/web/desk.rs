@@ -1,7 +1,8 @@
 //! The visit desk, the nurse's home page: today's visits of their wards in time order, each with
-//! its state, updating by itself. The page asks `/desk/version` every second, which reads one
-//! counter in memory (no database query); only when the counter moved, or every half minute for
-//! states that change with the clock (a visit becoming missed), does it fetch fresh rows.
+//! its state, and the waiting room, updating by itself. The page holds a request open on
+//! `/desk/version?after=N`, answered from one counter in memory (no database query) as soon as it
+//! moves; only then, or every half minute for states that change with the clock (a visit becoming
+//! missed), does it fetch fresh rows.
 
 use std::{collections::HashMap, sync::Arc};
 
