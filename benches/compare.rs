@@ -1,6 +1,6 @@
 //! `cargo bench --bench compare`: Visitas against the Node.js + Express + socket.io reference.
 //! Prints one table and a `BENCH {json}` line per metric. `-- --quick` for small numbers;
-//! `-- --only http,idle,browser` to run some parts only.
+//! `-- --only http,idle,browser,schedule,network` to run some parts only.
 
 #[path = "harness/mod.rs"]
 mod harness;
@@ -21,7 +21,9 @@ async fn main() {
             .split(',')
             .map(|name| {
                 harness::Part::parse(name).unwrap_or_else(|| {
-                    eprintln!("--only takes http, idle or browser, separated by commas");
+                    eprintln!(
+                        "--only takes http, idle, browser, schedule or network, separated by commas"
+                    );
                     std::process::exit(2)
                 })
             })

@@ -123,6 +123,42 @@ pub struct Config {
     )]
     pub max_video_kbps: u32,
 
+    /// The video bitrate all running calls together may use, in kbit/s (the share of the
+    /// hospital network given to visits). Calls share it fairly, each sender's cap pushed live
+    /// to the pages, down to --video-floor-kbps; beyond that, new calls start audio-only. No
+    /// budget by default.
+    #[arg(
+        long,
+        env = "VISITAS_SITE_VIDEO_KBPS",
+        value_parser = clap::value_parser!(u32).range(50..=10_000_000),
+        global = true
+    )]
+    pub site_video_kbps: Option<u32>,
+
+    /// The lowest video bitrate worth sending, in kbit/s: the site budget never caps a call
+    /// below it (new calls go audio-only instead), and a page on a weak link steps down to it
+    /// before pausing its video.
+    #[arg(
+        long,
+        env = "VISITAS_VIDEO_FLOOR_KBPS",
+        default_value_t = 150,
+        value_parser = clap::value_parser!(u32).range(30..=5_000),
+        global = true
+    )]
+    pub video_floor_kbps: u32,
+
+    /// Seconds a participant whose connection is lost keeps their place in the call: their page
+    /// rejoins by itself within it, and the others see them as reconnecting; after it they have
+    /// left with `connection-lost`.
+    #[arg(
+        long,
+        env = "VISITAS_REJOIN_GRACE_SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub rejoin_grace_secs: u64,
+
     /// Signaling events one call participant may send at once (an offer and its ICE candidates
     /// arrive as a burst); more are dropped and a socket that keeps flooding is disconnected.
     #[arg(
@@ -165,7 +201,9 @@ pub struct Config {
     )]
     pub ice_urls: Vec<String>,
 
-    /// coturn's static-auth-secret: TURN URLs then get credentials valid for 12 hours.
+    /// coturn's static-auth-secret (`use-auth-secret`): TURN URLs then get time-limited
+    /// credentials in coturn's REST format, valid until the end of the participant's visit plus
+    /// a margin, handed out only to participants in a call.
     #[arg(
         long,
         env = "VISITAS_TURN_SECRET",
@@ -173,6 +211,29 @@ pub struct Config {
         hide_env_values = true
     )]
     pub turn_secret: Option<Secret>,
+
+    /// Which ICE candidates the call pages use: `all` (browser to browser when they can reach
+    /// each other, the TURN server when not) or `relay` (every call through the TURN server:
+    /// for a site whose policy wants one audited path for media, or whose Wi-Fi isolates
+    /// clients). `relay` needs a turn: --ice-url.
+    #[arg(
+        long,
+        env = "VISITAS_ICE_TRANSPORT_POLICY",
+        value_enum,
+        default_value_t = IcePolicy::All,
+        global = true
+    )]
+    pub ice_transport_policy: IcePolicy,
+}
+
+/// RTCConfiguration's `iceTransportPolicy`, as the call pages get it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IcePolicy {
+    /// Direct when possible, relayed when not.
+    All,
+    /// Always relayed through the TURN server.
+    Relay,
 }
 
 /// Only the settings, to read their defaults.
@@ -263,6 +324,17 @@ impl Config {
             .ice_urls
             .iter()
             .any(|url| url.starts_with("turn:") || url.starts_with("turns:"));
+        if self.video_floor_kbps > self.max_video_kbps {
+            return Err(format!(
+                "--video-floor-kbps ({}) must not be above --max-video-kbps ({})",
+                self.video_floor_kbps, self.max_video_kbps
+            ));
+        }
+        if self.ice_transport_policy == IcePolicy::Relay && !has_turn {
+            return Err(
+                "--ice-transport-policy relay needs a TURN server: --ice-url turn:HOST:3478".into(),
+            );
+        }
         if self.turn_secret.is_some() && !has_turn {
             return Err("--turn-secret is set but no --ice-url is a turn: or turns: URL".into());
         }

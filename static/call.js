@@ -12,13 +12,21 @@ const state = {
   callState: "idle",
   localStream: null,
   socket: null,
-  selfId: null,
+  selfId: null, // this person's peer id, issued by the server, the same for the whole visit
+  session: newSession(), // this page instance: a reload is a new one
   joined: false,
+  everJoined: false, // in the call at least once since connect(): a reconnection resumes
+  graceSecs: 60, // how long the server keeps a lost person's place
+  heartbeat: 0,
   joinAttempts: 0, // joins sent without an answer since the last one that got in
   ended: false,
-  peers: new Map(), // peer id -> { id, name, role, pc, polite, makingOffer, ignoreOffer, tracksAdded, pending, queue, tile }
+  peers: new Map(), // peer id -> { id, name, role, session, pc, polite, makingOffer, ignoreOffer, tracksAdded, pending, queue, tile, away, confirmed, restartTimer }
   iceServers: [],
-  maxVideoKbps: 500,
+  iceTransportPolicy: "all", // "relay" where the site sends every call through its TURN server
+  maxVideoKbps: 500, // the call's video cap now (the site's budget may lower it live); 0: audio-only
+  floorKbps: 150, // the lowest video bitrate worth sending: a weak link steps down to it first
+  mediaSent: "", // the last `media` state told to the others
+  qualityTimer: 0,
   muted: false,
   cameraOff: false,
   meter: null,
@@ -28,6 +36,11 @@ const state = {
   timeline: {}, // milestone -> time (ms since the epoch, sub-ms), for diagnostics and benchmarks
   firstFrames: {}, // peer id -> time its first video frame was shown
 };
+
+function newSession() {
+  if (window.crypto?.randomUUID) return crypto.randomUUID();
+  return Array.from({ length: 4 }, () => Math.random().toString(36).slice(2, 10)).join("-");
+}
 
 /** Notes when a milestone of this join first happened. */
 function mark(name) {
@@ -43,15 +56,38 @@ function t(key) {
 // ---------------------------------------------------------------- call state
 
 function setCallState(next) {
+  if (next === "connected") startTimer();
   state.callState = next;
   document.documentElement.dataset.callState = next;
   $("status").textContent = t(next);
 }
 
+/** The call's length, from when it first connected: "12:05". */
+function startTimer() {
+  if (state.timerSince) return;
+  state.timerSince = Date.now();
+  const tick = () => {
+    const secs = Math.floor((Date.now() - state.timerSince) / 1000);
+    const h = Math.floor(secs / 3600);
+    const m = Math.floor((secs % 3600) / 60);
+    const mm = h ? String(m).padStart(2, "0") : String(m);
+    $("call-timer").textContent = `${h ? h + ":" : ""}${mm}:${String(secs % 60).padStart(2, "0")}`;
+  };
+  tick();
+  $("call-timer").hidden = false;
+  state.timerHandle = setInterval(tick, 1000);
+}
+
+function stopTimer() {
+  clearInterval(state.timerHandle);
+  state.timerSince = 0;
+  $("call-timer").hidden = true;
+}
+
 /** Derives the shown state from the socket and the peer connections. */
 function refreshCallState() {
   if (state.ended) return setCallState("ended");
-  if (!state.joined) return setCallState(state.socket && state.selfId ? "reconnecting" : "connecting");
+  if (!state.joined) return setCallState(state.everJoined ? "reconnecting" : "connecting");
   const peers = [...state.peers.values()];
   if (peers.length === 0) return setCallState("waiting");
   const states = peers.map((p) => p.pc.connectionState);
@@ -139,11 +175,21 @@ function startMeter(stream, bar = $("level")) {
     frame = requestAnimationFrame(draw);
   };
   draw();
-  context.resume().catch(() => {});
   state.meter = { context, stop: () => cancelAnimationFrame(frame) };
+  // A page opened without a tap on it (Firefox: the code page's tap does not carry over) gets
+  // its sound suspended, and the bar would stay flat while the page says "speak": ask for the
+  // one tap that wakes it.
+  context.onstatechange = () => showMeterTap(context.state === "suspended");
+  context.resume().catch(() => {});
+  setTimeout(() => showMeterTap(state.meter?.context === context && context.state === "suspended"), 500);
+}
+
+function showMeterTap(show) {
+  for (const button of document.querySelectorAll(".meter-tap")) button.hidden = !show;
 }
 
 function stopMeter() {
+  showMeterTap(false);
   state.meter?.stop();
   state.meter?.context.close();
   state.meter = null;
@@ -179,6 +225,7 @@ function showCheckError(message, canRetry) {
 // ---------------------------------------------------------------- signaling
 
 function connect() {
+  offerFlip();
   $("check").hidden = true;
   $("stage").hidden = false;
   $("after").hidden = true;
@@ -186,6 +233,7 @@ function connect() {
   stopMeter();
   $("self-view").srcObject = state.localStream;
   state.ended = false;
+  state.everJoined = false;
   state.joinAttempts = 0;
   setCallState("connecting");
 
@@ -193,8 +241,12 @@ function connect() {
     transports: ["websocket"],
     reconnectionDelay: 500,
     reconnectionDelayMax: 3000,
+    // A connection attempt on a network that drops packets gives up after this, and the next
+    // one starts: better than the default 20 s when the network comes back.
+    timeout: 5000,
     // A fresh ticket for every (re)connection: tickets live two minutes.
-    auth: (cb) => fetchTicket().then((ticket) => cb({ ticket })),
+    // Unreachable for now (null): this attempt is dropped and the next one tries again.
+    auth: (cb) => fetchTicket().then((ticket) => (ticket === null ? socket.io.engine?.close() : cb({ ticket }))),
   });
   state.socket = socket;
   // Fetching a ticket now and then keeps the session alive during a long call, so that a
@@ -204,6 +256,7 @@ function connect() {
 
   socket.on("connect", () => {
     mark("socket-connected");
+    startHeartbeat(socket);
     requestJoin(socket);
   });
   socket.on("connect_error", () => {
@@ -211,23 +264,29 @@ function connect() {
     if (!socket.active) endCall("not-allowed");
   });
   socket.on("disconnect", (reason) => {
+    // The peer connections stay: media goes browser to browser and may well still flow. The
+    // socket reconnects by itself and takes this person's place back.
     state.joined = false;
-    closeAllPeers();
+    stopHeartbeat();
     if (reason === "io server disconnect" && !state.ended) return endCall("not-allowed");
     refreshCallState();
   });
-  socket.on("peer-joined", (peer) => {
-    showNotice("");
-    ensurePeer(peer.id, peer.name, peer.role);
-    refreshCallState();
-  });
-  socket.on("peer-left", ({ id }) => {
+  socket.on("peer-joined", peerArrived);
+  socket.on("peer-back", peerArrived);
+  socket.on("peer-away", ({ id }) => {
     const peer = state.peers.get(id);
-    if (peer) showNotice(t("other-left").replace("{name}", peer.name || t("role-" + peer.role)));
+    if (peer) setPeerAway(peer, true);
+  });
+  socket.on("peer-left", ({ id, reason }) => {
+    const peer = state.peers.get(id);
+    if (peer) {
+      const text = reason === "connection-lost" ? t("other-lost") : t("other-left");
+      showNotice(text.replace("{name}", peer.name || t("role-" + peer.role)));
+    }
     removePeer(id);
   });
   socket.on("signal", ({ from, data }) => {
-    const peer = ensurePeer(from);
+    const peer = state.peers.get(from) || ensurePeer(from);
     peer.queue = peer.queue.then(() => handleSignal(peer, data)).catch((err) => console.warn("signal", err));
   });
   socket.on("ended", ({ reason, message }) => endCall(reason, message));
@@ -241,6 +300,38 @@ function connect() {
     $("lobby-message").dataset.message = message;
   });
   socket.on("notice", ({ key }) => showNotice(t(key)));
+  socket.on("peer-media", (info) => {
+    const peer = state.peers.get(info.id);
+    if (peer) setPeerMedia(peer, info);
+  });
+  // The site's video budget changed this call's cap (0: audio-only for now).
+  socket.on("video-cap", ({ kbps }) => {
+    state.maxVideoKbps = kbps;
+    for (const peer of state.peers.values()) applySenderLimits(peer);
+  });
+}
+
+/** Asks the server every 2 s whether this connection still works: a network that silently
+ * drops everything is noticed within 3 s (the transport's own timeout takes 15 s or more), and
+ * the socket reconnects at once. */
+function startHeartbeat(socket) {
+  stopHeartbeat();
+  let asking = false;
+  state.heartbeat = setInterval(() => {
+    if (asking || state.socket !== socket || !socket.connected) return;
+    asking = true;
+    socket.timeout(3000).emit("alive", (err) => {
+      asking = false;
+      if (err && state.socket === socket && socket.connected && !state.ended) {
+        socket.io.engine?.close();
+      }
+    });
+  }, 2000);
+}
+
+function stopHeartbeat() {
+  clearInterval(state.heartbeat);
+  state.heartbeat = 0;
 }
 
 /** What the nurse sees of this device while the relative waits. */
@@ -300,13 +391,15 @@ function testSpeaker() {
   tone.onended = () => context.close();
 }
 
-/** A call ticket; "" when the server says no (the handshake then fails and the call ends).
- * Network and server errors are retried, so a blip does not end a visit. */
+/** A call ticket; "" when the server says no (the handshake then fails and the call ends);
+ * null when it could not be reached. Network and server errors are retried a few times, each
+ * try cut short after 5 s, so a blip does not end a visit. */
 async function fetchTicket() {
-  for (let attempt = 0; attempt < 6; attempt++) {
+  for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const started = performance.now();
-      const r = await fetch(root.dataset.ticketUrl, { credentials: "same-origin", cache: "no-store", redirect: "manual" });
+      const signal = window.AbortSignal?.timeout ? AbortSignal.timeout(5000) : undefined;
+      const r = await fetch(root.dataset.ticketUrl, { credentials: "same-origin", cache: "no-store", redirect: "manual", signal });
       state.rttMs = Math.round(performance.now() - started);
       if (r.ok) return (await r.json()).ticket;
       if (r.type === "opaqueredirect" || (r.status >= 400 && r.status < 500)) return "";
@@ -315,7 +408,7 @@ async function fetchTicket() {
     }
     await new Promise((resolve) => setTimeout(resolve, 1000 * (attempt + 1)));
   }
-  return "";
+  return null;
 }
 
 /** How long the server has to answer a `join`, and how many connections may try. */
@@ -323,16 +416,17 @@ const JOIN_TIMEOUT_MS = 5000;
 const JOIN_ATTEMPTS = 3;
 
 /** Sends `join`; without an answer in time, starts over on a fresh connection (a fresh ticket and
- * socket, which the server lets replace this one), and gives up with a clear message after a few
- * tries instead of showing "connecting" forever. */
+ * socket, which the server lets take this person's place). A first join gives up with a clear
+ * message after a few tries instead of showing "connecting" forever; a rejoin keeps trying. */
 function requestJoin(socket) {
   state.joinAttempts += 1;
-  socket.timeout(JOIN_TIMEOUT_MS).emit("join", deviceCheck(), (err, answer) => {
+  const payload = { ...deviceCheck(), session: state.session, resume: state.everJoined };
+  socket.timeout(JOIN_TIMEOUT_MS).emit("join", payload, (err, answer) => {
     if (state.socket !== socket || state.ended) return;
     if (!err) return onJoined(answer);
-    if (state.joinAttempts >= JOIN_ATTEMPTS) return endCall("no-answer");
-    socket.disconnect();
-    socket.connect();
+    if (!state.everJoined && state.joinAttempts >= JOIN_ATTEMPTS) return endCall("no-answer");
+    // Closing the transport (not a disconnect, which would be a hang-up) reconnects.
+    socket.io.engine?.close();
   });
 }
 
@@ -346,29 +440,121 @@ function onJoined(answer) {
   mark("joined");
   state.selfId = answer.id;
   state.joined = true;
+  state.everJoined = true;
+  state.graceSecs = answer.rejoinGraceSecs || 60;
   state.iceServers = answer.iceServers || [];
-  state.maxVideoKbps = answer.maxVideoKbps || 500;
-  // The newcomer starts the negotiation with everyone already there.
-  for (const peer of answer.peers) addLocalTracks(ensurePeer(peer.id, peer.name, peer.role));
+  state.iceTransportPolicy = answer.iceTransportPolicy || "all";
+  state.maxVideoKbps = answer.maxVideoKbps ?? 500;
+  state.floorKbps = answer.videoFloorKbps || 150;
+  state.mediaSent = "";
+  startQualityWatch();
+  const listed = new Set();
+  for (const info of answer.peers) {
+    listed.add(info.id);
+    const known = state.peers.get(info.id);
+    if (known && known.session === info.session) {
+      // Back after a blip, and so is this page: the connection between us stays, with the fresh
+      // TURN credentials for its next ICE restart.
+      known.pc.setConfiguration?.({ ...known.pc.getConfiguration(), iceServers: state.iceServers });
+      known.confirmed = true;
+      setPeerAway(known, !!info.reconnecting);
+      setPeerMedia(known, info);
+      resync(known);
+      continue;
+    }
+    if (known) removePeer(info.id);
+    // The newcomer (or a reloaded page) starts the negotiation with everyone already there.
+    const peer = ensurePeer(info.id, info.name, info.role, info.session);
+    setPeerAway(peer, !!info.reconnecting);
+    setPeerMedia(peer, info);
+    addLocalTracks(peer);
+  }
+  for (const peer of [...state.peers.values()]) {
+    if (listed.has(peer.id)) continue;
+    if (peer.pc.connectionState === "connected") {
+      // Still connected but not listed: the server restarted and they have not rejoined yet.
+      // Kept while media flows; gone if they are not back within the grace.
+      peer.confirmed = false;
+      setTimeout(() => {
+        if (!peer.confirmed && state.peers.get(peer.id) === peer) removePeer(peer.id);
+      }, state.graceSecs * 1000);
+    } else {
+      removePeer(peer.id);
+    }
+  }
+  reportMedia();
   refreshCallState();
 }
 
+/** `peer-joined` or `peer-back`: someone (maybe someone we still have a connection with) is in. */
+function peerArrived(info) {
+  showNotice("");
+  const known = state.peers.get(info.id);
+  if (known && known.session === info.session) {
+    known.confirmed = true;
+    setPeerAway(known, false);
+    resync(known);
+  } else {
+    // New, or their page was reloaded: they offer to us afresh.
+    if (known) removePeer(info.id);
+    ensurePeer(info.id, info.name, info.role, info.session);
+  }
+  setPeerMedia(state.peers.get(info.id), info);
+  refreshCallState();
+}
+
+/** After the signaling was down: an offer that could not be sent goes now, and a connection
+ * that failed meanwhile restarts ICE. */
+function resync(peer) {
+  const pc = peer.pc;
+  if (pc.signalingState === "have-local-offer" && pc.localDescription) {
+    send(peer.id, { description: pc.localDescription.toJSON() });
+  }
+  if (pc.connectionState === "failed" || pc.connectionState === "disconnected") restartIce(peer);
+}
+
+function restartIce(peer) {
+  clearTimeout(peer.restartTimer);
+  peer.pc.restartIce?.();
+}
+
+/** Shows on the person's tile that their connection is lost (they may come back). */
+function setPeerAway(peer, away) {
+  peer.away = away;
+  refreshTile(peer);
+}
+
+function refreshTile(peer) {
+  const pcLost = ["disconnected", "failed"].includes(peer.pc.connectionState);
+  const reconnecting = peer.away || pcLost;
+  peer.tile.dataset.reconnecting = String(reconnecting);
+  const label = peer.tile.querySelector(".tile-state");
+  label.textContent = reconnecting ? t("peer-reconnecting").replace("{name}", peer.name || t("role-" + peer.role)) : "";
+  label.hidden = !reconnecting;
+}
+
+/** Relays a description or candidate. Not while the signaling is down: the client would buffer
+ * it and send it before the rejoin, where it goes nowhere; [`resync`] sends what matters. */
 function send(to, data) {
-  state.socket?.emit("signal", { to, data });
+  if (!state.joined || !state.socket?.connected) return;
+  state.socket.emit("signal", { to, data });
 }
 
 // ---------------------------------------------------------------- peers
 
-function ensurePeer(id, name = "", role = "") {
+function ensurePeer(id, name = "", role = "", session = "") {
   let peer = state.peers.get(id);
   if (peer) {
     if (name) peer.name = name;
     if (role) peer.role = role;
     return peer;
   }
-  const pc = new RTCPeerConnection({ iceServers: state.iceServers });
-  peer = { id, name, role, pc, polite: state.selfId < id, makingOffer: false, ignoreOffer: false,
-    tracksAdded: false, pending: [], queue: Promise.resolve(), tile: createTile(id, name, role) };
+  const pc = new RTCPeerConnection({ iceServers: state.iceServers, iceTransportPolicy: state.iceTransportPolicy });
+  peer = { id, name, role, session, pc, polite: state.selfId < id, makingOffer: false, ignoreOffer: false,
+    tracksAdded: false, pending: [], queue: Promise.resolve(), tile: createTile(id, name, role),
+    away: false, confirmed: true, restartTimer: 0,
+    media: { microphone: true, camera: true, paused: false },
+    quality: { level: 0, bad: 0, good: 0, hold: 10, last: null, connectedAt: 0 } };
   state.peers.set(id, peer);
 
   pc.ontrack = ({ track, streams }) => {
@@ -398,14 +584,28 @@ function ensurePeer(id, name = "", role = "") {
       peer.makingOffer = false;
     }
   };
+  // A network change or a cut: ICE restarts when the connection failed, or stayed
+  // disconnected for 5 s (it often comes back by itself sooner). Perfect negotiation sorts out
+  // both sides restarting at once.
   pc.onconnectionstatechange = () => {
-    if (pc.connectionState === "connected") capBitrate(peer);
-    if (pc.connectionState === "failed") pc.restartIce?.();
+    const now = pc.connectionState;
+    if (now === "connected") {
+      clearTimeout(peer.restartTimer);
+      peer.quality.connectedAt ||= Date.now();
+      applySenderLimits(peer);
+    } else if (now === "disconnected") {
+      clearTimeout(peer.restartTimer);
+      peer.restartTimer = setTimeout(() => {
+        if (pc.connectionState === "disconnected") restartIce(peer);
+      }, 5000);
+    } else if (now === "failed") {
+      restartIce(peer);
+    }
+    refreshTile(peer);
     refreshCallState();
   };
   pc.oniceconnectionstatechange = () => {
     if (pc.iceConnectionState === "connected") mark("ice-connected");
-    if (pc.iceConnectionState === "failed") pc.restartIce?.();
   };
   return peer;
 }
@@ -456,15 +656,150 @@ function addLocalTracks(peer) {
   for (const track of state.localStream.getTracks()) peer.pc.addTrack(track, state.localStream);
 }
 
-/** Keeps each video sender under the site's bitrate cap. */
-function capBitrate(peer) {
+// ---------------------------------------------------------------- weak links and the site's budget
+
+/** The video bitrate this page may send to a peer now: the call's cap (the site's budget), lowered
+ * to the floor on a weak link, and none when the video is paused to keep the sound. */
+function videoKbps(peer) {
+  if (state.maxVideoKbps === 0 || peer.quality.level >= 2) return 0;
+  if (peer.quality.level === 1) return Math.min(state.maxVideoKbps, state.floorKbps);
+  return state.maxVideoKbps;
+}
+
+/** Applies [`videoKbps`] to the peer's video sender (RTCRtpSender.setParameters), live. */
+async function applySenderLimits(peer) {
+  const kbps = videoKbps(peer);
   for (const sender of peer.pc.getSenders()) {
     if (sender.track?.kind !== "video") continue;
     const params = sender.getParameters();
     if (!params.encodings || params.encodings.length === 0) params.encodings = [{}];
-    params.encodings[0].maxBitrate = state.maxVideoKbps * 1000;
-    sender.setParameters(params).catch((err) => console.warn("bitrate", err));
+    const encoding = params.encodings[0];
+    encoding.active = kbps > 0;
+    if (kbps > 0) encoding.maxBitrate = kbps * 1000;
+    encoding.scaleResolutionDownBy = peer.quality.level === 1 ? 2 : 1;
+    try {
+      await sender.setParameters(params);
+    } catch (err) {
+      console.warn("bitrate", err);
+    }
   }
+  reportMedia();
+}
+
+/** Watches each connection's sending side every 2 s (getStats: loss, round trip, the available
+ * outgoing bitrate) and steps down with hysteresis: after two bad readings to a
+ * lower resolution and the floor bitrate, after two more to sound only (video paused, the
+ * person told); back up by itself after the link has been good for a while (10 s to leave the
+ * floor; from sound only a try after 10 s, then 20, 40, 80 s if the link falls again). */
+function startQualityWatch() {
+  clearInterval(state.qualityTimer);
+  state.qualityTimer = setInterval(() => {
+    for (const peer of state.peers.values()) checkQuality(peer).catch(() => {});
+  }, 2000);
+}
+
+async function checkQuality(peer) {
+  const q = peer.quality;
+  const connection = peer.pc.connectionState;
+  if (connection === "disconnected" && q.connectedAt && Date.now() - q.connectedAt > 10000) {
+    // A link so weak that the connection checks fail: as bad as a reading gets.
+    return judge(peer, true, false);
+  }
+  if (connection !== "connected") {
+    q.last = null;
+    return;
+  }
+  const report = await peer.pc.getStats();
+  let sent = 0;
+  let lost = 0;
+  let rtt = null;
+  let available = null;
+  report.forEach((s) => {
+    if (s.type === "outbound-rtp") {
+      sent += s.packetsSent || 0;
+    } else if (s.type === "remote-inbound-rtp") {
+      lost += Math.max(0, s.packetsLost || 0);
+      if (typeof s.roundTripTime === "number") rtt = Math.max(rtt ?? 0, s.roundTripTime);
+    } else if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && s.availableOutgoingBitrate) {
+      available = s.availableOutgoingBitrate;
+    }
+  });
+  const previous = q.last;
+  q.last = { sent, lost };
+  // The first seconds of a call the bandwidth estimate is still climbing: judge nothing yet.
+  if (!previous || Date.now() - q.connectedAt < 10000) return;
+  const delta = sent - previous.sent + (lost - previous.lost);
+  if (delta <= 0) return;
+  const loss = (lost - previous.lost) / delta;
+  // The bandwidth estimate (Chromium) says early what loss says late: below 60 % of the cap at
+  // full quality, or below the floor itself at the floor, the link cannot carry this video.
+  const capBps = videoKbps(peer) * 1000;
+  const floorBps = state.floorKbps * 1000;
+  const starved = available !== null && capBps > 0 && available < (q.level === 0 ? capBps * 0.6 : floorBps);
+  const bad = loss > 0.08 || (rtt !== null && rtt > 1) || starved;
+  const roomy = available === null || q.level !== 1 || available >= floorBps * 1.5;
+  const good = loss < 0.03 && (rtt === null || rtt < 0.5) && !starved && roomy;
+  judge(peer, bad, good);
+}
+
+/** One reading of the link to `peer`: two bad in a row step down, enough good ones step up. */
+function judge(peer, bad, good) {
+  const q = peer.quality;
+  if (bad) {
+    q.good = 0;
+    q.bad += 1;
+    if (q.bad >= 2 && q.level < 2) {
+      if (q.level === 1 && q.upAt && Date.now() - q.upAt < 30000) q.hold = Math.min(q.hold * 2, 80);
+      q.level += 1;
+      q.bad = 0;
+      applySenderLimits(peer);
+    }
+    return;
+  }
+  q.bad = 0;
+  if (!good) return;
+  q.good += 1;
+  if (q.level === 1 && q.upAt && Date.now() - q.upAt > 30000) q.hold = 10;
+  const needed = q.level === 2 ? q.hold / 2 : 5;
+  if (q.level > 0 && q.good >= needed) {
+    q.level -= 1;
+    q.good = 0;
+    q.upAt = Date.now();
+    applySenderLimits(peer);
+  }
+}
+
+/** Tells the others what this page sends (their tiles show a microphone or camera that is off, or
+ * video paused), when it changed. */
+function reportMedia() {
+  const paused = state.maxVideoKbps === 0 || [...state.peers.values()].some((p) => p.quality.level >= 2);
+  const media = { microphone: !state.muted, camera: !state.cameraOff, paused };
+  const key = JSON.stringify(media);
+  showQuality(paused ? (state.maxVideoKbps === 0 ? "video-paused-site" : "video-paused-weak") : "");
+  if (!state.joined || !state.socket?.connected || key === state.mediaSent) return;
+  state.mediaSent = key;
+  state.socket.emit("media", media);
+}
+
+function showQuality(key) {
+  const line = $("quality");
+  line.textContent = key ? t(key) : "";
+  line.hidden = !key;
+}
+
+/** Shows on a peer's tile what their page says it sends. */
+function setPeerMedia(peer, info) {
+  if (!peer) return;
+  peer.media = { microphone: info.microphone !== false, camera: info.camera !== false, paused: !!info.paused };
+  const tile = peer.tile;
+  tile.dataset.microphone = peer.media.microphone ? "on" : "off";
+  tile.dataset.camera = peer.media.camera && !peer.media.paused ? "on" : "off";
+  const badges = tile.querySelector(".tile-badges");
+  const notes = [];
+  if (!peer.media.microphone) notes.push(t("peer-mic-off"));
+  if (peer.media.paused) notes.push(t("peer-video-paused"));
+  else if (!peer.media.camera) notes.push(t("peer-camera-off"));
+  badges.replaceChildren(...notes.map((text) => Object.assign(document.createElement("span"), { textContent: text })));
 }
 
 function createTile(id, name, role) {
@@ -476,7 +811,17 @@ function createTile(id, name, role) {
   video.playsInline = true;
   const caption = document.createElement("figcaption");
   caption.textContent = name || (role ? t("role-" + role) : "");
-  tile.append(video, caption);
+  const reconnecting = document.createElement("p");
+  reconnecting.className = "tile-state";
+  reconnecting.setAttribute("role", "status");
+  reconnecting.hidden = true;
+  const placeholder = document.createElement("div");
+  placeholder.className = "tile-placeholder";
+  placeholder.setAttribute("aria-hidden", "true");
+  placeholder.textContent = (name || (role ? t("role-" + role) : "?")).trim().charAt(0).toUpperCase();
+  const badges = document.createElement("p");
+  badges.className = "tile-badges";
+  tile.append(video, placeholder, caption, badges, reconnecting);
   $("remotes").append(tile);
   return tile;
 }
@@ -484,6 +829,7 @@ function createTile(id, name, role) {
 function removePeer(id) {
   const peer = state.peers.get(id);
   if (!peer) return;
+  clearTimeout(peer.restartTimer);
   state.peers.delete(id);
   peer.pc.close();
   peer.tile.remove();
@@ -501,15 +847,27 @@ function endCall(reason, message) {
   state.ended = true;
   leaveLobby();
   clearInterval(state.keepAlive);
+  stopHeartbeat();
+  stopTimer();
+  clearInterval(state.qualityTimer);
+  showQuality("");
   state.joined = false;
+  state.everJoined = false;
   closeAllPeers();
   state.socket?.disconnect();
   state.socket = null;
   stopMedia();
   setCallState("ended");
-  const text = message ? t("sent-away-" + message) : reason && reason !== "hangup" ? t("ended-" + reason) : "";
+  const text = message ? t("sent-away-" + message) : reason === "hangup" ? t("thanks") : reason ? t("ended-" + reason) : "";
   showNotice(text);
+  // Joining again is offered only where it can work: after hanging up or losing the connection
+  // (the server said the visit is still open), not after being removed.
+  const canRejoin = ["hangup", "connection-lost", "no-answer", "server-shutdown"].includes(reason);
   $("after").hidden = state.role === "bedside";
+  $("rejoin").hidden = !canRejoin;
+  // After hanging up: their next visit, if one is booked. Otherwise: whom to call.
+  if ($("after-next")) $("after-next").hidden = reason !== "hangup";
+  if ($("after-phone")) $("after-phone").hidden = reason === "hangup";
   api.onEnd?.(reason);
 }
 
@@ -521,8 +879,9 @@ function hangUp() {
 function toggleMute() {
   state.muted = !state.muted;
   state.localStream?.getAudioTracks().forEach((track) => (track.enabled = !state.muted));
-  $("mute").textContent = t(state.muted ? "unmute" : "mute");
+  $("mute").querySelector(".label").textContent = t(state.muted ? "unmute" : "mute");
   $("mute").setAttribute("aria-pressed", String(state.muted));
+  reportMedia();
 }
 
 function toggleCamera() {
@@ -532,8 +891,9 @@ function toggleCamera() {
 function setCameraOff(off) {
   state.cameraOff = off;
   state.localStream?.getVideoTracks().forEach((track) => (track.enabled = !state.cameraOff));
-  $("camera").textContent = t(state.cameraOff ? "camera-on" : "camera-off");
+  $("camera").querySelector(".label").textContent = t(state.cameraOff ? "camera-on" : "camera-off");
   $("camera").setAttribute("aria-pressed", String(state.cameraOff));
+  reportMedia();
 }
 
 async function startCall() {
@@ -556,6 +916,40 @@ async function startCall() {
   connect();
 }
 
+/** Shows "Flip camera" where there is more than one camera (a phone's front and back). */
+async function offerFlip() {
+  const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
+  $("flip").hidden = cameras.length < 2 || !state.localStream?.getVideoTracks().length;
+}
+
+/** Switches between the front and the back camera, in the call, without renegotiating. */
+async function flipCamera() {
+  const current = state.localStream?.getVideoTracks()[0];
+  if (!current) return;
+  const facing = current.getSettings().facingMode === "environment" ? "user" : "environment";
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { ...VIDEO, facingMode: { exact: facing } } });
+  } catch {
+    const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
+    const at = cameras.findIndex((d) => d.deviceId === current.getSettings().deviceId);
+    const next = cameras[(at + 1) % cameras.length];
+    stream = await navigator.mediaDevices.getUserMedia({ video: { ...VIDEO, deviceId: { exact: next.deviceId } } });
+  }
+  const track = stream.getVideoTracks()[0];
+  track.enabled = !state.cameraOff;
+  for (const peer of state.peers.values()) {
+    for (const sender of peer.pc.getSenders()) {
+      if (sender.track?.kind === "video") await sender.replaceTrack(track);
+    }
+  }
+  state.localStream.removeTrack(current);
+  current.stop();
+  state.localStream.addTrack(track);
+  $("self-view").srcObject = state.localStream;
+  $("self-view").classList.toggle("environment", track.getSettings().facingMode === "environment");
+}
+
 /** Numbers for tests and diagnostics: what each peer connection has received. */
 async function stats() {
   const result = [];
@@ -563,6 +957,14 @@ async function stats() {
     const report = await peer.pc.getStats();
     let framesDecoded = 0;
     let audioPackets = 0;
+    let pairId = null;
+    report.forEach((s) => {
+      if (s.type === "transport" && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
+      if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && !pairId) pairId = s.id;
+    });
+    const pair = pairId && report.get(pairId);
+    const localCandidateType = pair ? report.get(pair.localCandidateId)?.candidateType : null;
+    const remoteCandidateType = pair ? report.get(pair.remoteCandidateId)?.candidateType : null;
     report.forEach((s) => {
       if (s.type !== "inbound-rtp") return;
       if (s.kind === "video") framesDecoded += s.framesDecoded || 0;
@@ -571,7 +973,7 @@ async function stats() {
     const video = peer.tile.querySelector("video");
     // Playing with sound: not paused, not muted by the autoplay fallback.
     const playing = !!video && !video.paused && !video.muted;
-    result.push({ id: peer.id, name: peer.name, role: peer.role, connectionState: peer.pc.connectionState, framesDecoded, audioPackets, playing });
+    result.push({ id: peer.id, name: peer.name, role: peer.role, connectionState: peer.pc.connectionState, framesDecoded, audioPackets, playing, away: peer.away, localCandidateType, remoteCandidateType });
   }
   return result;
 }
@@ -579,7 +981,17 @@ async function stats() {
 /** What the bedside page drives: it starts and ends calls on one long-lived page. */
 export const api = { startCall, hangUp, setCameraOff, state, onEnd: null };
 
-window.visitas = { stats, state, timeline: () => state.timeline, firstFrames: () => state.firstFrames };
+/** For tests and diagnostics: each video sender's limits now. */
+function senders() {
+  return [...state.peers.values()].flatMap((peer) => peer.pc.getSenders()
+    .filter((sender) => sender.track?.kind === "video")
+    .map((sender) => {
+      const encoding = sender.getParameters().encodings?.[0] || {};
+      return { peer: peer.id, level: peer.quality.level, active: encoding.active !== false, maxBitrate: encoding.maxBitrate ?? null };
+    }));
+}
+
+window.visitas = { stats, senders, state, timeline: () => state.timeline, firstFrames: () => state.firstFrames };
 
 $("join").addEventListener("click", startCall);
 $("unmute-audio").addEventListener("click", () => {
@@ -590,7 +1002,9 @@ $("unmute-audio").addEventListener("click", () => {
   }
 });
 // Browsers start an AudioContext made without a tap suspended; the first tap wakes the meter.
-document.addEventListener("pointerdown", () => state.meter?.context.resume(), { once: false, passive: true });
+const wakeMeter = () => state.meter?.context.resume().then(() => showMeterTap(false), () => {});
+document.addEventListener("pointerdown", wakeMeter, { passive: true });
+for (const button of document.querySelectorAll(".meter-tap")) button.addEventListener("click", wakeMeter);
 $("retry").addEventListener("click", runDeviceCheck);
 $("speaker-test").addEventListener("click", testSpeaker);
 $("camera-select").addEventListener("change", runDeviceCheck);
@@ -598,7 +1012,11 @@ $("mic-select").addEventListener("change", runDeviceCheck);
 $("hangup").addEventListener("click", hangUp);
 $("mute").addEventListener("click", toggleMute);
 $("camera").addEventListener("click", toggleCamera);
-$("rejoin").addEventListener("click", () => location.reload());
+$("flip").addEventListener("click", () => flipCamera().catch((err) => console.warn("flip", err)));
+$("rejoin").addEventListener("click", () => {
+  $("after").hidden = true;
+  startCall();
+});
 window.addEventListener("pagehide", () => state.socket?.emit("leave"));
 
 if (state.role === "relative") {

@@ -38,6 +38,8 @@ async fn the_benchmark_harness_measures_every_figure_in_quick_mode() {
         "join → first frame, relative, median",
         "join → first frame, bedside, median",
         "first frame floor (two peers, one page), median",
+        "5 s network cut → frames flowing again, median",
+        "join → first frame through TURN (relay only), median",
         "call page weight, cold (compressed)",
         "call page requests, cold",
         "desk page, 2 wards",

@@ -789,7 +789,10 @@ async fn bad_input_on_the_ward_forms_is_refused_and_stores_nothing() {
     let mut too_long = good("Neumología");
     let long_name = "N".repeat(61);
     too_long[0] = ("name", &long_name);
+    let mut bad_phone = good("Neumología");
+    bad_phone.push(("phone", "llame a Ana"));
     for (fields, message, status) in [
+        (bad_phone, "Escriba un teléfono", StatusCode::BAD_REQUEST),
         (empty, "Este campo es obligatorio.", StatusCode::BAD_REQUEST),
         (bad_hours, "Escriba franjas como", StatusCode::BAD_REQUEST),
         (overlapping, "no pueden solaparse", StatusCode::BAD_REQUEST),
@@ -1210,4 +1213,35 @@ async fn visit_now_outside_the_hours_needs_an_override_and_records_it() {
         .await
         .unwrap();
     assert_eq!(reason, "end-of-life");
+}
+
+#[tokio::test]
+async fn the_relatives_call_page_knows_whom_to_call_and_their_next_visit() {
+    let app = madrid_app().await;
+    let w = ward_with(&app, "00:00-24:00", 4).await;
+    sqlx::query("UPDATE wards SET phone = '+34 91 555 01 23' WHERE id = $1")
+        .bind(&w.ward)
+        .execute(&app.db())
+        .await
+        .unwrap();
+    let day = madrid_day(3);
+    book(&app, &w, day, "12:00", "30").await;
+    let now = app.visit_now(&w.patient, &[&w.relative]).await;
+    let card = app.card_of(&now, &w.relative).await;
+    let (device, _) = app.admitted_relative(&card).await;
+
+    let page = text(app.get_with(&device, "/visit").await).await;
+
+    assert!(
+        page.contains("Llame a la unidad: +34 91 555 01 23"),
+        "the end screen's phone"
+    );
+    assert!(
+        page.contains("Su próxima visita:"),
+        "the end screen's next visit"
+    );
+    assert!(
+        page.contains(&format!("{} de ", day.format("%-d"))),
+        "on its day"
+    );
 }

@@ -297,7 +297,7 @@ async fn joins_and_leaves_are_written_to_the_visit_log() {
 }
 
 #[tokio::test]
-async fn rejoining_after_a_blip_replaces_the_old_socket_instead_of_filling_the_room() {
+async fn a_second_socket_of_the_same_person_takes_their_place_instead_of_filling_the_room() {
     let app = spawn_app_with(|c| c.room_capacity = 2).await;
     let (room, mut patient, _) = joined_bedside(&app).await;
     let card = app.create_invite(&room, "Kiko").await;
@@ -312,8 +312,9 @@ async fn rejoining_after_a_blip_replaces_the_old_socket_instead_of_filling_the_r
     .await
     .expect_connected();
     let old_id = id(&before.join().await);
+    assert!(patient.expect_event("peer-joined", SOON).await.is_some());
 
-    // The same relative again, while the old socket has not timed out yet.
+    // The same relative again (another window, or a reconnection the old socket has not noticed).
     let mut after = connect(
         &app,
         Some(&app.ws_origin()),
@@ -330,12 +331,25 @@ async fn rejoining_after_a_blip_replaces_the_old_socket_instead_of_filling_the_r
         1,
         "only the patient, no ghost of the old socket: {ack}"
     );
-    let left = patient
-        .expect_event("peer-left", SOON)
+    assert_eq!(id(&ack), old_id, "the same peer id");
+    assert_eq!(ack["rejoined"], true);
+    let back = patient
+        .expect_event("peer-back", SOON)
         .await
-        .expect("the old socket leaves");
-    assert_eq!(left["id"], old_id);
+        .expect("the patient hears they are back");
+    assert_eq!(back["id"], old_id);
+    assert!(patient.receives_no("peer-left", QUIET).await);
+    assert_eq!(
+        before.expect_event("ended", SOON).await,
+        Some(json!({ "reason": "replaced" }))
+    );
     assert!(before.is_closed_within(SOON).await);
+    let stays: Vec<(Option<i64>, i64)> =
+        sqlx::query_as("SELECT left_at, rejoins FROM visit_log WHERE role = 'relative'")
+            .fetch_all(&app.db())
+            .await
+            .unwrap();
+    assert_eq!(stays, vec![(None, 1)], "one open stay with one rejoin");
 }
 
 #[tokio::test]

@@ -23,7 +23,12 @@ use std::{
 
 #[path = "../../tests/helpers/browser.rs"]
 pub mod browser;
+#[path = "../../tests/helpers/coturn.rs"]
+pub mod coturn;
 pub mod hospital;
+#[path = "../../tests/helpers/netns.rs"]
+#[allow(dead_code, reason = "the bench uses the cut, not the rate limit")]
+pub mod netns;
 
 use reqwest::{Client, cookie::Jar};
 use serde_json::{Value, json};
@@ -60,18 +65,27 @@ pub enum Part {
     Browser,
     /// The desk, the week view and scheduling, on a hospital-sized data set.
     Schedule,
+    /// A 5-second network cut healing, and joins through TURN only (root, coturn).
+    Network,
 }
 
 impl Part {
-    pub const ALL: [Part; 4] = [Part::Http, Part::Idle, Part::Browser, Part::Schedule];
+    pub const ALL: [Part; 5] = [
+        Part::Http,
+        Part::Idle,
+        Part::Browser,
+        Part::Schedule,
+        Part::Network,
+    ];
 
-    /// Parses `http`, `idle`, `browser` or `schedule`.
+    /// Parses `http`, `idle`, `browser`, `schedule` or `network`.
     pub fn parse(name: &str) -> Option<Part> {
         match name {
             "http" => Some(Part::Http),
             "idle" => Some(Part::Idle),
             "browser" => Some(Part::Browser),
             "schedule" => Some(Part::Schedule),
+            "network" => Some(Part::Network),
             _ => None,
         }
     }
@@ -311,11 +325,11 @@ fn client() -> (Client, Arc<Jar>) {
     (client, jar)
 }
 
-async fn wait_healthy(port: u16) {
+async fn wait_healthy(ip: &str, port: u16) {
     let (client, _) = client();
     for _ in 0..300 {
         if client
-            .get(format!("https://127.0.0.1:{port}/healthz"))
+            .get(format!("https://{ip}:{port}/healthz"))
             .send()
             .await
             .is_ok_and(|r| r.status().is_success())
@@ -343,6 +357,16 @@ pub struct Visitas {
 impl Visitas {
     /// Starts Visitas with the hospital of `size` already in its database.
     pub async fn start(bin: &Path, size: hospital::Size) -> (Visitas, hospital::Hospital) {
+        Self::start_with(bin, size, "127.0.0.1", &[]).await
+    }
+
+    /// [`Visitas::start`] listening on `ip`, with `extra` flags.
+    pub async fn start_with(
+        bin: &Path,
+        size: hospital::Size,
+        ip: &str,
+        extra: &[&str],
+    ) -> (Visitas, hospital::Hospital) {
         let data = tempfile::tempdir().unwrap();
         let mut create = Command::new(bin)
             .args(["admin", "create", "--username", "bench.admin", "--data-dir"])
@@ -368,8 +392,9 @@ impl Visitas {
             None => Command::new(bin),
         };
         let child = command
-            .args(["--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .args(["--bind", &format!("{ip}:{port}"), "--data-dir"])
             .arg(data.path())
+            .args(extra)
             // Every load client is on 127.0.0.1: lift the per-address cap above the idle sockets.
             .args(["--max-connections-per-address", "100000"])
             .env("RUST_LOG", "warn")
@@ -378,13 +403,13 @@ impl Visitas {
             .spawn()
             .unwrap();
         let process = Process { child, port };
-        wait_healthy(port).await;
+        wait_healthy(ip, port).await;
         let (client, jar) = client();
         let mut visitas = Visitas {
             ward_id: String::new(),
             process,
             data,
-            base: format!("https://127.0.0.1:{port}"),
+            base: format!("https://{ip}:{port}"),
             client,
             jar,
         };
@@ -735,7 +760,7 @@ pub async fn start_reference(
         .spawn()
         .expect("node runs");
     let process = Process { child, port };
-    wait_healthy(port).await;
+    wait_healthy("127.0.0.1", port).await;
     process
 }
 
@@ -894,6 +919,19 @@ pub async fn run(opts: &Options) -> Vec<Metric> {
         metrics.extend(join_to_first_frame(&visitas, opts.joins).await);
     }
     drop(visitas);
+    // 7. Real networks: a cut healing, and joins through TURN against the direct ones.
+    if opts.parts.contains(&Part::Network) {
+        let median = |side: &str| {
+            metrics
+                .iter()
+                .find(|m| m.name == format!("join → first frame, {side}, median"))
+                .and_then(|m| m.visitas)
+        };
+        let direct = median("relative")
+            .zip(median("bedside"))
+            .map(|(a, b)| a.max(b));
+        metrics.extend(network(opts, direct).await);
+    }
     metrics
 }
 
@@ -1356,10 +1394,26 @@ async fn admit_to_first_frame(
     (relative_totals, bedside_totals)
 }
 
-/// A bedside and a relative in two Chromiums; the relative joins `joins` times, then waits and
-/// is admitted `joins` times.
-pub async fn join_to_first_frame(visitas: &Visitas, joins: usize) -> Vec<Metric> {
-    use browser::Browser;
+/// A bedside and a relative in two Chromiums, on `visitas`, and the relative joining `joins`
+/// times: what each join took.
+struct Joins {
+    relative_totals: Vec<f64>,
+    bedside_totals: Vec<f64>,
+    steps: Vec<Vec<f64>>,
+    weight: Value,
+    room: String,
+    visit_path: String,
+    bedside: browser::Browser,
+    relative: browser::Browser,
+}
+
+/// The bedside (the admin as the patient) in one Chromium and the relative in another, inside
+/// `netns` when given; the relative is at the device check of a visit running now.
+async fn bedside_and_relative(
+    visitas: &Visitas,
+    netns: Option<&netns::Netns>,
+) -> (String, String, browser::Browser, browser::Browser) {
+    use browser::{Browser, Engine};
     let wait = Duration::from_secs(30);
     let room = visitas.create_room("Primer fotograma").await;
     let bedside = Browser::start().await;
@@ -1383,14 +1437,22 @@ pub async fn join_to_first_frame(visitas: &Visitas, joins: usize) -> Vec<Metric>
 
     let (visit_path, mut cards) = visitas.visit_now(&room, &["Rita"], true).await;
     let (_, link, code) = cards.remove(0);
-    let relative = Browser::start().await;
+    let relative = match netns {
+        Some(netns) => Browser::start_inside(Engine::Chromium, netns).await,
+        None => Browser::start().await,
+    };
     relative.goto(&link).await;
     relative
         .wait_for("document.querySelector('#code')", wait, "the code page")
         .await;
     relative.type_into("#code", &code).await;
     relative.click("#code-submit").await;
+    (room, visit_path, bedside, relative)
+}
 
+async fn joins(visitas: &Visitas, joins: usize) -> Joins {
+    let wait = Duration::from_secs(30);
+    let (room, visit_path, bedside, relative) = bedside_and_relative(visitas, None).await;
     let mut relative_totals = Vec::new();
     let mut bedside_totals = Vec::new();
     let mut steps: Vec<Vec<f64>> = vec![Vec::new(); MILESTONES.len()];
@@ -1434,6 +1496,32 @@ pub async fn join_to_first_frame(visitas: &Visitas, joins: usize) -> Vec<Metric>
         }
     }
 
+    Joins {
+        relative_totals,
+        bedside_totals,
+        steps,
+        weight,
+        room,
+        visit_path,
+        bedside,
+        relative,
+    }
+}
+
+/// A bedside and a relative in two Chromiums; the relative joins `joins` times, then waits and
+/// is admitted `joins` times.
+pub async fn join_to_first_frame(visitas: &Visitas, joins_count: usize) -> Vec<Metric> {
+    let joins = joins_count;
+    let Joins {
+        relative_totals,
+        bedside_totals,
+        steps,
+        weight,
+        room,
+        visit_path,
+        bedside,
+        relative,
+    } = self::joins(visitas, joins).await;
     let (admit_relative, admit_bedside) =
         admit_to_first_frame(visitas, &room, &visit_path, &bedside, &relative, joins).await;
 
@@ -1538,4 +1626,126 @@ pub async fn join_to_first_frame(visitas: &Visitas, joins: usize) -> Vec<Metric>
     drop(bedside);
     drop(relative);
     metrics
+}
+
+/// Video frames the page has decoded from all its peers.
+async fn decoded(browser: &browser::Browser) -> u64 {
+    browser
+        .stats()
+        .await
+        .iter()
+        .map(|s| s["framesDecoded"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// Real networks (part 7): a call whose relative is in a network namespace (see
+/// `tests/helpers/netns.rs`) has all its traffic cut for 5 s, `cuts` times: from the network
+/// coming back to frames flowing again on both sides, in ms. `None` without root.
+async fn cut_to_frames(opts: &Options, cuts: usize) -> Option<Vec<f64>> {
+    let netns = netns::Netns::create()?;
+    let ip = netns.host_addr.to_string();
+    let (visitas, _) =
+        Visitas::start_with(&opts.visitas_bin, hospital::Size::QUICK, &ip, &[]).await;
+    let wait = Duration::from_secs(30);
+    let (_, _, bedside, relative) = bedside_and_relative(&visitas, Some(&netns)).await;
+    relative
+        .wait_for("document.querySelector('#join') && !document.querySelector('#join').disabled && document.querySelector('#preview').videoWidth > 0", wait, "the device check")
+        .await;
+    relative.click("#join").await;
+    first_frames(&relative, &bedside).await;
+    let mut healed = Vec::new();
+    for _ in 0..cuts {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        netns.cut();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let before = (decoded(&relative).await, decoded(&bedside).await);
+        netns.restore();
+        let back = Instant::now();
+        let (mut relative_at, mut bedside_at) = (None, None);
+        while back.elapsed() < Duration::from_secs(30)
+            && (relative_at.is_none() || bedside_at.is_none())
+        {
+            if relative_at.is_none() && decoded(&relative).await >= before.0 + 3 {
+                relative_at = Some(back.elapsed());
+            }
+            if bedside_at.is_none() && decoded(&bedside).await >= before.1 + 3 {
+                bedside_at = Some(back.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if let (Some(a), Some(b)) = (relative_at, bedside_at) {
+            healed.push(a.max(b).as_secs_f64() * 1000.0);
+        }
+    }
+    drop((bedside, relative, visitas));
+    Some(healed)
+}
+
+/// Join → first frame with every call through a real coturn (`--ice-transport-policy relay`),
+/// on a Visitas of its own; `None` without coturn.
+async fn relay_joins(opts: &Options) -> Option<Vec<f64>> {
+    let coturn = coturn::Coturn::start()?;
+    let url = coturn.url();
+    let flags = [
+        "--ice-url",
+        url.as_str(),
+        "--turn-secret",
+        coturn.secret.as_str(),
+        "--ice-transport-policy",
+        "relay",
+    ];
+    let (visitas, _) = Visitas::start_with(
+        &opts.visitas_bin,
+        hospital::Size::QUICK,
+        "127.0.0.1",
+        &flags,
+    )
+    .await;
+    let run = joins(&visitas, opts.joins).await;
+    let stats = run.relative.stats().await;
+    let through_turn = stats
+        .iter()
+        .all(|s| s["localCandidateType"] == "relay" && s["remoteCandidateType"] == "relay");
+    assert!(
+        through_turn,
+        "the relayed joins went through coturn: {stats:?}"
+    );
+    let totals = run
+        .relative_totals
+        .iter()
+        .zip(&run.bedside_totals)
+        .map(|(a, b)| a.max(*b))
+        .collect();
+    drop((run, visitas, coturn));
+    Some(totals)
+}
+
+/// The figures of [`Part::Network`]; `direct` is the median of direct joins in this run (the
+/// later of the two sides), to hold the relayed ones against.
+pub async fn network(opts: &Options, direct: Option<f64>) -> Vec<Metric> {
+    let cuts = if opts.quick { 1 } else { 7 };
+    let healed = cut_to_frames(opts, cuts).await;
+    let relayed = relay_joins(opts).await;
+    let relayed_median = relayed.as_deref().and_then(|r| percentile(r, 50.0));
+    vec![
+        Metric::new(
+            "5 s network cut → frames flowing again, median",
+            "ms",
+            healed.as_deref().and_then(|h| percentile(h, 50.0)),
+            None,
+        )
+        .target("≤ 3000 ms", |v, _| v <= 3000.0),
+        Metric::new(
+            "join → first frame through TURN (relay only), median",
+            "ms",
+            relayed_median,
+            None,
+        )
+        .judged(
+            "≤ 1.5× direct join median",
+            relayed_median
+                .zip(direct)
+                .is_some_and(|(relay, direct)| relay <= 1.5 * direct),
+        ),
+    ]
 }

@@ -1,28 +1,40 @@
-//! TURN credentials: time-limited ones in coturn's REST API format (`--use-auth-secret`), so a
-//! leaked credential stops working within hours and the shared secret never leaves the server.
+//! TURN credentials: time-limited ones in coturn's REST API format (`--use-auth-secret`), valid
+//! until the end of the participant's visit plus a margin, so a leaked credential stops working
+//! soon after and the shared secret never leaves the server.
 
 use serde_json::{Value, json};
 
 use crate::config::Config;
 
-/// How long a TURN credential handed to a call page stays valid.
-pub const TURN_CREDENTIAL_SECS: i64 = 12 * 60 * 60;
+/// How long after the visit's end a TURN credential still works (a visit that runs a little
+/// over, a nurse who extends it).
+pub const TURN_MARGIN_SECS: i64 = 30 * 60;
+
+/// How long a credential works for a call that belongs to no scheduled visit (a nurse calling
+/// from the room page).
+pub const TURN_UNSCHEDULED_SECS: i64 = 4 * 60 * 60;
+
+/// coturn's REST credential valid until `expires_at` (Unix seconds): the username
+/// `EXPIRES_AT:visitas` and the password `base64(HMAC-SHA1(secret, username))`.
+pub fn rest_credential(secret: &str, expires_at: i64) -> (String, String) {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    use hmac::{Hmac, KeyInit, Mac};
+    let username = format!("{expires_at}:visitas");
+    let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(username.as_bytes());
+    (username, STANDARD.encode(mac.finalize().into_bytes()))
+}
 
 /// The ICE servers a page should use: none by default; with `--turn-secret`, TURN URLs carry
-/// time-limited credentials in coturn's REST API format.
-pub fn ice_servers(config: &Config, now: i64) -> Value {
+/// credentials valid until `expires_at`.
+pub fn ice_servers(config: &Config, expires_at: i64) -> Value {
     let mut servers = Vec::new();
     for url in &config.ice_urls {
         let is_turn = url.starts_with("turn:") || url.starts_with("turns:");
         match (&config.turn_secret, is_turn) {
             (Some(secret), true) => {
-                use base64::{Engine, engine::general_purpose::STANDARD};
-                use hmac::{Hmac, KeyInit, Mac};
-                let username = format!("{}:visitas", now + TURN_CREDENTIAL_SECS);
-                let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(secret.0.as_bytes())
-                    .expect("HMAC takes any key length");
-                mac.update(username.as_bytes());
-                let credential = STANDARD.encode(mac.finalize().into_bytes());
+                let (username, credential) = rest_credential(&secret.0, expires_at);
                 servers
                     .push(json!({ "urls": url, "username": username, "credential": credential }));
             }
@@ -46,11 +58,8 @@ mod tests {
         let servers = ice_servers(&config, 1_000);
 
         assert_eq!(servers[0], json!({ "urls": "stun:stun.local:3478" }));
-        assert_eq!(
-            servers[1]["username"],
-            format!("{}:visitas", 1_000 + TURN_CREDENTIAL_SECS)
-        );
-        // base64(HMAC-SHA1("s3cret", username)): 20 bytes, 28 characters.
-        assert_eq!(servers[1]["credential"].as_str().map(str::len), Some(28));
+        assert_eq!(servers[1]["username"], "1000:visitas");
+        // base64(HMAC-SHA1("s3cret", "1000:visitas")), as coturn computes it.
+        assert_eq!(servers[1]["credential"], "kbhCojeP7NVB8qascNwggAQfd9E=");
     }
 }

@@ -290,3 +290,22 @@ pub async fn forget_code_failure(db: impl SqliteExecutor<'_> + Copy, id: i64) ->
         .await?;
     Ok(())
 }
+
+/// When the next visit of this relative starts, after `after` (Unix seconds), if one is booked.
+pub async fn next_visit_of(
+    db: impl SqliteExecutor<'_>,
+    relative_id: &str,
+    after: i64,
+) -> sqlx::Result<Option<i64>> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT v.starts_at FROM invites i JOIN visits v ON v.id = i.visit_id
+         WHERE i.relative_id = $1 AND i.revoked_at IS NULL AND v.cancelled_at IS NULL
+           AND v.starts_at > $2
+         ORDER BY v.starts_at LIMIT 1",
+    )
+    .bind(relative_id)
+    .bind(after)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.first().map(|(at,)| *at))
+}

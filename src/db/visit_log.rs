@@ -4,13 +4,19 @@ use sqlx::{FromRow, SqliteExecutor};
 
 use crate::domain::{CallRole, EndReason};
 
-/// One participant's stay, as stored.
-pub struct NewVisit<'a> {
+/// Who a stay is of: the same person in the same room has one stay at a time.
+#[derive(Debug, Clone, Copy)]
+pub struct Person<'a> {
     pub room_id: &'a str,
     pub role: CallRole,
-    pub display_name: &'a str,
     pub staff_id: Option<&'a str>,
     pub invite_id: Option<&'a str>,
+}
+
+/// One participant's stay, as stored.
+pub struct NewVisit<'a> {
+    pub person: Person<'a>,
+    pub display_name: &'a str,
     /// How long before its start a visit opens, to find the visit a staff member's or the
     /// patient's stay belongs to.
     pub early_secs: i64,
@@ -31,11 +37,11 @@ pub async fn record_join(db: impl SqliteExecutor<'_>, visit: &NewVisit<'_>) -> s
                           ORDER BY v.starts_at LIMIT 1))
          FROM rooms r WHERE r.id = $1 RETURNING id",
     )
-    .bind(visit.room_id)
-    .bind(visit.role.as_str())
+    .bind(visit.person.room_id)
+    .bind(visit.person.role.as_str())
     .bind(visit.display_name)
-    .bind(visit.staff_id)
-    .bind(visit.invite_id)
+    .bind(visit.person.staff_id)
+    .bind(visit.person.invite_id)
     .bind(super::now())
     .bind(visit.early_secs)
     .fetch_all(db)
@@ -43,6 +49,44 @@ pub async fn record_join(db: impl SqliteExecutor<'_>, visit: &NewVisit<'_>) -> s
     rows.first()
         .map(|(id,)| *id)
         .ok_or(sqlx::Error::RowNotFound)
+}
+
+/// Takes back a person's stay after the server stopped (closed as `server-shutdown` or
+/// `server-restart` at or after `since`, or left open), counting one rejoin; `None` when there
+/// is none to take back.
+pub async fn resume(
+    db: impl SqliteExecutor<'_>,
+    person: &Person<'_>,
+    since: i64,
+) -> sqlx::Result<Option<i64>> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "UPDATE visit_log SET left_at = NULL, end_reason = NULL, rejoins = rejoins + 1
+         WHERE id = (SELECT id FROM visit_log
+                     WHERE room_id = $1 AND role = $2
+                       AND staff_id IS NOT DISTINCT FROM $3 AND invite_id IS NOT DISTINCT FROM $4
+                       AND (left_at IS NULL
+                            OR (end_reason IN ('server-shutdown', 'server-restart')
+                                AND left_at >= $5))
+                     ORDER BY id DESC LIMIT 1)
+         RETURNING id",
+    )
+    .bind(person.room_id)
+    .bind(person.role.as_str())
+    .bind(person.staff_id)
+    .bind(person.invite_id)
+    .bind(since)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.first().map(|(id,)| *id))
+}
+
+/// Counts one rejoin on a stay (the person's page came back after a lost connection).
+pub async fn count_rejoin(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE visit_log SET rejoins = rejoins + 1 WHERE id = $1")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 /// Records that a participant left and why.
@@ -90,6 +134,8 @@ pub struct VisitRow {
     pub end_reason: Option<EndReason>,
     /// The scheduled visit the stay belongs to, if any.
     pub scheduled_visit_id: Option<String>,
+    /// How many times the person's page came back after a lost connection.
+    pub rejoins: i64,
 }
 
 impl VisitRow {
@@ -110,7 +156,7 @@ macro_rules! select_stays {
         concat!(
             "SELECT v.id, v.room_id, p.display_name AS patient_name, w.name AS ward, p.bed, v.role,
                     v.display_name, s.username AS staff_username, v.invite_id, v.joined_at,
-                    v.left_at, v.end_reason, v.scheduled_visit_id
+                    v.left_at, v.end_reason, v.scheduled_visit_id, v.rejoins
              FROM visit_log v
              JOIN patients p ON p.id = v.patient_id
              JOIN wards w ON w.id = p.ward_id

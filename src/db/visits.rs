@@ -104,6 +104,27 @@ pub async fn insert(conn: &mut SqliteConnection, new: &NewVisit<'_>) -> sqlx::Re
     Ok(())
 }
 
+/// When the visit running in a room now (or opening within `early_secs`) ends.
+pub async fn current_end(
+    db: impl SqliteExecutor<'_>,
+    room_id: &str,
+    now: i64,
+    early_secs: i64,
+) -> sqlx::Result<Option<i64>> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT COALESCE(ended_at, ends_at) FROM visits
+         WHERE room_id = $1 AND cancelled_at IS NULL
+           AND starts_at - $3 <= $2 AND COALESCE(ended_at, ends_at) > $2
+         ORDER BY starts_at LIMIT 1",
+    )
+    .bind(room_id)
+    .bind(now)
+    .bind(early_secs)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.first().map(|(end,)| *end))
+}
+
 /// The visit with this id.
 pub async fn find(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<Visit>> {
     sqlx::query_as(select_visit!("WHERE v.id = $1"))

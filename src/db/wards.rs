@@ -16,6 +16,8 @@ pub struct Ward {
     pub auto_admit: bool,
     /// The idle bedside screen may show the patient's first name.
     pub bedside_shows_name: bool,
+    /// The ward's phone for relatives ("" when none).
+    pub phone: String,
 }
 
 /// A ward with its hours and exceptions: all the scheduler needs.
@@ -43,6 +45,7 @@ pub struct WardInput<'a> {
     pub max_video_visits: i64,
     pub auto_admit: bool,
     pub bedside_shows_name: bool,
+    pub phone: &'a str,
     pub week: &'a [Vec<Window>; 7],
 }
 
@@ -50,7 +53,7 @@ pub struct WardInput<'a> {
 pub async fn list(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<Ward>> {
     sqlx::query_as(
         "SELECT id, name, default_minutes, max_minutes, max_video_visits, auto_admit,
-                bedside_shows_name FROM wards ORDER BY name",
+                bedside_shows_name, phone FROM wards ORDER BY name",
     )
     .fetch_all(db)
     .await
@@ -60,7 +63,7 @@ pub async fn list(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<Ward>> {
 pub async fn find(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<Ward>> {
     sqlx::query_as(
         "SELECT id, name, default_minutes, max_minutes, max_video_visits, auto_admit,
-                bedside_shows_name FROM wards WHERE id = $1",
+                bedside_shows_name, phone FROM wards WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db)
@@ -164,8 +167,8 @@ pub async fn create(conn: &mut SqliteConnection, input: &WardInput<'_>) -> sqlx:
     let id = RandomId::new();
     sqlx::query(
         "INSERT INTO wards (id, name, default_minutes, max_minutes, max_video_visits, created_at,
-                            auto_admit, bedside_shows_name)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                            auto_admit, bedside_shows_name, phone)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(id.as_str())
     .bind(input.name)
@@ -175,6 +178,7 @@ pub async fn create(conn: &mut SqliteConnection, input: &WardInput<'_>) -> sqlx:
     .bind(super::now())
     .bind(input.auto_admit)
     .bind(input.bedside_shows_name)
+    .bind(input.phone)
     .execute(&mut *conn)
     .await?;
     write_week(conn, id.as_str(), input.week).await?;
@@ -189,7 +193,7 @@ pub async fn update(
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE wards SET name = $2, default_minutes = $3, max_minutes = $4, max_video_visits = $5,
-                auto_admit = $6, bedside_shows_name = $7
+                auto_admit = $6, bedside_shows_name = $7, phone = $8
          WHERE id = $1",
     )
     .bind(id)
@@ -199,6 +203,7 @@ pub async fn update(
     .bind(input.max_video_visits)
     .bind(input.auto_admit)
     .bind(input.bedside_shows_name)
+    .bind(input.phone)
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() != 1 {

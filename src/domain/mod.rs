@@ -75,6 +75,8 @@ pub enum FieldError {
     WardUnknown,
     /// The default visit length is longer than the longest.
     DefaultOverMax,
+    /// Not a phone number (digits, spaces, `+ - ( ) .`).
+    PhoneInvalid,
 }
 
 impl FieldError {
@@ -105,6 +107,7 @@ impl FieldError {
             FieldError::WardNameTaken => t.err_ward_taken.to_string(),
             FieldError::WardUnknown => t.err_ward_unknown.to_string(),
             FieldError::DefaultOverMax => t.err_default_over_max.to_string(),
+            FieldError::PhoneInvalid => t.err_phone_invalid.to_string(),
         }
     }
 }
@@ -207,6 +210,37 @@ text_type!(
     Note,
     500
 );
+
+/// A ward's phone number, for relatives to call; empty when none is given.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// Longest accepted value, in characters.
+    pub const MAX: usize = 30;
+
+    /// Trims and checks the input: empty, or digits (at least three), spaces and `+ - ( ) .`.
+    pub fn parse(input: &str) -> Result<Self, FieldError> {
+        let text = input.trim();
+        if text.is_empty() {
+            return Ok(Self::default());
+        }
+        if text.chars().count() > Self::MAX {
+            return Err(FieldError::TooLong(Self::MAX));
+        }
+        let allowed = |c: char| c.is_ascii_digit() || " +-().".contains(c);
+        let digits = text.chars().filter(char::is_ascii_digit).count();
+        if !text.chars().all(allowed) || digits < 3 {
+            return Err(FieldError::PhoneInvalid);
+        }
+        Ok(Self(text.to_string()))
+    }
+
+    /// The number as typed (trimmed), or "".
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// A whole number typed in a form, within `min..=max`.
 pub fn parse_number(input: &str, min: i64, max: i64) -> Result<i64, FieldError> {

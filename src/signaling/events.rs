@@ -17,9 +17,10 @@ use socketioxide::{
 use super::{
     Member, close_connection, end_members,
     inbox::{Connection, Door},
-    registry::{Admission, Waiter, WaitingVisit},
+    registry::{Admission, MediaState, Waiter, WaitingVisit},
 };
 use crate::{
+    config::IcePolicy,
     db,
     domain::{AuditAction, CallRole, DeviceCheck, EndReason},
 };
@@ -57,10 +58,22 @@ async fn deliver<T: Serialize + ?Sized>(peer: &SocketRef, event: &str, data: &T)
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct JoinAck {
+    /// This person's peer id, the same for the whole visit.
     id: String,
     peers: Vec<PeerInfo>,
     ice_servers: Value,
+    /// `all`, or `relay` where the site sends every call through its TURN server.
+    ice_transport_policy: IcePolicy,
+    /// The cap on each video sender now (the site's budget may lower it later, with
+    /// `video-cap`); 0: audio-only.
     max_video_kbps: u32,
+    /// The lowest video bitrate worth sending: a page on a weak link steps down to it before
+    /// pausing its video.
+    video_floor_kbps: u32,
+    /// How long a lost connection keeps this person's place.
+    rejoin_grace_secs: u64,
+    /// True when this join took over the person's earlier place (a rejoin).
+    rejoined: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -68,14 +81,48 @@ struct PeerInfo {
     id: String,
     role: CallRole,
     name: String,
+    /// The page instance: when it changes, that peer's page was reloaded and its peer
+    /// connections are new.
+    session: String,
+    /// Their connection is lost and they may come back.
+    reconnecting: bool,
+    /// What their page sends.
+    #[serde(flatten)]
+    media: MediaState,
 }
 
 impl PeerInfo {
     fn of(member: &Member) -> Self {
         Self {
-            id: member.sid.to_string(),
+            id: member.peer_id.clone(),
             role: member.participant.role,
             name: member.participant.display_name.clone(),
+            session: member.session.clone(),
+            reconnecting: member.away.is_some(),
+            media: member.media,
+        }
+    }
+}
+
+/// What a client sends as `join`: its device check, the page instance, and whether it was in
+/// the call before (a reconnection, which may only take back a place still kept).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct JoinIn {
+    #[serde(flatten)]
+    pub check: DeviceCheck,
+    session: String,
+    resume: bool,
+}
+
+impl JoinIn {
+    /// The page instance, as sent if it is a short plain token, or a fresh one.
+    fn session(&self) -> String {
+        let plain = |c: char| c.is_ascii_alphanumeric() || c == '-';
+        if (8..=64).contains(&self.session.len()) && self.session.chars().all(plain) {
+            self.session.clone()
+        } else {
+            crate::domain::RandomId::new().to_string()
         }
     }
 }
@@ -100,6 +147,9 @@ enum Refusal {
     AlreadyJoined,
     /// The visit log could not be written (a full disk): the socket is disconnected.
     NotRecorded,
+    /// A reconnection came back after its place was given up (`connection-lost`); the page
+    /// may join afresh.
+    Lost,
 }
 
 impl Refusal {
@@ -109,6 +159,7 @@ impl Refusal {
             Refusal::RoomFull => "room-full",
             Refusal::AlreadyJoined => "already-joined",
             Refusal::NotRecorded => "not-recorded",
+            Refusal::Lost => "connection-lost",
         }
     }
 }
@@ -151,11 +202,12 @@ pub(super) async fn join(
     connection: &Connection,
     socket: &SocketRef,
     ack: Option<AckSender>,
-    check: Option<DeviceCheck>,
+    join: JoinIn,
 ) {
+    let session = join.session();
     match must_wait(connection).await {
-        Ok(false) => enter(connection, socket, Reply::Ack(ack)).await,
-        Ok(true) => match wait(connection, socket, check.unwrap_or_default()).await {
+        Ok(false) => enter(connection, socket, Reply::Ack(ack), &session, join.resume).await,
+        Ok(true) => match wait(connection, socket, join.check, session).await {
             Ok(()) => {
                 answer(
                     ack,
@@ -208,6 +260,7 @@ async fn wait(
     connection: &Connection,
     socket: &SocketRef,
     check: DeviceCheck,
+    session: String,
 ) -> Result<(), Refusal> {
     let (hub, participant) = (&connection.hub, &connection.participant);
     if hub.registry().room_of_contains(socket.id) || hub.registry().is_waiting(socket.id) {
@@ -228,6 +281,7 @@ async fn wait(
         visit,
         told: None,
         door,
+        session,
     };
     let starts_later = waiter
         .visit
@@ -293,7 +347,7 @@ async fn waiting_visit(connection: &Connection) -> Option<WaitingVisit> {
 /// told by an `admitted` event carrying what a `join` answer carries.
 pub(super) async fn admitted(connection: &Connection, socket: &SocketRef) {
     let (hub, participant) = (&connection.hub, &connection.participant);
-    {
+    let waiter = {
         let mut registry = hub.registry();
         if !registry.is_waiting(socket.id) {
             // Gone meanwhile (left, or sent away): the admission stands for when they come back.
@@ -309,19 +363,37 @@ pub(super) async fn admitted(connection: &Connection, socket: &SocketRef) {
             tracing::info!(room = %participant.room_id, "an admitted relative waits: the room is full");
             return;
         }
-        registry.stop_waiting(socket.id);
-    }
+        registry.stop_waiting(socket.id)
+    };
+    let Some(waiter) = waiter else { return };
     hub.caches.desk.bump();
-    enter(connection, socket, Reply::Event).await;
+    enter(connection, socket, Reply::Event, &waiter.session, false).await;
+}
+
+/// How a socket came into the call.
+enum Entry {
+    /// A newcomer: a new place and a new stay.
+    New { others: Vec<Member> },
+    /// The same person, back: their place, their peer id and their stay.
+    Back {
+        others: Vec<Member>,
+        earlier: Box<Member>,
+    },
 }
 
 /// Enters the call: the three steps named below. A refusal is answered, and all but a second
 /// join end the connection.
-async fn enter(connection: &Connection, socket: &SocketRef, reply: Reply) {
-    let refused = match admit(connection, socket).await {
-        Ok(others) => match record(connection, socket).await {
+async fn enter(
+    connection: &Connection,
+    socket: &SocketRef,
+    reply: Reply,
+    session: &str,
+    resume: bool,
+) {
+    let refused = match admit(connection, socket, session).await {
+        Ok(entry) => match record(connection, socket, &entry, resume).await {
             Ok(true) => {
-                welcome(connection, socket, reply, others).await;
+                welcome(connection, socket, reply, entry).await;
                 return;
             }
             // Removed while the row was written; the removal told the socket why.
@@ -336,22 +408,37 @@ async fn enter(connection: &Connection, socket: &SocketRef, reply: Reply) {
     }
 }
 
-/// Step 1: the participant may still be in the call, and the room has space: put the socket in
-/// the registry (ending an earlier socket of the same person) and return who is already there.
-async fn admit(connection: &Connection, socket: &SocketRef) -> Result<Vec<Member>, Refusal> {
+/// Step 1: the participant may still be in the call, and the room has space (or keeps their
+/// place): put the socket in the registry and return who is already there. An earlier socket
+/// of the same person that is still open (another window) is told `replaced` and closed.
+async fn admit(
+    connection: &Connection,
+    socket: &SocketRef,
+    session: &str,
+) -> Result<Entry, Refusal> {
     let (hub, participant) = (&connection.hub, &connection.participant);
     if !matches!(hub.still_allowed(participant).await, Ok(true)) {
         return Err(Refusal::NotAllowed);
     }
-    let admission = hub
-        .registry()
-        .admit(socket.id, participant.clone(), hub.config.room_capacity);
+    let peer_id = hub.peer_id(participant);
+    let admission = hub.registry().admit(
+        socket.id,
+        participant.clone(),
+        &peer_id,
+        session,
+        hub.config.room_capacity,
+    );
     match admission {
-        Admission::Admitted { others, replaced } => {
-            if let Some(old) = replaced {
-                end_members(hub, &connection.io, vec![old], EndReason::ConnectionLost).await;
+        Admission::Admitted { others } => Ok(Entry::New { others }),
+        Admission::Back { others, earlier } => {
+            if earlier.away.is_none()
+                && earlier.sid != socket.id
+                && let Some(old) = connection.io.get_socket(earlier.sid)
+            {
+                let _ = old.emit("ended", &serde_json::json!({ "reason": "replaced" }));
+                close_connection(&old);
             }
-            Ok(others)
+            Ok(Entry::Back { others, earlier })
         }
         Admission::AlreadyJoined => {
             tracing::warn!(sid = %socket.id, "refused a second join");
@@ -364,20 +451,53 @@ async fn admit(connection: &Connection, socket: &SocketRef) -> Result<Vec<Member
     }
 }
 
-/// Step 2: the visit log row, before anything of the call starts (fail closed), then a second
-/// look at the room and invite. `Ok(false)` when the socket was removed meanwhile.
-async fn record(connection: &Connection, socket: &SocketRef) -> Result<bool, Refusal> {
+/// Step 2: the visit log, before anything of the call starts (fail closed): a newcomer's stay
+/// (a reconnection after a server restart takes back its stay, if recent), or one more rejoin
+/// on a returning person's stay; then a second look at the room and invite. `Ok(false)` when
+/// the socket was removed meanwhile.
+async fn record(
+    connection: &Connection,
+    socket: &SocketRef,
+    entry: &Entry,
+    resume: bool,
+) -> Result<bool, Refusal> {
     let (hub, participant) = (&connection.hub, &connection.participant);
-    let visit = db::visit_log::NewVisit {
+    let peer_id = hub.peer_id(participant);
+    let person = db::visit_log::Person {
         room_id: &participant.room_id,
         role: participant.role,
-        display_name: &participant.display_name,
         staff_id: participant.staff_id.as_deref(),
         invite_id: participant.invite_id.as_deref(),
-        early_secs: hub.config.invite_early_secs(),
     };
-    let visit_id = match db::visit_log::record_join(&hub.db, &visit).await {
-        Ok(visit_id) => visit_id,
+    let written = match entry {
+        Entry::Back { earlier, .. } => match earlier.visit_id {
+            Some(visit_id) => db::visit_log::count_rejoin(&hub.db, visit_id)
+                .await
+                .map(|()| None),
+            // The first socket is still writing the stay; it will note it on the member.
+            None => Ok(None),
+        },
+        Entry::New { .. } if resume => {
+            let since = db::now() - hub.grace().as_secs() as i64;
+            db::visit_log::resume(&hub.db, &person, since).await
+        }
+        Entry::New { .. } => {
+            let visit = db::visit_log::NewVisit {
+                person,
+                display_name: &participant.display_name,
+                early_secs: hub.config.invite_early_secs(),
+            };
+            db::visit_log::record_join(&hub.db, &visit).await.map(Some)
+        }
+    };
+    let visit_id = match written {
+        Ok(Some(visit_id)) => Some(visit_id),
+        Ok(None) if matches!(entry, Entry::Back { .. }) => None,
+        Ok(None) => {
+            // A reconnection whose place was given up meanwhile.
+            hub.registry().remove(socket.id);
+            return Err(Refusal::Lost);
+        }
         Err(err) => {
             match db::StorageFailure::of(&err) {
                 Some(failure) => failure.note("a join was refused"),
@@ -385,13 +505,21 @@ async fn record(connection: &Connection, socket: &SocketRef) -> Result<bool, Ref
                     tracing::error!(error = %err, "writing a visit log entry: the join is refused")
                 }
             }
-            hub.registry().remove(socket.id);
-            return Err(Refusal::NotRecorded);
+            if matches!(entry, Entry::New { .. }) {
+                hub.registry().remove(socket.id);
+                return Err(Refusal::NotRecorded);
+            }
+            // A rejoin not counted is no reason to drop someone already in the call.
+            None
         }
     };
-    if !hub.registry().set_visit_id(socket.id, visit_id) {
+    if let Some(visit_id) = visit_id
+        && !hub
+            .registry()
+            .set_visit_id(&participant.room_id, &peer_id, visit_id)
+    {
         // Removed while the row was written: close it with the reason of the removal.
-        let reason = hub.registry().take_pending_end(socket.id);
+        let reason = hub.registry().take_pending_end(&peer_id);
         let reason = reason.unwrap_or(EndReason::ConnectionLost);
         let _ = db::visit_log::record_leave(&hub.db, visit_id, reason).await;
         return Ok(false);
@@ -411,27 +539,40 @@ async fn record(connection: &Connection, socket: &SocketRef) -> Result<bool, Ref
     Ok(true)
 }
 
-/// Step 3: the answer with the peers to offer to, `peer-joined` to each of them, and, for a
-/// relative, a ring on the bedside device standing by.
-async fn welcome(connection: &Connection, socket: &SocketRef, reply: Reply, others: Vec<Member>) {
+/// Step 3: the answer with the peers to offer to, `peer-joined` (or `peer-back`) to each of
+/// them, and, for a relative, a ring on the bedside device standing by.
+async fn welcome(connection: &Connection, socket: &SocketRef, reply: Reply, entry: Entry) {
     let hub = &connection.hub;
+    let Some(me) = hub.registry().member_of(socket.id) else {
+        return;
+    };
+    let (others, event) = match entry {
+        Entry::New { others } => (others, "peer-joined"),
+        Entry::Back { others, .. } => (others, "peer-back"),
+    };
+    let caps = hub.rebalance(&connection.io, Some(socket.id));
+    let cap = caps
+        .get(&me.participant.room_id)
+        .copied()
+        .unwrap_or(hub.config.max_video_kbps);
     let body = JoinAck {
-        id: socket.id.to_string(),
+        id: me.peer_id.clone(),
         peers: others.iter().map(PeerInfo::of).collect(),
-        ice_servers: hub.ice_servers(),
-        max_video_kbps: hub.config.max_video_kbps,
+        ice_servers: hub.ice_servers(&connection.participant).await,
+        ice_transport_policy: hub.config.ice_transport_policy,
+        max_video_kbps: cap,
+        video_floor_kbps: hub.config.video_floor_kbps,
+        rejoin_grace_secs: hub.grace().as_secs(),
+        rejoined: event == "peer-back",
     };
     reply.send(socket, &body);
     hub.caches.desk.bump();
-    let me = Member {
-        sid: socket.id,
-        participant: connection.participant.clone(),
-        visit_id: None,
-    };
     let joined = PeerInfo::of(&me);
     for other in others {
-        if let Some(peer) = connection.io.get_socket(other.sid) {
-            deliver(&peer, "peer-joined", &joined).await;
+        if other.away.is_none()
+            && let Some(peer) = connection.io.get_socket(other.sid)
+        {
+            deliver(&peer, event, &joined).await;
         }
     }
     if connection.participant.role == CallRole::Relative {
@@ -561,21 +702,22 @@ pub(super) async fn signal(
         tracing::warn!(sid = %socket.id, "dropped a malformed signal");
         return;
     };
-    let Ok(to) = message.to.parse::<Sid>() else {
-        tracing::warn!(sid = %socket.id, "dropped a signal to a malformed peer id");
-        return;
-    };
     if !message.data.well_formed() {
         tracing::warn!(sid = %socket.id, "dropped a signal that is not a description or candidate");
         return;
     }
-    if !connection.hub.registry().same_room(socket.id, to) {
-        tracing::warn!(sid = %socket.id, "dropped a signal outside the sender's room");
+    let (to, from) = {
+        let registry = connection.hub.registry();
+        let from = registry.member_of(socket.id).map(|m| m.peer_id);
+        (registry.route(socket.id, &message.to), from)
+    };
+    let (Some(to), Some(from)) = (to, from) else {
+        tracing::debug!(sid = %socket.id, "dropped a signal to nobody connected in the sender's room");
         return;
-    }
+    };
     if let Some(peer) = connection.io.get_socket(to) {
         let relayed = SignalOut {
-            from: socket.id.to_string(),
+            from,
             data: &message.data,
         };
         deliver(&peer, "signal", &relayed).await;
@@ -640,13 +782,52 @@ pub(super) async fn decline(connection: &Connection, socket: &SocketRef) {
     hub.caches.desk.bump();
 }
 
+/// `media`: what the page sends now (`{ microphone, camera, paused }`), relayed to the others
+/// of its call as `peer-media` `{ id, microphone, camera, paused }` and kept for those who join
+/// later.
+pub(super) async fn media(
+    connection: &Connection,
+    socket: &SocketRef,
+    state: Result<MediaState, ParserError>,
+) {
+    let Ok(state) = state else {
+        tracing::warn!(sid = %socket.id, "dropped a malformed media state");
+        return;
+    };
+    let Some(me) = connection.hub.registry().set_media(socket.id, state) else {
+        return;
+    };
+    let mut body = serde_json::to_value(state).unwrap_or_default();
+    body["id"] = serde_json::Value::String(me.peer_id.clone());
+    let members = connection
+        .hub
+        .registry()
+        .members_of(&me.participant.room_id);
+    for other in members {
+        if other.peer_id != me.peer_id
+            && other.away.is_none()
+            && let Some(peer) = connection.io.get_socket(other.sid)
+        {
+            deliver(&peer, "peer-media", &body).await;
+        }
+    }
+}
+
+/// `alive`: the page's heartbeat while it is connected, answered at once (`{}`), so that the
+/// page notices a dead connection in seconds rather than at the transport's timeout.
+pub(super) fn alive(ack: Option<AckSender>) {
+    answer(ack, &serde_json::json!({}));
+}
+
 /// `leave`: the participant hung up.
 pub(super) async fn leave(connection: &Connection, socket: &SocketRef) {
     depart(connection, socket.id, EndReason::HangUp).await;
     close_connection(socket);
 }
 
-/// The socket is gone: closes its stay, if it had one.
+/// The socket is gone. Hung up, or cut by the server: the stay ends. The connection lost (the
+/// network, a closed transport): the person keeps their place for the rejoin grace, counted
+/// from their last sign of life, and the others see them reconnecting.
 pub(super) async fn disconnected(
     connection: &Connection,
     socket: &SocketRef,
@@ -655,22 +836,64 @@ pub(super) async fn disconnected(
     let end = match reason {
         DisconnectReason::ClientNSDisconnect => EndReason::HangUp,
         DisconnectReason::ClosingServer => EndReason::ServerShutdown,
+        DisconnectReason::TransportClose
+        | DisconnectReason::TransportError
+        | DisconnectReason::HeartbeatTimeout => {
+            return lost(connection, socket.id).await;
+        }
         _ => EndReason::ConnectionLost,
     };
     depart(connection, socket.id, end).await;
 }
 
-async fn depart(connection: &Connection, sid: Sid, reason: EndReason) {
+async fn lost(connection: &Connection, sid: Sid) {
+    let hub = &connection.hub;
+    depart_waiting(connection, sid);
+    let Some((member, absence)) = hub.registry().go_away(sid) else {
+        return;
+    };
+    hub.caches.desk.bump();
+    let message = serde_json::json!({ "id": member.peer_id });
+    for other in hub.registry().members_of(&member.participant.room_id) {
+        if other.away.is_none()
+            && let Some(peer) = connection.io.get_socket(other.sid)
+        {
+            let _ = peer.emit("peer-away", &message);
+        }
+    }
+    let remaining = hub.grace().saturating_sub(connection.silent_for());
+    let (hub, io) = (hub.clone(), connection.io.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(remaining).await;
+        let expired = hub
+            .registry()
+            .expire(&member.participant.room_id, &member.peer_id, absence);
+        if let Some(member) = expired {
+            hub.close_visit(&member, EndReason::ConnectionLost).await;
+            hub.announce_left(&io, &member, EndReason::ConnectionLost);
+            hub.rebalance(&io, None);
+        }
+    });
+}
+
+/// Takes a socket out of the waiting room and the bedside standby.
+fn depart_waiting(connection: &Connection, sid: Sid) {
     let hub = &connection.hub;
     let was_waiting = hub.registry().stop_waiting(sid).is_some();
     hub.registry().leave_standby(sid);
     if was_waiting {
         hub.caches.desk.bump();
     }
+}
+
+async fn depart(connection: &Connection, sid: Sid, reason: EndReason) {
+    let hub = &connection.hub;
+    depart_waiting(connection, sid);
     let removed = hub.registry().remove(sid);
     if let Some(member) = removed {
         hub.close_visit(&member, reason).await;
         hub.announce_left(&connection.io, &member, reason);
+        hub.rebalance(&connection.io, None);
     }
 }
 

@@ -15,7 +15,11 @@
 
 use std::{
     collections::VecDeque,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use socketioxide::{
@@ -37,6 +41,23 @@ pub(super) struct Connection {
     pub hub: Arc<Hub>,
     pub io: SocketIo,
     pub participant: Participant,
+    /// When the socket was opened, and its last event after that (milliseconds), as a sign of
+    /// life: a lost person's place is kept for the grace counted from it.
+    opened: Instant,
+    last_event_ms: AtomicU64,
+}
+
+impl Connection {
+    /// How long since the socket last sent anything.
+    pub fn silent_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_event_ms.load(Ordering::Relaxed));
+        self.opened.elapsed().saturating_sub(last)
+    }
+
+    fn note_event(&self) {
+        let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_event_ms.store(now, Ordering::Relaxed);
+    }
 }
 
 /// The ordered inbox of one socket, installed as its only event handler.
@@ -104,6 +125,8 @@ impl Inbox {
                 hub,
                 io,
                 participant,
+                opened: Instant::now(),
+                last_event_ms: AtomicU64::new(0),
             },
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -201,6 +224,7 @@ impl MessageHandler<LocalAdapter, InOrder> for Inbox {
             }
         }
         drop(state);
+        self.0.connection.note_event();
         self.push(Item::Event { socket, value, ack });
     }
 }
@@ -228,8 +252,9 @@ async fn dispatch(connection: &Connection, item: Item) {
     match event.as_str() {
         "join" => {
             let reply = AckSender::from_message_parts(&socket, &mut value, &ack).ok();
-            let Ok(TryData(check)) = TryData::from_message_parts(&socket, &mut value, &ack);
-            events::join(connection, &SocketRef::from(socket), reply, check.ok()).await;
+            let Ok(TryData(join)) = TryData::from_message_parts(&socket, &mut value, &ack);
+            let join = join.unwrap_or_default();
+            events::join(connection, &SocketRef::from(socket), reply, join).await;
         }
         "signal" => {
             let Ok(TryData(message)) = TryData::from_message_parts(&socket, &mut value, &ack);
@@ -241,6 +266,11 @@ async fn dispatch(connection: &Connection, item: Item) {
             events::ready(connection, &SocketRef::from(socket), reply).await;
         }
         "decline" => events::decline(connection, &SocketRef::from(socket)).await,
+        "media" => {
+            let Ok(TryData(state)) = TryData::from_message_parts(&socket, &mut value, &ack);
+            events::media(connection, &SocketRef::from(socket), state).await;
+        }
+        "alive" => events::alive(AckSender::from_message_parts(&socket, &mut value, &ack).ok()),
         _ => tracing::warn!(event = %event, "dropped an unknown Socket.IO event"),
     }
 }

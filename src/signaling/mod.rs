@@ -49,11 +49,30 @@
 //! acknowledgement `43<n>[answer]`).
 //! | event | payload | answer |
 //! |---|---|---|
-//! | `join` | optional device check `{ camera, microphone, browser, rttMs }` | a relative nobody has let in for this visit yet gets ack `{ waiting: true, id }` and waits in the waiting room (see below); everyone else ack `{ id, peers: [{ id, role, name }], iceServers, maxVideoKbps }`; or ack `{ error: "room-full" \| "not-allowed" \| "not-recorded" }` and the socket is disconnected (`not-recorded`: the visit log could not be written, e.g. a full disk, and no call starts without its row); or ack `{ error: "already-joined" }` for a second `join` on one socket, which stays in the call. The others get `peer-joined`. |
+//! | `join` | optional `{ camera, microphone, browser, rttMs, session, resume }`: the device check, the page instance (`session`, 8–64 letters, digits or `-`, new on every page load) and `resume: true` when this page was in the call before (a reconnection) | a relative nobody has let in for this visit yet gets ack `{ waiting: true, id }` and waits in the waiting room (see below); everyone else ack `{ id, peers: [{ id, role, name, session, reconnecting, microphone, camera, paused }], iceServers, iceTransportPolicy, maxVideoKbps, videoFloorKbps, rejoinGraceSecs, rejoined }` (`maxVideoKbps` is the call's video cap now, `0` for audio-only; see `video-cap`); or ack `{ error: "room-full" \| "not-allowed" \| "not-recorded" \| "connection-lost" }` and the socket is disconnected (`not-recorded`: the visit log could not be written, e.g. a full disk, and no call starts without its row; `connection-lost`: a `resume` whose place was given up, see **Rejoining**: the page may join afresh); or ack `{ error: "already-joined" }` for a second `join` on one socket, which stays in the call. The others get `peer-joined` (or `peer-back`). |
 //! | `signal` | `{ to: peerId, data }` | relayed as `signal` `{ from, data }` to that one peer, only if it is in the same room. No answer. |
 //! | `leave` | none | the others get `peer-left` with reason `hangup`; the socket is disconnected. |
 //! | `ready` | none | bedside devices only: stands by for the bed's calls; ack `{ ok: true }` (others: `{ error: "not-allowed" }`). |
 //! | `decline` | none | bedside devices only: the patient pressed "Not now"; audited, and the relatives in the call get `notice` `{ key: "patient-declined" }`. |
+//! | `media` | `{ microphone, camera, paused }` (booleans, all three) | what this page sends now (`paused`: video paused to keep the sound on a weak link or by the site's budget); relayed to the others as `peer-media`, and part of `peers`/`peer-joined`/`peer-back` for those who come later. No answer. |
+//! | `alive` | none | the page's heartbeat (every 2 s in a call): ack `{}` at once. A page that gets no answer within 3 s closes its connection and reconnects. |
+//!
+//! **Rejoining.** A participant is a person, not a socket: `id` (the peer id) is issued by the
+//! server, the same for that person in that room for the whole visit, across reconnections
+//! and restarts. When a socket's connection is lost (closed, broken, or silent past the
+//! transport's ping timeout, 15 s at most) the person keeps their place for
+//! `--rejoin-grace-secs` (60 by default) counted from their last event, and the others get
+//! `peer-away` `{ id }`. A new socket of the same person that joins (with a fresh ticket) takes
+//! the place back: it gets the usual answer with `rejoined: true`, the others get `peer-back`
+//! `{ id, role, name, session, reconnecting }`, the visit log's stay stays the same and counts
+//! one rejoin. A page that kept its `RTCPeerConnection`s (same `session`) keeps them and
+//! restarts ICE if they failed; a reloaded page (new `session`) offers afresh, and the others
+//! drop their connection to its old instance. An earlier socket of the person that is still
+//! open (another window) gets `ended` `{ reason: "replaced" }`. After the grace, the person
+//! has left: the others get `peer-left` with `connection-lost`, and a later `resume` is answered
+//! `connection-lost`. When the server stops, it closes every connection without ending anyone's
+//! session: the pages reconnect, and within the grace after the restart they take their stays
+//! back (media between browsers does not pass through the server and keeps flowing).
 //!
 //! **The waiting room.** A waiting socket is in no room: its `signal`s are dropped, it gets no
 //! peer list, no `peer-joined`/`peer-left`, no ICE servers; no event lets it in. A nurse (an
@@ -82,21 +101,25 @@
 //! `RTCPeerConnection` per peer in `peers` and sends each an offer; those already in the room
 //! wait for it (they learn of the newcomer from `peer-joined`). Renegotiations (an ICE restart
 //! after a network change) may come from either side at any time, so both sides use perfect
-//! negotiation (W3C WebRTC §10.7): of two peers, the one whose socket id sorts lower is
+//! negotiation (W3C WebRTC §10.7): of two peers, the one whose peer id sorts lower is
 //! *polite*. When an offer arrives while a peer is making its own (glare), the impolite peer
 //! ignores the incoming offer and the polite one rolls its own back and answers.
 //!
 //! **Server → client events.**
 //! | event | payload | when |
 //! |---|---|---|
-//! | `peer-joined` | `{ id, role, name }` | someone joined this room |
-//! | `peer-left` | `{ id, reason }` | someone left (`hangup`), lost the connection (`connection-lost`), was removed (`revoked`, `room-closed`) or the server stops (`server-shutdown`) |
+//! | `peer-joined` | `{ id, role, name, session, reconnecting, microphone, camera, paused }` | someone joined this room |
+//! | `peer-left` | `{ id, reason }` | someone left (`hangup`), did not come back within the rejoin grace (`connection-lost`) or was removed (`revoked`, `room-closed`) |
+//! | `peer-away` | `{ id }` | someone's connection was lost; they keep their place for the rejoin grace |
+//! | `peer-back` | as `peer-joined` | someone came back (see **Rejoining**) |
 //! | `signal` | `{ from, data }` | a peer's description or candidate for this socket |
 //! | `admitted` | as the `join` ack | a waiting relative was let in |
 //! | `not-now` | `{ message }` | a nurse's message to a waiting relative |
 //! | `incoming` | `{ answer: "auto" \| "tap", cameraOff }` | to a bedside standing by: a relative is in the call and the patient's side is not |
 //! | `notice` | `{ key }` | something to show (`patient-declined`) |
-//! | `ended` | `{ reason }` | this participant was removed; the socket is disconnected next. `revoked`: the invite was revoked or the staff account deactivated; `room-closed`: the room was closed or the patient discharged; `server-shutdown`; `connection-lost`: the same person joined again from another socket (a reload, or a reconnection after a blip), which replaced this one; `sent-away` (with `message`): a nurse sent them away from the waiting room; `unpaired`: this bedside device was unpaired. |
+//! | `peer-media` | `{ id, microphone, camera, paused }` | a peer's page sends something else now |
+//! | `video-cap` | `{ kbps }` | the site's video budget (`--site-video-kbps`) changed this call's cap: every video sender keeps under it (`RTCRtpSender.setParameters`); `0` means audio-only until a later `video-cap` |
+//! | `ended` | `{ reason }` | this participant was removed; the socket is disconnected next. `revoked`: the invite was revoked or the staff account deactivated; `room-closed`: the room was closed or the patient discharged; `replaced`: the same person joined again from another socket, which took this one's place; `sent-away` (with `message`): a nurse sent them away from the waiting room; `unpaired`: this bedside device was unpaired. |
 //!
 //! Roles (`patient`, `relative`, `staff`) only label participants; everyone may `join` once,
 //! `signal` to peers of its own room, and `leave`.
@@ -108,9 +131,11 @@
 //! dropped and logged. A room holds at most `--room-capacity` participants. A socket that has not
 //! sent its connect packet 10 s after the upgrade is closed.
 //!
-//! **Visit log.** Every join writes a `visit_log` row; every leave, disconnect or removal closes it
-//! with the reason (`hangup`, `connection-lost`, `revoked`, `room-closed`, `server-shutdown`).
+//! **Visit log.** Every person's entry writes a `visit_log` row (a stay); their leave, removal or
+//! the end of their rejoin grace closes it with the reason (`hangup`, `connection-lost`,
+//! `revoked`, `room-closed`, `server-shutdown`); each rejoin counts in its `rejoins`.
 
+pub mod budget;
 mod events;
 mod gate;
 mod handshake;
@@ -127,11 +152,13 @@ use std::{
 use serde_json::{Value, json};
 use socketioxide::{
     SocketIo, TransportType, extract::SocketRef, handler::ConnectHandler, service::SocketIoService,
+    socket::Sid,
 };
 use sqlx::SqlitePool;
 
+pub use budget::SiteLoad;
 pub use handshake::accept_socket;
-pub use registry::{Member, PresenceEntry};
+pub use registry::{MediaState, Member, PresenceEntry};
 use registry::{Registry, Waiter};
 
 use crate::{
@@ -183,6 +210,15 @@ fn close_connection(socket: &SocketRef) {
     }
 }
 
+/// Closes a socket's connection without ending its Socket.IO session: the client sees its
+/// transport close and reconnects (a server stopping, not a removal).
+fn drop_connection(socket: &SocketRef) {
+    match socket.req_parts().extensions.get::<gate::Hangup>() {
+        Some(hangup) => hangup.fire(),
+        None => close_connection(socket),
+    }
+}
+
 /// Who a socket is, decided at the handshake from its ticket.
 #[derive(Debug, Clone)]
 pub struct Participant {
@@ -216,6 +252,8 @@ pub(crate) struct Hub {
     config: Arc<Config>,
     caches: Arc<Caches>,
     registry: Mutex<Registry>,
+    /// The video budget as last pushed to the pages: each room's cap, and the site's state.
+    plan: Mutex<budget::Plan>,
 }
 
 /// The signaling server: the Socket.IO handle and service, and the room registry.
@@ -247,6 +285,7 @@ pub fn build(
         config,
         caches,
         registry: Mutex::new(Registry::default()),
+        plan: Mutex::new(budget::Plan::default()),
     });
     let (service, io) = SocketIo::builder()
         .transports([TransportType::Websocket])
@@ -257,6 +296,9 @@ pub fn build(
         // Per socket, and most sockets are idle: reading an offer takes a few more reads.
         .ws_read_buffer_size(256)
         .connect_timeout(Duration::from_secs(10))
+        // A dead connection is noticed within 15 s (the pages' own heartbeat notices sooner).
+        .ping_interval(Duration::from_secs(10))
+        .ping_timeout(Duration::from_secs(5))
         .with_state(hub.clone())
         // Only ever handed upgraded connections: no inner service is reached.
         .build_with_inner_svc(());
@@ -379,8 +421,14 @@ impl Signaling {
             self.hub
                 .announce_left(&self.io, &member, EndReason::Revoked);
         }
+        self.hub.rebalance(&self.io, None);
         self.hang_up(sids, "unpaired");
         self.hub.caches.desk.bump();
+    }
+
+    /// The site's video budget now: the share calls get, and how many run audio-only.
+    pub fn site_load(&self) -> SiteLoad {
+        self.hub.plan().load
     }
 
     /// True when a bedside device of the room is connected (standing by or in the call).
@@ -414,14 +462,29 @@ impl Signaling {
         self.end(removed, EndReason::Revoked).await;
     }
 
-    /// Removes everyone from every room, closing their visit log rows.
+    /// The server stops: closes every stay (`server-shutdown`) and every connection, without
+    /// ending anyone's session: the pages reconnect by themselves, and when the server is back
+    /// within the rejoin grace they take their stays back (media between browsers keeps
+    /// flowing meanwhile).
     pub async fn end_all(&self) {
         let waiters = self.hub.registry().stop_waiting_where(|_| true);
-        self.dismiss_waiters(waiters, EndReason::ServerShutdown.as_str(), None);
         let standing = self.hub.registry().all_standing_by();
-        self.hang_up(standing, EndReason::ServerShutdown.as_str());
         let removed = self.hub.registry().remove_where(|_| true);
-        self.end(removed, EndReason::ServerShutdown).await;
+        for member in &removed {
+            self.hub
+                .close_visit(member, EndReason::ServerShutdown)
+                .await;
+        }
+        let sids = waiters
+            .iter()
+            .map(|w| w.sid)
+            .chain(standing)
+            .chain(removed.iter().filter(|m| m.away.is_none()).map(|m| m.sid));
+        for sid in sids {
+            if let Some(socket) = self.io.get_socket(sid) {
+                drop_connection(&socket);
+            }
+        }
     }
 
     async fn end(&self, removed: Vec<Member>, reason: EndReason) {
@@ -446,6 +509,7 @@ fn dismiss(io: &SocketIo, waiters: Vec<Waiter>, reason: &str, message: Option<&s
 
 /// Tells removed members why, disconnects them, closes their visit log rows and tells the others.
 async fn end_members(hub: &Hub, io: &SocketIo, removed: Vec<Member>, reason: EndReason) {
+    let any = !removed.is_empty();
     for member in removed {
         hub.close_visit(&member, reason).await;
         if let Some(socket) = io.get_socket(member.sid) {
@@ -456,9 +520,64 @@ async fn end_members(hub: &Hub, io: &SocketIo, removed: Vec<Member>, reason: End
         }
         hub.announce_left(io, &member, reason);
     }
+    if any {
+        hub.rebalance(io, None);
+    }
 }
 
 impl Hub {
+    fn plan(&self) -> std::sync::MutexGuard<'_, budget::Plan> {
+        self.plan
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Shares the site's video budget between the calls running now, and pushes every changed
+    /// cap to the pages of that call (`video-cap` `{ kbps }`, 0: audio-only), but `joining`
+    /// (its join answer carries its cap). Returns the caps.
+    fn rebalance(&self, io: &SocketIo, joining: Option<Sid>) -> HashMap<String, u32> {
+        let (calls, members): (Vec<budget::Call>, HashMap<String, Vec<Member>>) = {
+            let registry = self.registry();
+            let calls = registry.calls();
+            let members = calls
+                .iter()
+                .map(|c| (c.room_id.clone(), registry.members_of(&c.room_id)))
+                .collect();
+            (calls, members)
+        };
+        let next = budget::plan(
+            &calls,
+            self.config.site_video_kbps,
+            self.config.video_floor_kbps,
+            self.config.max_video_kbps,
+        );
+        let changed: Vec<(String, u32)> = {
+            let mut plan = self.plan();
+            let changed = next
+                .caps
+                .iter()
+                .filter(|(room, cap)| plan.caps.get(*room) != Some(cap))
+                .map(|(room, cap)| (room.clone(), *cap))
+                .collect();
+            if plan.load != next.load {
+                self.caches.desk.bump();
+            }
+            *plan = next.clone();
+            changed
+        };
+        for (room, kbps) in changed {
+            for member in members.get(&room).into_iter().flatten() {
+                if member.away.is_none()
+                    && Some(member.sid) != joining
+                    && let Some(socket) = io.get_socket(member.sid)
+                {
+                    let _ = socket.emit("video-cap", &json!({ "kbps": kbps }));
+                }
+            }
+        }
+        next.caps
+    }
+
     fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
         // A panic while holding this lock cannot leave the map half-updated in a way that
         // matters more than refusing every call from then on would.
@@ -470,7 +589,7 @@ impl Hub {
     async fn close_visit(&self, member: &Member, reason: EndReason) {
         let Some(visit_id) = member.visit_id else {
             // The joiner is still writing the row: it will close it with this reason.
-            self.registry().note_pending_end(member.sid, reason);
+            self.registry().note_pending_end(&member.peer_id, reason);
             return;
         };
         if let Err(err) = db::visit_log::record_leave(&self.db, visit_id, reason).await {
@@ -485,7 +604,7 @@ impl Hub {
     fn announce_left(&self, io: &SocketIo, member: &Member, reason: EndReason) {
         self.caches.desk.bump();
         let others = self.registry().members_of(&member.participant.room_id);
-        let message = json!({ "id": member.sid.to_string(), "reason": reason.as_str() });
+        let message = json!({ "id": member.peer_id, "reason": reason.as_str() });
         for other in others {
             if let Some(socket) = io.get_socket(other.sid) {
                 let _ = socket.emit("peer-left", &message);
@@ -615,7 +734,57 @@ impl Hub {
         Ok(true)
     }
 
-    fn ice_servers(&self) -> Value {
-        crate::auth::turn::ice_servers(&self.config, db::now())
+    /// A person's peer id in their room: the same for every socket and every rejoin of theirs
+    /// (and across a restart), and not guessable from their ids.
+    fn peer_id(&self, participant: &Participant) -> String {
+        let person = match (
+            &participant.device_id,
+            &participant.invite_id,
+            &participant.staff_id,
+        ) {
+            (Some(device), _, _) => format!("device:{device}"),
+            (None, Some(invite), _) => format!("invite:{invite}"),
+            (None, None, staff) => format!(
+                "staff:{}:{}",
+                staff.as_deref().unwrap_or(""),
+                participant.role.as_str()
+            ),
+        };
+        let message = format!("{}|{person}", participant.room_id);
+        let mut id = self.secret.sign("peer-id", message.as_bytes());
+        id.truncate(16);
+        id
+    }
+
+    /// How long a lost connection keeps a person's place.
+    fn grace(&self) -> Duration {
+        Duration::from_secs(self.config.rejoin_grace_secs)
+    }
+
+    /// The ICE servers for a participant entering a call, with TURN credentials valid until
+    /// their visit ends plus a margin.
+    async fn ice_servers(&self, participant: &Participant) -> Value {
+        use crate::auth::turn::{TURN_MARGIN_SECS, TURN_UNSCHEDULED_SECS, ice_servers};
+        let now = db::now();
+        let visit_end = match &participant.invite_id {
+            Some(invite_id) => db::invites::find(&self.db, invite_id)
+                .await
+                .ok()
+                .flatten()
+                .map(|invite| invite.expires_at),
+            None => db::visits::current_end(
+                &self.db,
+                &participant.room_id,
+                now,
+                self.config.invite_early_secs(),
+            )
+            .await
+            .ok()
+            .flatten(),
+        };
+        let expires_at = visit_end
+            .filter(|end| *end > now)
+            .map_or(now + TURN_UNSCHEDULED_SECS, |end| end + TURN_MARGIN_SECS);
+        ice_servers(&self.config, expires_at)
     }
 }

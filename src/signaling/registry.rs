@@ -1,6 +1,9 @@
 //! Who is in which call right now, who waits to be let in, and which bedside devices stand by.
-//! In memory: a restart ends every call anyway, the visit log keeps the history, and admissions
-//! (who was let in) are in the database.
+//! In memory: after a restart the pages rejoin by themselves (their stays are in the visit log),
+//! and admissions (who was let in) are in the database.
+//!
+//! A member is a person, not a socket: their place (and their peer id) outlives a lost
+//! connection for the rejoin grace, and a new socket of the same person takes it over.
 
 use std::collections::HashMap;
 
@@ -10,13 +13,45 @@ use socketioxide::socket::Sid;
 use super::{Participant, inbox::Door};
 use crate::domain::{CallRole, DeviceCheck, EndReason, NotNowMessage};
 
-/// One socket admitted to a room.
+/// One person in a call.
 #[derive(Debug, Clone)]
 pub struct Member {
+    /// Stable for the person in this room: the others address them by it across rejoins.
+    pub peer_id: String,
+    /// Their socket now (while `away`, the lost one).
     pub sid: Sid,
+    /// The page instance that joined (sent by the client): a new one means a reloaded page,
+    /// whose peer connections are new too.
+    pub session: String,
     pub participant: Participant,
     /// The visit log row, once written.
     pub visit_id: Option<i64>,
+    /// While their connection is lost and they may come back: the number of this absence.
+    pub away: Option<u64>,
+    /// What their page says it sends.
+    pub media: MediaState,
+}
+
+/// What a participant's page sends, as it reports it (`media`): shown on their tile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MediaState {
+    /// Their microphone is on.
+    pub microphone: bool,
+    /// Their camera is on.
+    pub camera: bool,
+    /// Their video is paused to keep the sound (a weak link, or the site's budget).
+    pub paused: bool,
+}
+
+impl Default for MediaState {
+    fn default() -> Self {
+        Self {
+            microphone: true,
+            camera: true,
+            paused: false,
+        }
+    }
 }
 
 /// One participant as the rooms list shows them.
@@ -24,20 +59,40 @@ pub struct Member {
 pub struct PresenceEntry {
     pub role: CallRole,
     pub name: String,
+    /// Their connection is lost and they may come back.
+    pub reconnecting: bool,
     /// The invite a relative came in with (the desk maps it to its visit).
     #[serde(skip)]
     pub invite_id: Option<String>,
 }
 
+impl PresenceEntry {
+    /// "Ana (relative)", or "Ana (relative, reconnecting…)", in the reader's language.
+    pub fn label(&self, t: &crate::i18n::Text) -> String {
+        if self.reconnecting {
+            format!(
+                "{} ({}, {})",
+                self.name,
+                self.role.label(t),
+                t.presence_reconnecting
+            )
+        } else {
+            format!("{} ({})", self.name, self.role.label(t))
+        }
+    }
+}
+
 /// The outcome of a join.
 #[derive(Debug)]
 pub enum Admission {
-    /// In, with the others already there. `replaced` is an earlier socket of the same person
-    /// (a page reloaded, or reconnecting after a network blip before the old socket timed out),
-    /// taken out so that it neither fills the room nor shows up as a ghost peer.
-    Admitted {
+    /// In, with the others already there.
+    Admitted { others: Vec<Member> },
+    /// The same person was in the call already (their connection lost, or on another socket
+    /// that has not noticed yet: a reload, a network change): this socket takes their place,
+    /// their peer id and their stay. `earlier` is the member as it was.
+    Back {
         others: Vec<Member>,
-        replaced: Option<Member>,
+        earlier: Box<Member>,
     },
     /// This socket had already joined.
     AlreadyJoined,
@@ -69,6 +124,8 @@ pub struct Waiter {
     pub told: Option<NotNowMessage>,
     /// Hands the socket its admission, in order with its own events.
     pub door: Door,
+    /// The page instance, for when it enters the call.
+    pub session: String,
 }
 
 /// A bedside device connected and ready, outside any call.
@@ -82,9 +139,16 @@ struct Standby {
 #[derive(Debug, Default)]
 pub struct Registry {
     rooms: HashMap<String, Vec<Member>>,
+    /// The room of each connected member's socket (not of the lost ones).
     room_of: HashMap<Sid, String>,
-    /// Why members were removed before their visit log row existed, for the joiner to record.
-    pending_end: HashMap<Sid, EndReason>,
+    /// Why members were removed before their visit log row existed, by peer id, for the joiner
+    /// to record.
+    pending_end: HashMap<String, EndReason>,
+    /// Absences counted so far, to number the next.
+    absences: u64,
+    /// When each room's call started, in order (for the video budget: the earlier keep video).
+    started: HashMap<String, u64>,
+    rooms_started: u64,
     waiting: Vec<Waiter>,
     standby: HashMap<Sid, Standby>,
 }
@@ -109,54 +173,86 @@ impl Participant {
 }
 
 impl Registry {
-    /// Admits a socket to its participant's room unless the room is full.
-    pub fn admit(&mut self, sid: Sid, participant: Participant, capacity: usize) -> Admission {
+    /// Admits a socket to its participant's room unless the room is full; the same person
+    /// already there is taken over instead (see [`Admission::Back`]).
+    pub fn admit(
+        &mut self,
+        sid: Sid,
+        participant: Participant,
+        peer_id: &str,
+        session: &str,
+        capacity: usize,
+    ) -> Admission {
         if self.room_of.contains_key(&sid) {
             return Admission::AlreadyJoined;
         }
-        let earlier = self
-            .rooms
-            .get(&participant.room_id)
-            .and_then(|members| {
-                members
-                    .iter()
-                    .find(|m| m.participant.same_person(&participant))
-            })
-            .map(|m| m.sid);
-        let replaced = earlier.and_then(|old| self.remove(old));
-        let members = self.rooms.entry(participant.room_id.clone()).or_default();
+        let room_id = participant.room_id.clone();
+        if !self.rooms.contains_key(&room_id) {
+            self.rooms_started += 1;
+            self.started.insert(room_id.clone(), self.rooms_started);
+        }
+        let members = self.rooms.entry(room_id.clone()).or_default();
+        if let Some(member) = members
+            .iter_mut()
+            .find(|m| m.participant.same_person(&participant))
+        {
+            let earlier = member.clone();
+            member.sid = sid;
+            member.session = session.to_string();
+            member.participant = participant;
+            member.away = None;
+            let others = members
+                .iter()
+                .filter(|m| m.peer_id != earlier.peer_id)
+                .cloned()
+                .collect();
+            if earlier.away.is_none() {
+                self.room_of.remove(&earlier.sid);
+            }
+            self.room_of.insert(sid, room_id);
+            return Admission::Back {
+                others,
+                earlier: Box::new(earlier),
+            };
+        }
         if members.len() >= capacity {
+            if members.is_empty() {
+                self.rooms.remove(&room_id);
+                self.started.remove(&room_id);
+            }
             return Admission::Full;
         }
         let others = members.clone();
-        self.room_of.insert(sid, participant.room_id.clone());
         members.push(Member {
+            peer_id: peer_id.to_string(),
             sid,
+            session: session.to_string(),
             participant,
             visit_id: None,
+            away: None,
+            media: MediaState::default(),
         });
-        Admission::Admitted { others, replaced }
+        self.room_of.insert(sid, room_id);
+        Admission::Admitted { others }
     }
 
     /// Notes why a member without a visit log row yet was removed.
-    pub fn note_pending_end(&mut self, sid: Sid, reason: EndReason) {
-        self.pending_end.insert(sid, reason);
+    pub fn note_pending_end(&mut self, peer_id: &str, reason: EndReason) {
+        self.pending_end.insert(peer_id.to_string(), reason);
     }
 
     /// Why a member was removed while its visit log row was being written, if it was.
-    pub fn take_pending_end(&mut self, sid: Sid) -> Option<EndReason> {
-        self.pending_end.remove(&sid)
+    pub fn take_pending_end(&mut self, peer_id: &str) -> Option<EndReason> {
+        self.pending_end.remove(peer_id)
     }
 
-    /// Remembers the visit log row of a member; false when it is no longer in a room.
-    pub fn set_visit_id(&mut self, sid: Sid, visit_id: i64) -> bool {
-        let Some(room) = self.room_of.get(&sid) else {
-            return false;
-        };
+    /// Remembers the visit log row of a member (whichever socket it has now); false when it is
+    /// no longer in the room.
+    pub fn set_visit_id(&mut self, room_id: &str, peer_id: &str, visit_id: i64) -> bool {
         let member = self
             .rooms
-            .get_mut(room)
-            .and_then(|members| members.iter_mut().find(|m| m.sid == sid));
+            .get_mut(room_id)
+            .and_then(|members| members.iter_mut().find(|m| m.peer_id == peer_id));
         match member {
             Some(member) => {
                 member.visit_id = Some(visit_id);
@@ -166,7 +262,77 @@ impl Registry {
         }
     }
 
-    /// True when both sockets are members of the same room.
+    /// The member whose socket this is, connected.
+    pub fn member_of(&self, sid: Sid) -> Option<Member> {
+        let room = self.room_of.get(&sid)?;
+        self.rooms.get(room)?.iter().find(|m| m.sid == sid).cloned()
+    }
+
+    /// The socket of the connected member `peer_id` when `from` is connected in the same room.
+    pub fn route(&self, from: Sid, peer_id: &str) -> Option<Sid> {
+        let room = self.room_of.get(&from)?;
+        self.rooms
+            .get(room)?
+            .iter()
+            .find(|m| m.peer_id == peer_id && m.away.is_none() && m.sid != from)
+            .map(|m| m.sid)
+    }
+
+    /// Notes what a connected member's page sends; the member, when there is one.
+    pub fn set_media(&mut self, sid: Sid, media: MediaState) -> Option<Member> {
+        let room = self.room_of.get(&sid)?;
+        let member = self
+            .rooms
+            .get_mut(room)?
+            .iter_mut()
+            .find(|m| m.sid == sid)?;
+        member.media = media;
+        Some(member.clone())
+    }
+
+    /// The running calls, for the video budget.
+    pub fn calls(&self) -> Vec<super::budget::Call> {
+        self.rooms
+            .iter()
+            .map(|(room, members)| super::budget::Call {
+                room_id: room.clone(),
+                order: self.started.get(room).copied().unwrap_or(u64::MAX),
+                participants: members.len(),
+            })
+            .collect()
+    }
+
+    /// The connection of this socket's member was lost: they keep their place, marked away.
+    /// Returns the member and the number of this absence.
+    pub fn go_away(&mut self, sid: Sid) -> Option<(Member, u64)> {
+        let room = self.room_of.remove(&sid)?;
+        self.absences += 1;
+        let absence = self.absences;
+        let member = self
+            .rooms
+            .get_mut(&room)?
+            .iter_mut()
+            .find(|m| m.sid == sid)?;
+        member.away = Some(absence);
+        Some((member.clone(), absence))
+    }
+
+    /// Takes out a member still away in the same absence (they did not come back in time).
+    pub fn expire(&mut self, room_id: &str, peer_id: &str, absence: u64) -> Option<Member> {
+        let members = self.rooms.get_mut(room_id)?;
+        let index = members
+            .iter()
+            .position(|m| m.peer_id == peer_id && m.away == Some(absence))?;
+        let member = members.remove(index);
+        if members.is_empty() {
+            self.rooms.remove(room_id);
+            self.started.remove(room_id);
+        }
+        Some(member)
+    }
+
+    /// True when both sockets are connected members of the same room.
+    #[cfg(test)]
     pub fn same_room(&self, a: Sid, b: Sid) -> bool {
         match (self.room_of.get(&a), self.room_of.get(&b)) {
             (Some(x), Some(y)) => x == y && a != b,
@@ -179,7 +345,7 @@ impl Registry {
         self.rooms.get(room_id).cloned().unwrap_or_default()
     }
 
-    /// Takes one socket out of its room.
+    /// Takes the member whose socket this is out of its room.
     pub fn remove(&mut self, sid: Sid) -> Option<Member> {
         let room = self.room_of.remove(&sid)?;
         let members = self.rooms.get_mut(&room)?;
@@ -187,22 +353,29 @@ impl Registry {
         let member = members.remove(index);
         if members.is_empty() {
             self.rooms.remove(&room);
+            self.started.remove(&room);
         }
         Some(member)
     }
 
-    /// Takes out every member matching `predicate`.
+    /// Takes out every member matching `predicate`, connected or away.
     pub fn remove_where(&mut self, predicate: impl Fn(&Member) -> bool) -> Vec<Member> {
-        let sids: Vec<Sid> = self
-            .rooms
-            .values()
-            .flatten()
-            .filter(|m| predicate(m))
-            .map(|m| m.sid)
-            .collect();
-        sids.into_iter()
-            .filter_map(|sid| self.remove(sid))
-            .collect()
+        let mut removed = Vec::new();
+        for members in self.rooms.values_mut() {
+            let (out, kept): (Vec<Member>, Vec<Member>) =
+                std::mem::take(members).into_iter().partition(&predicate);
+            *members = kept;
+            removed.extend(out);
+        }
+        self.rooms.retain(|_, members| !members.is_empty());
+        let rooms = &self.rooms;
+        self.started.retain(|room, _| rooms.contains_key(room));
+        for member in &removed {
+            if member.away.is_none() {
+                self.room_of.remove(&member.sid);
+            }
+        }
+        removed
     }
 
     /// Puts a relative in the waiting room; an earlier waiting socket of the same person (a
@@ -342,6 +515,7 @@ impl Registry {
                     .map(|m| PresenceEntry {
                         role: m.participant.role,
                         name: m.participant.display_name.clone(),
+                        reconnecting: m.away.is_some(),
                         invite_id: m.participant.invite_id.clone(),
                     })
                     .collect();
@@ -367,19 +541,78 @@ mod tests {
         }
     }
 
+    fn admit(registry: &mut Registry, sid: Sid, who: &Participant, capacity: usize) -> Admission {
+        let peer = who.invite_id.clone().unwrap_or_default();
+        registry.admit(sid, who.clone(), &peer, "page-1", capacity)
+    }
+
     #[test]
-    fn the_same_person_joining_again_replaces_the_old_socket() {
+    fn the_same_person_joining_again_takes_their_place_over() {
         let mut registry = Registry::default();
         let (old, new) = (Sid::new(), Sid::new());
         let ana = participant("r1");
-        registry.admit(old, ana.clone(), 1);
+        admit(&mut registry, old, &ana, 1);
+        registry.set_visit_id("r1", ana.invite_id.as_deref().unwrap(), 7);
 
-        let admission = registry.admit(new, ana, 1);
+        let admission = registry.admit(new, ana.clone(), "ignored", "page-2", 1);
 
-        assert!(
-            matches!(admission, Admission::Admitted { others, replaced: Some(r) } if others.is_empty() && r.sid == old)
+        let Admission::Back { others, earlier } = admission else {
+            panic!("taken over: {admission:?}");
+        };
+        assert!(others.is_empty());
+        assert_eq!((earlier.sid, earlier.session.as_str()), (old, "page-1"));
+        let members = registry.members_of("r1");
+        assert_eq!(members.len(), 1);
+        assert_eq!(members[0].sid, new);
+        assert_eq!(members[0].visit_id, Some(7), "the same stay");
+        assert_eq!(
+            members[0].peer_id,
+            ana.invite_id.unwrap(),
+            "the same peer id"
         );
-        assert!(!registry.same_room(old, new));
+        assert!(registry.member_of(old).is_none());
+    }
+
+    #[test]
+    fn a_lost_member_keeps_their_place_until_the_absence_expires() {
+        let mut registry = Registry::default();
+        let (bed, ana_sid, back) = (Sid::new(), Sid::new(), Sid::new());
+        let (patient, ana) = (participant("r1"), participant("r1"));
+        admit(&mut registry, bed, &patient, 2);
+        admit(&mut registry, ana_sid, &ana, 2);
+        let ana_peer = ana.invite_id.clone().unwrap();
+
+        let (away, absence) = registry.go_away(ana_sid).expect("was in");
+        assert_eq!(away.away, Some(absence));
+        assert_eq!(
+            registry.route(bed, &ana_peer),
+            None,
+            "no signal to a lost socket"
+        );
+        assert!(registry.presence()["r1"].iter().any(|p| p.reconnecting));
+        assert!(
+            matches!(
+                admit(&mut registry, Sid::new(), &participant("r1"), 2),
+                Admission::Full
+            ),
+            "the place is kept"
+        );
+
+        assert!(matches!(
+            admit(&mut registry, back, &ana, 2),
+            Admission::Back { .. }
+        ));
+        assert_eq!(
+            registry.expire("r1", &ana_peer, absence).map(|m| m.sid),
+            None
+        );
+        assert_eq!(registry.route(bed, &ana_peer), Some(back));
+
+        let (_, second) = registry.go_away(back).expect("in again");
+        assert_eq!(
+            registry.expire("r1", &ana_peer, second).map(|m| m.sid),
+            Some(back)
+        );
         assert_eq!(registry.members_of("r1").len(), 1);
     }
 
@@ -387,23 +620,24 @@ mod tests {
     fn capacity_is_enforced_and_rooms_are_separate() {
         let mut registry = Registry::default();
         let (a, b, c) = (Sid::new(), Sid::new(), Sid::new());
+        let first = participant("r1");
         assert!(matches!(
-            registry.admit(a, participant("r1"), 2),
+            admit(&mut registry, a, &first, 2),
             Admission::Admitted { .. }
         ));
         assert!(matches!(
-            registry.admit(a, participant("r1"), 2),
+            admit(&mut registry, a, &first, 2),
             Admission::AlreadyJoined
         ));
         assert!(
-            matches!(registry.admit(b, participant("r1"), 2), Admission::Admitted { others, .. } if others.len() == 1)
+            matches!(admit(&mut registry, b, &participant("r1"), 2), Admission::Admitted { others } if others.len() == 1)
         );
         assert!(matches!(
-            registry.admit(c, participant("r1"), 2),
+            admit(&mut registry, c, &participant("r1"), 2),
             Admission::Full
         ));
         assert!(
-            matches!(registry.admit(c, participant("r2"), 2), Admission::Admitted { others, .. } if others.is_empty())
+            matches!(admit(&mut registry, c, &participant("r2"), 2), Admission::Admitted { others } if others.is_empty())
         );
         assert!(registry.same_room(a, b));
         assert!(!registry.same_room(a, c));

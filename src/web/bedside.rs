@@ -75,6 +75,8 @@ struct BedsidePage {
     ticket_url: &'static str,
     exit_url: &'static str,
     waiting_for: &'static str,
+    ward_phone: &'static str,
+    next_visit: &'static str,
 }
 
 impl BedsidePage {
@@ -109,6 +111,8 @@ pub async fn show(
         ticket_url: "/bedside/ticket",
         exit_url: "/bedside",
         waiting_for: "",
+        ward_phone: "",
+        next_visit: "",
     })
 }
 

@@ -30,6 +30,10 @@ pub struct CallPage {
     pub exit_url: String,
     /// For a relative's waiting room: who they visit and when.
     pub waiting_for: String,
+    /// For a relative's end screen: the ward's phone ("" when none).
+    pub ward_phone: String,
+    /// For a relative's end screen after hanging up: their next visit, written ("" when none).
+    pub next_visit: String,
 }
 
 impl CallPage {
@@ -80,6 +84,8 @@ pub async fn staff_call(
         // press from patient lists.
         exit_url: "/desk".into(),
         waiting_for: String::new(),
+        ward_phone: String::new(),
+        next_visit: String::new(),
     })
 }
 

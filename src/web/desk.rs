@@ -131,7 +131,7 @@ pub async fn rows(
                                 .as_deref()
                                 .is_none_or(|id| mine.iter().any(|i| i.invite_id == id))
                         })
-                        .map(|e| format!("{} ({})", e.name, e.role.label(ctx.t)))
+                        .map(|e| e.label(ctx.t))
                         .collect()
                 })
                 .unwrap_or_default();
@@ -203,6 +203,8 @@ struct DeskPage {
     misfits: Arc<Vec<Visit>>,
     /// Who waits in the waiting room.
     waiting: super::waiting::WaitingPanel,
+    /// What holds video back now (the site's budget, wards at their limit).
+    limits: Vec<String>,
 }
 
 #[derive(Template)]
@@ -211,6 +213,53 @@ struct DeskRows {
     ctx: PageCtx,
     rows: Vec<DeskRow>,
     now: i64,
+    limits: Vec<String>,
+}
+
+/// What holds video back now, for the desk: the site's video budget (caps lowered to the floor,
+/// calls audio-only) and each ward running as many video visits as it allows.
+fn limits(state: &AppState, ctx: &PageCtx, rows: &[DeskRow], wards: &[Ward]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let load = state.signaling.site_load();
+    if load.at_limit(state.config.video_floor_kbps) {
+        if let Some(share) = load.share_kbps {
+            notes.push(
+                ctx.t
+                    .site_budget_reached
+                    .replace("{kbps}", &share.to_string()),
+            );
+        }
+        if load.audio_only_calls > 0 {
+            notes.push(ctx.t.audio_only_calls.of(load.audio_only_calls));
+        }
+    }
+    for ward in wards {
+        let running = rows
+            .iter()
+            .filter(|r| r.visit.ward_id == ward.id && r.state == VisitState::InCall)
+            .count();
+        let max = usize::try_from(ward.max_video_visits).unwrap_or(0);
+        if max > 0 && running >= max {
+            notes.push(
+                ctx.t
+                    .ward_video_full
+                    .replace("{ward}", &ward.name)
+                    .replace("{running}", &running.to_string())
+                    .replace("{max}", &max.to_string()),
+            );
+        }
+    }
+    notes
+}
+
+/// The wards this staff member's desk shows.
+async fn desk_wards(state: &AppState, staff: &CurrentStaff) -> Result<Vec<Ward>, AppError> {
+    let access = ward_access(state, staff).await?;
+    Ok(super::wards::all_wards(state)
+        .await?
+        .into_iter()
+        .filter(|w| access.allows(&w.id))
+        .collect())
 }
 
 macro_rules! row_helpers {
@@ -250,11 +299,7 @@ pub async fn show(
     let day = day_of(&query, &ctx);
     let rows = load_rows(&state, &staff, &ctx, day).await?;
     let access = ward_access(&state, &staff).await?;
-    let wards: Vec<Ward> = super::wards::all_wards(&state)
-        .await?
-        .into_iter()
-        .filter(|w| access.allows(&w.id))
-        .collect();
+    let wards = desk_wards(&state, &staff).await?;
     let key = (access.scope(&staff).map(str::to_string), db::now() / 3600);
     let misfits = state
         .caches
@@ -275,6 +320,7 @@ pub async fn show(
         super::waiting::WaitingPanel::load(&state, &staff, ctx.clone(), None, "/desk".into())
             .await?;
     render(&DeskPage {
+        limits: limits(&state, &ctx, &rows, &wards),
         waiting,
         today: day == ctx.today(),
         previous: day - chrono::Duration::days(1),
@@ -298,7 +344,9 @@ pub async fn rows_fragment(
 ) -> Result<Response, AppError> {
     let day = day_of(&query, &ctx);
     let rows = load_rows(&state, &staff, &ctx, day).await?;
+    let wards = desk_wards(&state, &staff).await?;
     render(&DeskRows {
+        limits: limits(&state, &ctx, &rows, &wards),
         ctx,
         rows,
         now: db::now(),

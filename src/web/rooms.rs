@@ -27,10 +27,7 @@ use crate::{
 /// Who is in a room, as one line of text.
 fn presence_line(entries: Option<&Vec<PresenceEntry>>, t: &Text) -> Option<String> {
     let entries = entries.filter(|e| !e.is_empty())?;
-    let names: Vec<String> = entries
-        .iter()
-        .map(|e| format!("{} ({})", e.name, e.role.label(t)))
-        .collect();
+    let names: Vec<String> = entries.iter().map(|e| e.label(t)).collect();
     Some(names.join(", "))
 }
 

@@ -206,22 +206,39 @@ pub async fn show(
         });
     }
     let title = ctx.t.visit_title.to_string();
-    let waiting_for = match &invite.visit_id {
-        Some(visit_id) => match db::visits::find(&state.db, visit_id).await? {
-            Some(visit) => {
-                let first_name = visit
-                    .patient_name
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default();
-                format!(
-                    "{} · {}",
-                    ctx.t.waiting_visiting.replace("{name}", first_name),
-                    ctx.long_time(visit.starts_at)
-                )
-            }
-            None => String::new(),
-        },
+    let visit = match &invite.visit_id {
+        Some(visit_id) => db::visits::find(&state.db, visit_id).await?,
+        None => None,
+    };
+    let ward_phone = match &visit {
+        Some(visit) => db::wards::find(&state.db, &visit.ward_id)
+            .await?
+            .map(|ward| ward.phone)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let next_visit = match (&visit, &invite.relative_id) {
+        (Some(visit), Some(relative_id)) => {
+            db::invites::next_visit_of(&state.db, relative_id, visit.ends_at)
+                .await?
+                .map(|at| ctx.long_time(at))
+                .unwrap_or_default()
+        }
+        _ => String::new(),
+    };
+    let waiting_for = match visit {
+        Some(visit) => {
+            let first_name = visit
+                .patient_name
+                .split_whitespace()
+                .next()
+                .unwrap_or_default();
+            format!(
+                "{} · {}",
+                ctx.t.waiting_visiting.replace("{name}", first_name),
+                ctx.long_time(visit.starts_at)
+            )
+        }
         None => String::new(),
     };
     render(&CallPage {
@@ -231,6 +248,8 @@ pub async fn show(
         ticket_url: "/visit/ticket".into(),
         exit_url: "/visit".into(),
         waiting_for,
+        ward_phone,
+        next_visit,
     })
 }
 

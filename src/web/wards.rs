@@ -18,8 +18,8 @@ use crate::{
         wards::{Ward, WardInput, WardRules},
     },
     domain::{
-        DateException, FieldError, RandomId, Reason, WardName, Window, day_label, parse_date,
-        parse_day, parse_number,
+        DateException, FieldError, PhoneNumber, RandomId, Reason, WardName, Window, day_label,
+        parse_date, parse_day, parse_number,
     },
     error::AppError,
     state::AppState,
@@ -41,6 +41,9 @@ pub struct WardForm {
     auto_admit: Option<String>,
     #[serde(default)]
     bedside_shows_name: Option<String>,
+    /// The ward's phone for relatives; may stay empty.
+    #[serde(default)]
+    phone: String,
     #[serde(default)]
     hours_0: String,
     #[serde(default)]
@@ -89,6 +92,7 @@ impl WardForm {
             max_video_visits: "4".into(),
             auto_admit: None,
             bedside_shows_name: None,
+            phone: String::new(),
             hours_0: day.clone(),
             hours_1: day.clone(),
             hours_2: day.clone(),
@@ -108,6 +112,7 @@ impl WardForm {
             max_video_visits: rules.ward.max_video_visits.to_string(),
             auto_admit: rules.ward.auto_admit.then(|| "on".into()),
             bedside_shows_name: rules.ward.bedside_shows_name.then(|| "on".into()),
+            phone: rules.ward.phone.clone(),
             hours_0: day_label(&w[0]),
             hours_1: day_label(&w[1]),
             hours_2: day_label(&w[2]),
@@ -132,6 +137,7 @@ impl WardForm {
             parse_number(&self.max_video_visits, 1, 100),
             t,
         );
+        let phone = errors.check("phone", PhoneNumber::parse(&self.phone), t);
         let mut week: [Vec<Window>; 7] = Default::default();
         for (i, slot) in week.iter_mut().enumerate() {
             if let Some(windows) = errors.check(HOUR_FIELDS[i], parse_day(self.day(&i)), t) {
@@ -153,6 +159,7 @@ impl WardForm {
             max_video_visits: max_video?,
             auto_admit: self.auto_admit.is_some(),
             bedside_shows_name: self.bedside_shows_name.is_some(),
+            phone: phone?,
             week,
         })
     }
@@ -165,6 +172,7 @@ struct ParsedWard {
     max_video_visits: i64,
     auto_admit: bool,
     bedside_shows_name: bool,
+    phone: PhoneNumber,
     week: [Vec<Window>; 7],
 }
 
@@ -177,6 +185,7 @@ impl ParsedWard {
             max_video_visits: self.max_video_visits,
             auto_admit: self.auto_admit,
             bedside_shows_name: self.bedside_shows_name,
+            phone: self.phone.as_str(),
             week: &self.week,
         }
     }

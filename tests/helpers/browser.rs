@@ -42,7 +42,7 @@ pub fn ensure_chromium() {
 }
 
 /// Installs Debian packages (as root).
-fn apt_install(packages: &[&str]) {
+pub(crate) fn apt_install(packages: &[&str]) {
     eprintln!("installing {packages:?} from Debian for the browser tests…");
     let install: Vec<&str> = ["install", "-y", "--no-install-recommends"]
         .into_iter()
@@ -59,7 +59,7 @@ fn apt_install(packages: &[&str]) {
     }
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -138,27 +138,50 @@ impl Browser {
 
     /// Starts a browser of the given engine, headless, with a fake camera and microphone.
     pub async fn start_as(engine: Engine) -> Browser {
-        let port = free_port();
-        let driver = if engine == Engine::Firefox {
+        Self::start_at(engine, None).await
+    }
+
+    /// Starts a browser inside a network namespace: its only network is the namespace's pair.
+    pub async fn start_inside(engine: Engine, netns: &super::netns::Netns) -> Browser {
+        Self::start_at(engine, Some(netns)).await
+    }
+
+    async fn start_at(engine: Engine, netns: Option<&super::netns::Netns>) -> Browser {
+        let (port, host, client) = match netns {
+            Some(n) => (
+                n.driver_port,
+                n.ns_addr.to_string(),
+                n.host_addr.to_string(),
+            ),
+            None => (
+                free_port(),
+                "127.0.0.1".to_string(),
+                "127.0.0.1".to_string(),
+            ),
+        };
+        let program = if engine == Engine::Firefox {
             ensure_firefox();
-            Command::new(geckodriver_path())
-                .arg(format!("--port={port}"))
-                .arg("--host=127.0.0.1")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("geckodriver starts")
+            geckodriver_path().display().to_string()
         } else {
             ensure_chromium();
-            Command::new(CHROMEDRIVER)
-                .arg(format!("--port={port}"))
-                .arg("--allowed-ips=127.0.0.1")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("chromedriver starts")
+            CHROMEDRIVER.to_string()
         };
-        let base = format!("http://127.0.0.1:{port}");
+        let mut command = match netns {
+            Some(n) => n.command(&program),
+            None => Command::new(&program),
+        };
+        command.arg(format!("--port={port}"));
+        if engine == Engine::Firefox {
+            command.arg(format!("--host={host}"));
+        } else {
+            command.arg(format!("--allowed-ips={client}"));
+        }
+        let driver = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the WebDriver starts");
+        let base = format!("http://{host}:{port}");
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
         for _ in 0..100 {
             if http.get(format!("{base}/status")).send().await.is_ok() {
@@ -294,6 +317,20 @@ impl Browser {
             reqwest::Method::POST,
             &format!("/element/{id}/click"),
             json!({}),
+        )
+        .await;
+    }
+
+    /// Presses Enter on whatever has the keyboard focus (a keyboard user's activation).
+    pub async fn press_enter(&self) {
+        let enter = "\u{E007}";
+        self.command(
+            reqwest::Method::POST,
+            "/actions",
+            json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": [
+                { "type": "keyDown", "value": enter },
+                { "type": "keyUp", "value": enter },
+            ]}]}),
         )
         .await;
     }

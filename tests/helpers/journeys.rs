@@ -12,7 +12,12 @@ use super::{
 
 /// Signs `username` in on `browser`; the desk opens.
 pub async fn log_in(browser: &Browser, app: &TestApp, username: &str) {
-    browser.goto(&app.url("/login")).await;
+    log_in_at(browser, &app.base, username).await;
+}
+
+/// Signs `username` in on `browser` at the server `base` (`https://HOST:PORT`).
+pub async fn log_in_at(browser: &Browser, base: &str, username: &str) {
+    browser.goto(&format!("{base}/login")).await;
     browser.type_into("input[name=username]", username).await;
     browser.type_into("input[name=password]", PASSWORD).await;
     browser
@@ -30,8 +35,34 @@ pub async fn log_in(browser: &Browser, app: &TestApp, username: &str) {
 /// A relative's device: opens the link, types the code, passes the device check, joins.
 pub async fn relative_joins(app: &TestApp, link: &str, code: &str) -> Browser {
     let relative = Browser::start().await;
+    relative_arrives(&relative, app, link, code).await;
+    relative
+}
+
+/// [`relative_joins`] at the server `base`.
+pub async fn relative_joins_at(base: &str, link: &str, code: &str) -> Browser {
+    let relative = Browser::start().await;
+    relative_arrives_at(&relative, base, link, code).await;
+    relative
+}
+
+/// On the relative's `relative` browser: opens the link, types the code, passes the device
+/// check, joins.
+pub async fn relative_arrives(relative: &Browser, app: &TestApp, link: &str, code: &str) {
+    relative_arrives_at(relative, &app.base, link, code).await;
+}
+
+/// [`relative_arrives`] at the server `base`.
+pub async fn relative_arrives_at(relative: &Browser, base: &str, link: &str, code: &str) {
+    relative_reaches_check(relative, base, link, code).await;
+    relative.click("#join").await;
+}
+
+/// On the relative's browser: opens the link, types the code, and waits at the device check
+/// with the camera's picture shown.
+pub async fn relative_reaches_check(relative: &Browser, base: &str, link: &str, code: &str) {
     assert!(
-        link.starts_with(&format!("{}/i/", app.base)),
+        link.starts_with(&format!("{base}/i/")),
         "the card's link points at this server: {link}"
     );
     // Tapped in a message from another site (webmail, a chat app): a cross-site navigation.
@@ -65,8 +96,6 @@ pub async fn relative_joins(app: &TestApp, link: &str, code: &str) -> Browser {
             "the camera preview",
         )
         .await;
-    relative.click("#join").await;
-    relative
 }
 
 /// Waits until the page has received video from `peers` others, then checks it keeps coming.
@@ -101,5 +130,37 @@ pub async fn assert_receiving(browser: &Browser, peers: usize, who: &str) {
             after > *before,
             "{who}: frames keep arriving ({before} → {after})"
         );
+    }
+}
+
+/// Every video frame the page has decoded, from all its peers.
+pub async fn frames(browser: &Browser) -> u64 {
+    browser
+        .stats()
+        .await
+        .iter()
+        .map(|s| s["framesDecoded"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// Waits until the page has decoded `more` frames beyond `from`; how long it took.
+pub async fn frames_grow(
+    browser: &Browser,
+    from: u64,
+    more: u64,
+    within: Duration,
+    who: &str,
+) -> Duration {
+    let started = tokio::time::Instant::now();
+    loop {
+        let now = frames(browser).await;
+        if now >= from + more {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "{who}: frames did not grow by {more} within {within:?} ({from} → {now})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

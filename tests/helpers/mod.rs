@@ -7,8 +7,11 @@
     reason = "each test binary uses a different part of the helpers"
 )]
 
+pub mod axe;
 pub mod browser;
+pub mod coturn;
 pub mod journeys;
+pub mod netns;
 pub mod process;
 pub mod socket;
 
@@ -51,6 +54,8 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut config = Config::with_defaults("127.0.0.1:0".parse().unwrap(), dir.path().join("data"));
+    // A socket a test drops has left soon, not after the minute a real page gets to come back.
+    config.rejoin_grace_secs = 2;
     adjust(&mut config);
     start_in(dir, config).await
 }
@@ -61,7 +66,7 @@ pub async fn start_in(dir: TempDir, config: Config) -> TestApp {
     let addr = server.addr;
     let (client, jar) = new_client();
     TestApp {
-        base: format!("https://127.0.0.1:{}", addr.port()),
+        base: format!("https://{addr}"),
         server: Some(server),
         addr,
         dir,
@@ -231,6 +236,7 @@ impl TestApp {
                 max_video_visits: max_video,
                 auto_admit: false,
                 bedside_shows_name: false,
+                phone: "",
                 week: &week,
             },
         )

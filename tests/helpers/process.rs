@@ -37,8 +37,18 @@ impl ServerProcess {
     /// Starts `visitas` on 127.0.0.1, a free port, with `data` as its data directory, after `setup`
     /// (shell commands), and waits until it listens.
     pub async fn start(setup: &str, data: &Path, extra: &[&str]) -> ServerProcess {
+        Self::start_bound(setup, data, "127.0.0.1:0", extra).await
+    }
+
+    /// [`ServerProcess::start`] on the address `bind`.
+    pub async fn start_bound(
+        setup: &str,
+        data: &Path,
+        bind: &str,
+        extra: &[&str],
+    ) -> ServerProcess {
         let data = data.to_str().expect("a UTF-8 path");
-        let mut args = vec!["--bind", "127.0.0.1:0", "--data-dir", data];
+        let mut args = vec!["--bind", bind, "--data-dir", data];
         args.extend_from_slice(extra);
         let mut child = shell_command(setup, &args)
             .stdout(Stdio::piped())

@@ -204,6 +204,15 @@ impl SocketClient {
         self.ack(id).await
     }
 
+    /// Sends an event with `data` and waits for its acknowledgement.
+    pub async fn call_with(&mut self, event: &str, data: Value) -> Option<Value> {
+        let id = self.next_ack;
+        self.next_ack += 1;
+        self.send_raw(format!("42{id}{}", json!([event, data])))
+            .await;
+        self.ack(id).await
+    }
+
     /// Waits up to 10 s for the acknowledgement numbered `id`, keeping events that arrive first.
     pub async fn ack(&mut self, id: u64) -> Option<Value> {
         self.next_ack = self.next_ack.max(id + 1);
