@@ -342,6 +342,7 @@ pub struct Text {
     pub hang_up: &'static str,
     pub flip_camera: &'static str,
     pub meter_tap: &'static str,
+    pub no_media_path: &'static str,
     pub call_time: &'static str,
     pub call_controls: &'static str,
     pub other_left: &'static str,
@@ -532,6 +533,7 @@ pub struct Text {
     pub visits_booked_count: Plural,
     pub places_free: Plural,
     pub audio_only_calls: Plural,
+    pub reconnect_attempts: Plural,
     pub and_more: Plural,
     pub not_now_few_minutes: &'static str,
     pub not_now_resting: &'static str,
@@ -780,6 +782,7 @@ pub const ES: Text = Text {
     hang_up: "Colgar",
     flip_camera: "Girar cámara",
     meter_tap: "Toque aquí para probar el micrófono",
+    no_media_path: "No hay camino para el vídeo entre los dos navegadores. En una wifi que aísla a los clientes o bloquea el multicast (Firefox oculta las direcciones locales tras nombres .local), la instalación necesita un servidor STUN/TURN (coturn, --ice-url): vea «TURN con coturn» en el README.",
     call_time: "Tiempo de llamada",
     call_controls: "Controles de la llamada",
     other_left: "{name} ha salido de la llamada.",
@@ -979,6 +982,10 @@ pub const ES: Text = Text {
     audio_only_calls: Plural {
         one: "{n} llamada va solo con sonido hasta que haya sitio.",
         other: "{n} llamadas van solo con sonido hasta que haya sitio.",
+    },
+    reconnect_attempts: Plural {
+        one: "({n} intento)",
+        other: "({n} intentos)",
     },
     and_more: Plural {
         one: "… y {n} más.",
@@ -1257,6 +1264,7 @@ pub const EN: Text = Text {
     hang_up: "Hang up",
     flip_camera: "Flip camera",
     meter_tap: "Tap here to test your microphone",
+    no_media_path: "There is no path for media between the two browsers. On Wi-Fi that isolates clients or blocks multicast (Firefox hides local addresses behind .local names), the site needs a STUN/TURN server (coturn, --ice-url): see \"TURN with coturn\" in the README.",
     call_time: "Call time",
     call_controls: "Call controls",
     other_left: "{name} left the call.",
@@ -1456,6 +1464,10 @@ pub const EN: Text = Text {
     audio_only_calls: Plural {
         one: "{n} call is audio-only until there is room.",
         other: "{n} calls are audio-only until there is room.",
+    },
+    reconnect_attempts: Plural {
+        one: "({n} attempt)",
+        other: "({n} attempts)",
     },
     and_more: Plural {
         one: "… and {n} more.",

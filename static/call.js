@@ -59,7 +59,13 @@ function setCallState(next) {
   if (next === "connected") startTimer();
   state.callState = next;
   document.documentElement.dataset.callState = next;
-  $("status").textContent = t(next);
+  const attempts = next === "reconnecting" && state.attempts ? " " + plural("attempts", state.attempts) : "";
+  $("status").textContent = t(next) + attempts;
+}
+
+/** A text with a number, in its singular or plural form ("1 intento", "2 intentos"). */
+function plural(key, n) {
+  return t(`${key}-${n === 1 ? "one" : "other"}`).replace("{n}", String(n));
 }
 
 /** The call's length, from when it first connected: "12:05". */
@@ -254,6 +260,11 @@ function connect() {
   clearInterval(state.keepAlive);
   state.keepAlive = setInterval(() => fetchTicket(), 5 * 60 * 1000);
 
+  // Each try to reconnect, counted on the status line while it lasts.
+  socket.io.on("reconnect_attempt", (attempt) => {
+    state.attempts = attempt;
+    refreshCallState();
+  });
   socket.on("connect", () => {
     mark("socket-connected");
     startHeartbeat(socket);
@@ -441,6 +452,7 @@ function onJoined(answer) {
   state.selfId = answer.id;
   state.joined = true;
   state.everJoined = true;
+  state.attempts = 0;
   state.graceSecs = answer.rejoinGraceSecs || 60;
   state.iceServers = answer.iceServers || [];
   state.iceTransportPolicy = answer.iceTransportPolicy || "all";
@@ -549,7 +561,11 @@ function ensurePeer(id, name = "", role = "", session = "") {
     if (role) peer.role = role;
     return peer;
   }
-  const pc = new RTCPeerConnection({ iceServers: state.iceServers, iceTransportPolicy: state.iceTransportPolicy });
+  // With a TURN server, start allocating a relay as soon as the connection exists (the side that
+  // answers creates it on `peer-joined`, before the offer arrives).
+  const turn = state.iceServers.some((s) => [].concat(s.urls).some((u) => /^turns?:/.test(u)));
+  const pc = new RTCPeerConnection({ iceServers: state.iceServers, iceTransportPolicy: state.iceTransportPolicy,
+    iceCandidatePoolSize: turn ? 1 : 0 });
   peer = { id, name, role, session, pc, polite: state.selfId < id, makingOffer: false, ignoreOffer: false,
     tracksAdded: false, pending: [], queue: Promise.resolve(), tile: createTile(id, name, role),
     away: false, confirmed: true, restartTimer: 0,
@@ -600,6 +616,9 @@ function ensurePeer(id, name = "", role = "", session = "") {
       }, 5000);
     } else if (now === "failed") {
       restartIce(peer);
+      // Staff can act on it: no path for media between the browsers (Wi-Fi that isolates
+      // clients or blocks the multicast Firefox's .local addresses need) wants a STUN/TURN server.
+      if (state.role === "staff" || state.role === "patient") showNotice(t("no-media-path"));
     }
     refreshTile(peer);
     refreshCallState();
@@ -831,6 +850,8 @@ function removePeer(id) {
   if (!peer) return;
   clearTimeout(peer.restartTimer);
   state.peers.delete(id);
+  // The same person (the same peer id) may come back on a new connection: its first frame is new.
+  delete state.firstFrames[id];
   peer.pc.close();
   peer.tile.remove();
   refreshCallState();

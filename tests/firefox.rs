@@ -46,7 +46,11 @@ async fn call_between(relative_engine: Engine, bedside_engine: Engine) {
         relative.click("#check .meter-tap").await;
     }
     relative
-        .wait_for(moving, Duration::from_secs(10), "the microphone meter moves")
+        .wait_for(
+            moving,
+            Duration::from_secs(10),
+            "the microphone meter moves",
+        )
         .await;
     eprintln!("{relative_engine:?} relative: the page asked for a tap: {asks}");
 

@@ -139,6 +139,19 @@ async fn after_seventy_seconds_cut_the_relative_is_gone_and_may_rejoin_without_t
 
     netns.cut();
     let cut_at = Instant::now();
+    // The relative's page keeps trying, and says how often, with the right plural.
+    for (pattern, what) in [
+        ("\\(1 (intento|attempt)\\)", "its first attempt"),
+        ("\\([2-9] (intentos|attempts)\\)", "its later attempts"),
+    ] {
+        relative
+            .wait_for(
+                &format!("/{pattern}/.test(document.querySelector('#status').textContent)"),
+                Duration::from_secs(20),
+                &format!("the relative's page counting {what}"),
+            )
+            .await;
+    }
     bedside
         .wait_for(
             "document.querySelector('.tile[data-reconnecting=true] .tile-state')?.textContent.includes('Lola')",

@@ -1683,7 +1683,7 @@ async fn cut_to_frames(opts: &Options, cuts: usize) -> Option<Vec<f64>> {
 
 /// Join → first frame with every call through a real coturn (`--ice-transport-policy relay`),
 /// on a Visitas of its own; `None` without coturn.
-async fn relay_joins(opts: &Options) -> Option<Vec<f64>> {
+async fn relay_joins(opts: &Options) -> Option<(Vec<f64>, Vec<f64>)> {
     let coturn = coturn::Coturn::start()?;
     let url = coturn.url();
     let flags = [
@@ -1716,8 +1716,10 @@ async fn relay_joins(opts: &Options) -> Option<Vec<f64>> {
         .zip(&run.bedside_totals)
         .map(|(a, b)| a.max(*b))
         .collect();
+    let at = MILESTONES.iter().position(|m| *m == "ice-connected");
+    let ice = at.map(|i| run.steps[i].clone()).unwrap_or_default();
     drop((run, visitas, coturn));
-    Some(totals)
+    Some((totals, ice))
 }
 
 /// The figures of [`Part::Network`]; `direct` is the median of direct joins in this run (the
@@ -1726,7 +1728,8 @@ pub async fn network(opts: &Options, direct: Option<f64>) -> Vec<Metric> {
     let cuts = if opts.quick { 1 } else { 7 };
     let healed = cut_to_frames(opts, cuts).await;
     let relayed = relay_joins(opts).await;
-    let relayed_median = relayed.as_deref().and_then(|r| percentile(r, 50.0));
+    let relayed_median = relayed.as_ref().and_then(|(r, _)| percentile(r, 50.0));
+    let relayed_ice = relayed.as_ref().and_then(|(_, ice)| percentile(ice, 50.0));
     vec![
         Metric::new(
             "5 s network cut → frames flowing again, median",
@@ -1746,6 +1749,12 @@ pub async fn network(opts: &Options, direct: Option<f64>) -> Vec<Metric> {
             relayed_median
                 .zip(direct)
                 .is_some_and(|(relay, direct)| relay <= 1.5 * direct),
+        ),
+        Metric::new(
+            "  TURN join → ice-connected, median",
+            "ms",
+            relayed_ice,
+            None,
         ),
     ]
 }

@@ -706,12 +706,8 @@ pub(super) async fn signal(
         tracing::warn!(sid = %socket.id, "dropped a signal that is not a description or candidate");
         return;
     }
-    let (to, from) = {
-        let registry = connection.hub.registry();
-        let from = registry.member_of(socket.id).map(|m| m.peer_id);
-        (registry.route(socket.id, &message.to), from)
-    };
-    let (Some(to), Some(from)) = (to, from) else {
+    let route = connection.hub.registry().route(socket.id, &message.to);
+    let Some((to, from)) = route else {
         tracing::debug!(sid = %socket.id, "dropped a signal to nobody connected in the sender's room");
         return;
     };

@@ -60,7 +60,7 @@
 //! **Rejoining.** A participant is a person, not a socket: `id` (the peer id) is issued by the
 //! server, the same for that person in that room for the whole visit, across reconnections
 //! and restarts. When a socket's connection is lost (closed, broken, or silent past the
-//! transport's ping timeout, 15 s at most) the person keeps their place for
+//! transport's ping timeout, 45 s at most) the person keeps their place for
 //! `--rejoin-grace-secs` (60 by default) counted from their last event, and the others get
 //! `peer-away` `{ id }`. A new socket of the same person that joins (with a fresh ticket) takes
 //! the place back: it gets the usual answer with `rejoined: true`, the others get `peer-back`
@@ -296,9 +296,9 @@ pub fn build(
         // Per socket, and most sockets are idle: reading an offer takes a few more reads.
         .ws_read_buffer_size(256)
         .connect_timeout(Duration::from_secs(10))
-        // A dead connection is noticed within 15 s (the pages' own heartbeat notices sooner).
-        .ping_interval(Duration::from_secs(10))
-        .ping_timeout(Duration::from_secs(5))
+        // Engine.IO's own heartbeat stays at its defaults (a dead connection noticed within 45 s):
+        // pages in a call notice a dead link in seconds with their `alive` heartbeat, and a lost
+        // person's grace counts from their last event, not from when the server noticed.
         .with_state(hub.clone())
         // Only ever handed upgraded connections: no inner service is reached.
         .build_with_inner_svc(());

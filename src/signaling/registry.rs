@@ -268,14 +268,16 @@ impl Registry {
         self.rooms.get(room)?.iter().find(|m| m.sid == sid).cloned()
     }
 
-    /// The socket of the connected member `peer_id` when `from` is connected in the same room.
-    pub fn route(&self, from: Sid, peer_id: &str) -> Option<Sid> {
+    /// For a signal from the connected socket `from` to `peer_id`: the peer's socket, when it is
+    /// connected in the same room, and the sender's own peer id.
+    pub fn route(&self, from: Sid, peer_id: &str) -> Option<(Sid, String)> {
         let room = self.room_of.get(&from)?;
-        self.rooms
-            .get(room)?
+        let members = self.rooms.get(room)?;
+        let to = members
             .iter()
-            .find(|m| m.peer_id == peer_id && m.away.is_none() && m.sid != from)
-            .map(|m| m.sid)
+            .find(|m| m.peer_id == peer_id && m.away.is_none() && m.sid != from)?;
+        let sender = members.iter().find(|m| m.sid == from)?;
+        Some((to.sid, sender.peer_id.clone()))
     }
 
     /// Notes what a connected member's page sends; the member, when there is one.
@@ -606,7 +608,10 @@ mod tests {
             registry.expire("r1", &ana_peer, absence).map(|m| m.sid),
             None
         );
-        assert_eq!(registry.route(bed, &ana_peer), Some(back));
+        assert_eq!(
+            registry.route(bed, &ana_peer).map(|(sid, _)| sid),
+            Some(back)
+        );
 
         let (_, second) = registry.go_away(back).expect("in again");
         assert_eq!(
