@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use helpers::{
     browser::{Browser, CONNECT},
-    journeys::{frames, frames_grow, log_in, relative_joins},
+    journeys::{frames, frames_grow, log_in, relative_joins, senders},
     socket::{joined_bedside, joined_relative},
     spawn_app_with,
 };
@@ -131,24 +131,6 @@ async fn what_a_page_sends_reaches_the_others_and_those_who_come_later() {
         .expect("Ana among the peers");
     assert_eq!(seen["microphone"], false, "{seen}");
     assert_eq!(seen["camera"], true);
-}
-
-/// Each video sender of the page: (active, maxBitrate).
-async fn senders(browser: &Browser) -> Vec<(bool, Option<u64>)> {
-    browser
-        .eval("return window.visitas.senders()")
-        .await
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|s| {
-            (
-                s["active"].as_bool().unwrap_or(true),
-                s["maxBitrate"].as_u64(),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test]

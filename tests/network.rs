@@ -17,7 +17,7 @@ use helpers::{
     browser::{Browser, CONNECT, Engine},
     journeys::{
         assert_receiving, frames, frames_grow, log_in, log_in_at, relative_arrives,
-        relative_joins_at,
+        relative_joins_at, senders,
     },
     netns::Netns,
     process::ServerProcess,
@@ -286,24 +286,6 @@ async fn a_server_killed_and_started_again_mid_call_does_not_stop_the_media() {
     let here = presence[&room].as_str().unwrap_or_default();
     assert_eq!(here.matches("Lola").count(), 1, "{presence}");
     drop((bedside, relative, dir));
-}
-
-/// The relative's video senders: (active, maxBitrate) each.
-async fn senders(browser: &Browser) -> Vec<(bool, Option<u64>)> {
-    browser
-        .eval("return window.visitas.senders()")
-        .await
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|s| {
-            (
-                s["active"].as_bool().unwrap_or(true),
-                s["maxBitrate"].as_u64(),
-            )
-        })
-        .collect()
 }
 
 /// Audio packets the page has received from its peers.

@@ -164,3 +164,21 @@ pub async fn frames_grow(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The page's video senders, each as (active, maxBitrate) (`RTCRtpSender.getParameters`).
+pub async fn senders(browser: &Browser) -> Vec<(bool, Option<u64>)> {
+    browser
+        .eval("return window.visitas.senders()")
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            (
+                s["active"].as_bool().unwrap_or(true),
+                s["maxBitrate"].as_u64(),
+            )
+        })
+        .collect()
+}
