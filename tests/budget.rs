@@ -7,8 +7,8 @@ mod helpers;
 use std::time::Duration;
 
 use helpers::{
-    browser::{Browser, CONNECT},
-    journeys::{frames, frames_grow, log_in, relative_joins, senders},
+    browser::Engine,
+    journeys::{frames, frames_grow, nurse_bedside, relative_joins, senders, wait_connected},
     socket::{joined_bedside, joined_relative},
     spawn_app_with,
 };
@@ -145,20 +145,10 @@ async fn in_the_browser_a_call_beyond_the_budget_is_audio_only_until_another_end
     let patient = app.register_patient("Berta Gil", "").await;
     let room = app.create_room(&patient).await;
     let card = app.create_invite(&room, "Lola").await;
-    let bedside = Browser::start().await;
-    log_in(&bedside, &app, "nurse.ana").await;
-    bedside
-        .goto(&app.url(&format!("/rooms/{room}/call?as=patient")))
-        .await;
+    let bedside = nurse_bedside(&app, &room, Engine::Chromium).await;
     let relative = relative_joins(&app, &card.link, &card.code).await;
     for (browser, who) in [(&relative, "relative"), (&bedside, "bedside")] {
-        browser
-            .wait_for(
-                "document.documentElement.dataset.callState === 'connected'",
-                CONNECT,
-                who,
-            )
-            .await;
+        wait_connected(browser, who).await;
     }
     relative
         .wait_for(

@@ -9,8 +9,8 @@ mod helpers;
 use std::time::Duration;
 
 use helpers::{
-    browser::{Browser, CONNECT, Engine},
-    journeys::{assert_receiving, log_in, relative_reaches_check},
+    browser::{Browser, Engine},
+    journeys::{assert_receiving, nurse_bedside, relative_reaches_check, wait_connected},
     spawn_app,
 };
 
@@ -22,11 +22,7 @@ async fn call_between(relative_engine: Engine, bedside_engine: Engine) {
     let app = spawn_app().await;
     let (_, room) = app.nurse_with_room("Elena Ruiz").await;
     let card = app.create_invite(&room, "Lola").await;
-    let bedside = Browser::start_as(bedside_engine).await;
-    log_in(&bedside, &app, "nurse.ana").await;
-    bedside
-        .goto(&app.url(&format!("/rooms/{room}/call?as=patient")))
-        .await;
+    let bedside = nurse_bedside(&app, &room, bedside_engine).await;
     let relative = Browser::start_as(relative_engine).await;
     relative_reaches_check(&relative, &app.base, &card.link, &card.code).await;
 
@@ -56,13 +52,7 @@ async fn call_between(relative_engine: Engine, bedside_engine: Engine) {
 
     relative.click("#join").await;
     for (browser, who) in [(&relative, "relative"), (&bedside, "bedside")] {
-        browser
-            .wait_for(
-                "document.documentElement.dataset.callState === 'connected'",
-                CONNECT,
-                who,
-            )
-            .await;
+        wait_connected(browser, who).await;
         assert_receiving(browser, 1, who).await;
     }
     drop((bedside, relative));

@@ -16,7 +16,7 @@ use helpers::{
     TestApp,
     browser::{Browser, CONNECT, Engine},
     journeys::{
-        assert_receiving, frames, frames_grow, log_in, log_in_at, relative_arrives,
+        assert_receiving, frames, frames_grow, log_in_at, nurse_bedside, relative_arrives,
         relative_joins_at, senders,
     },
     netns::Netns,
@@ -40,11 +40,7 @@ async fn call_across(netns: &Netns, engine: Engine, grace: u64) -> (TestApp, Bro
     .await;
     let (_, room) = app.nurse_with_room("Elena Ruiz").await;
     let card = app.create_invite(&room, "Lola").await;
-    let bedside = Browser::start().await;
-    log_in(&bedside, &app, "nurse.ana").await;
-    bedside
-        .goto(&app.url(&format!("/rooms/{room}/call?as=patient")))
-        .await;
+    let bedside = nurse_bedside(&app, &room, Engine::Chromium).await;
     let relative = Browser::start_inside(engine, netns).await;
     relative_arrives(&relative, &app, &card.link, &card.code).await;
     for (browser, who) in [(&relative, "relative"), (&bedside, "bedside")] {

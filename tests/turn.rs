@@ -6,9 +6,9 @@ mod helpers;
 
 use helpers::{
     TestApp,
-    browser::{Browser, CONNECT},
+    browser::{Browser, Engine},
     coturn::Coturn,
-    journeys::{assert_receiving, log_in, relative_joins},
+    journeys::{assert_receiving, nurse_bedside, relative_joins, wait_connected},
     socket::with_ticket,
     spawn_app_with,
 };
@@ -99,21 +99,11 @@ async fn calls_go_through_coturn_when_the_site_sends_every_call_through_it() {
     .await;
     let (_, room) = app.nurse_with_room("Elena Ruiz").await;
     let card = app.create_invite(&room, "Lola").await;
-    let bedside = Browser::start().await;
-    log_in(&bedside, &app, "nurse.ana").await;
-    bedside
-        .goto(&app.url(&format!("/rooms/{room}/call?as=patient")))
-        .await;
+    let bedside = nurse_bedside(&app, &room, Engine::Chromium).await;
     let relative = relative_joins(&app, &card.link, &card.code).await;
 
     for (browser, who) in [(&relative, "relative"), (&bedside, "bedside")] {
-        browser
-            .wait_for(
-                "document.documentElement.dataset.callState === 'connected'",
-                CONNECT,
-                who,
-            )
-            .await;
+        wait_connected(browser, who).await;
         assert_receiving(browser, 1, who).await;
         let stats = browser.stats().await;
         assert_eq!(

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{
     PASSWORD, TestApp,
-    browser::{Browser, CONNECT},
+    browser::{Browser, CONNECT, Engine},
 };
 
 /// Signs `username` in on `browser`; the desk opens.
@@ -181,4 +181,26 @@ pub async fn senders(browser: &Browser) -> Vec<(bool, Option<u64>)> {
             )
         })
         .collect()
+}
+
+/// A nurse's browser (`engine`) with `room`'s call open on the patient's side, as the nurse
+/// opens it at the bed.
+pub async fn nurse_bedside(app: &TestApp, room: &str, engine: Engine) -> Browser {
+    let bedside = Browser::start_as(engine).await;
+    log_in(&bedside, app, "nurse.ana").await;
+    bedside
+        .goto(&app.url(&format!("/rooms/{room}/call?as=patient")))
+        .await;
+    bedside
+}
+
+/// Waits until the call page says "connected".
+pub async fn wait_connected(browser: &Browser, who: &str) {
+    browser
+        .wait_for(
+            "document.documentElement.dataset.callState === 'connected'",
+            CONNECT,
+            who,
+        )
+        .await;
 }
