@@ -606,6 +606,7 @@ function ensurePeer(id, name = "", role = "", session = "") {
   pc.onconnectionstatechange = () => {
     const now = pc.connectionState;
     if (now === "connected") {
+      mark("connected");
       clearTimeout(peer.restartTimer);
       peer.quality.connectedAt ||= Date.now();
       applySenderLimits(peer);

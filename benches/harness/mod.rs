@@ -921,15 +921,10 @@ pub async fn run(opts: &Options) -> Vec<Metric> {
     drop(visitas);
     // 7. Real networks: a cut healing, and joins through TURN against the direct ones.
     if opts.parts.contains(&Part::Network) {
-        let median = |side: &str| {
-            metrics
-                .iter()
-                .find(|m| m.name == format!("join → first frame, {side}, median"))
-                .and_then(|m| m.visitas)
-        };
-        let direct = median("relative")
-            .zip(median("bedside"))
-            .map(|(a, b)| a.max(b));
+        let direct = metrics
+            .iter()
+            .find(|m| m.name == LATER_SIDE_MEDIAN)
+            .and_then(|m| m.visitas);
         metrics.extend(network(opts, direct).await);
     }
     metrics
@@ -1294,13 +1289,18 @@ fn percentile(values: &[f64], p: f64) -> Option<f64> {
 
 const CALL_STATE: &str = "document.documentElement.dataset.callState";
 
+/// Join → first frame on the later of the two sides of each join, the median: the direct joins'
+/// figure the relayed ones are held against (the same per-join figure).
+const LATER_SIDE_MEDIAN: &str = "join → first frame, later side, median";
+
 /// Milestones of a relative's join, after the Join click.
-const MILESTONES: [&str; 5] = [
+const MILESTONES: [&str; 6] = [
     "socket-connected",
     "joined",
     "offer-sent",
     "answer-received",
     "ice-connected",
+    "connected",
 ];
 
 /// Waits for the first remote frame on both pages: the relative's timeline, and when the
@@ -1526,38 +1526,7 @@ pub async fn join_to_first_frame(visitas: &Visitas, joins_count: usize) -> Vec<M
         admit_to_first_frame(visitas, &room, &visit_path, &bedside, &relative, joins).await;
 
     relative.goto(&format!("{}/login", visitas.base)).await;
-    let floor = relative
-        .eval_async(&format!(
-            "const done = arguments[0];
-             (async () => {{
-               const stream = await navigator.mediaDevices.getUserMedia({{ video: {{ width: 640, height: 360 }}, audio: true }});
-               const times = [];
-               for (let i = 0; i < {joins}; i++) {{
-                 const a = new RTCPeerConnection(), b = new RTCPeerConnection();
-                 a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
-                 b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
-                 const video = document.createElement('video');
-                 video.muted = true; video.autoplay = true; video.playsInline = true; document.body.append(video);
-                 const first = new Promise((resolve) => {{ b.ontrack = (ev) => {{
-                   if (ev.track.kind !== 'video') return;
-                   video.srcObject = ev.streams[0];
-                   video.requestVideoFrameCallback(() => resolve(performance.now()));
-                 }}; }});
-                 const start = performance.now();
-                 stream.getTracks().forEach((t) => a.addTrack(t, stream));
-                 await a.setLocalDescription(); await b.setRemoteDescription(a.localDescription);
-                 await b.setLocalDescription(); await a.setRemoteDescription(b.localDescription);
-                 times.push((await first) - start);
-                 a.close(); b.close(); video.remove();
-               }}
-               done(times);
-             }})().catch((e) => done([]));"
-        ))
-        .await;
-    let floor: Vec<f64> = floor
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default();
+    let floor = first_frame_floor(&relative, joins, &json!({})).await;
 
     let mut metrics = Vec::new();
     for (side, totals) in [("relative", &relative_totals), ("bedside", &bedside_totals)] {
@@ -1576,6 +1545,18 @@ pub async fn join_to_first_frame(visitas: &Visitas, joins_count: usize) -> Vec<M
     let join_median = percentile(&relative_totals, 50.0)
         .zip(percentile(&bedside_totals, 50.0))
         .map(|(a, b)| a.max(b));
+    // Each join's later side: what the relayed joins are held against, measured the same way.
+    let later: Vec<f64> = relative_totals
+        .iter()
+        .zip(&bedside_totals)
+        .map(|(a, b)| a.max(*b))
+        .collect();
+    metrics.push(Metric::new(
+        LATER_SIDE_MEDIAN,
+        "ms",
+        percentile(&later, 50.0),
+        None,
+    ));
     for (side, totals) in [("relative", &admit_relative), ("bedside", &admit_bedside)] {
         let median = percentile(totals, 50.0);
         let holds = median
@@ -1626,6 +1607,45 @@ pub async fn join_to_first_frame(visitas: &Visitas, joins_count: usize) -> Vec<M
     drop(bedside);
     drop(relative);
     metrics
+}
+
+/// The floor of join → first frame: two peer connections in one page (no server, no network
+/// between them), `times` times, with `config` (an `RTCConfiguration`): from the first track added
+/// to the first remote frame, in ms.
+async fn first_frame_floor(page: &browser::Browser, times: usize, config: &Value) -> Vec<f64> {
+    let floor = page
+        .eval_async(&format!(
+            "const done = arguments[0];
+             (async () => {{
+               const config = {config};
+               const stream = await navigator.mediaDevices.getUserMedia({{ video: {{ width: 640, height: 360 }}, audio: true }});
+               const times = [];
+               for (let i = 0; i < {times}; i++) {{
+                 const a = new RTCPeerConnection(config), b = new RTCPeerConnection(config);
+                 a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
+                 b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
+                 const video = document.createElement('video');
+                 video.muted = true; video.autoplay = true; video.playsInline = true; document.body.append(video);
+                 const first = new Promise((resolve) => {{ b.ontrack = (ev) => {{
+                   if (ev.track.kind !== 'video') return;
+                   video.srcObject = ev.streams[0];
+                   video.requestVideoFrameCallback(() => resolve(performance.now()));
+                 }}; }});
+                 const start = performance.now();
+                 stream.getTracks().forEach((t) => a.addTrack(t, stream));
+                 await a.setLocalDescription(); await b.setRemoteDescription(a.localDescription);
+                 await b.setLocalDescription(); await a.setRemoteDescription(b.localDescription);
+                 times.push((await first) - start);
+                 a.close(); b.close(); video.remove();
+               }}
+               done(times);
+             }})().catch((e) => done([]));"
+        ))
+        .await;
+    floor
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default()
 }
 
 /// Video frames the page has decoded from all its peers.
@@ -1681,9 +1701,21 @@ async fn cut_to_frames(opts: &Options, cuts: usize) -> Option<Vec<f64>> {
     Some(healed)
 }
 
+/// What [`relay_joins`] measured (ms, one per join).
+struct Relayed {
+    /// Join → first frame, the later side.
+    totals: Vec<f64>,
+    /// Join → ICE connected, the relative.
+    ice: Vec<f64>,
+    /// Join → connected (DTLS done), the relative.
+    connected: Vec<f64>,
+    /// Two peer connections in one page through the same coturn, relay only.
+    floor: Vec<f64>,
+}
+
 /// Join → first frame with every call through a real coturn (`--ice-transport-policy relay`),
 /// on a Visitas of its own; `None` without coturn.
-async fn relay_joins(opts: &Options) -> Option<(Vec<f64>, Vec<f64>)> {
+async fn relay_joins(opts: &Options) -> Option<Relayed> {
     let coturn = coturn::Coturn::start()?;
     let url = coturn.url();
     let flags = [
@@ -1716,20 +1748,42 @@ async fn relay_joins(opts: &Options) -> Option<(Vec<f64>, Vec<f64>)> {
         .zip(&run.bedside_totals)
         .map(|(a, b)| a.max(*b))
         .collect();
-    let at = MILESTONES.iter().position(|m| *m == "ice-connected");
-    let ice = at.map(|i| run.steps[i].clone()).unwrap_or_default();
+    let step = |name: &str| {
+        let at = MILESTONES.iter().position(|m| *m == name);
+        at.map(|i| run.steps[i].clone()).unwrap_or_default()
+    };
+    let (ice, connected) = (step("ice-connected"), step("connected"));
+    // The same through the same coturn with no server and no page of ours: Chromium's own cost
+    // of a relayed connection.
+    let (username, credential) =
+        visitas::auth::turn::rest_credential(&coturn.secret, chrono::Utc::now().timestamp() + 3600);
+    let config = json!({
+        "iceServers": [{ "urls": [url], "username": username, "credential": credential }],
+        "iceTransportPolicy": "relay",
+    });
+    run.relative.goto(&format!("{}/login", visitas.base)).await;
+    let floor = first_frame_floor(&run.relative, opts.joins, &config).await;
     drop((run, visitas, coturn));
-    Some((totals, ice))
+    Some(Relayed {
+        totals,
+        ice,
+        connected,
+        floor,
+    })
 }
 
-/// The figures of [`Part::Network`]; `direct` is the median of direct joins in this run (the
-/// later of the two sides), to hold the relayed ones against.
+/// The figures of [`Part::Network`]; `direct` is the median over this run's direct joins of each
+/// join's later side, to hold the relayed ones (measured the same way) against.
 pub async fn network(opts: &Options, direct: Option<f64>) -> Vec<Metric> {
     let cuts = if opts.quick { 1 } else { 7 };
     let healed = cut_to_frames(opts, cuts).await;
     let relayed = relay_joins(opts).await;
-    let relayed_median = relayed.as_ref().and_then(|(r, _)| percentile(r, 50.0));
-    let relayed_ice = relayed.as_ref().and_then(|(_, ice)| percentile(ice, 50.0));
+    let median =
+        |pick: fn(&Relayed) -> &Vec<f64>| relayed.as_ref().and_then(|r| percentile(pick(r), 50.0));
+    let relayed_median = median(|r| &r.totals);
+    let relayed_ice = median(|r| &r.ice);
+    let relayed_connected = median(|r| &r.connected);
+    let relayed_floor = median(|r| &r.floor);
     vec![
         Metric::new(
             "5 s network cut → frames flowing again, median",
@@ -1754,6 +1808,18 @@ pub async fn network(opts: &Options, direct: Option<f64>) -> Vec<Metric> {
             "  TURN join → ice-connected, median",
             "ms",
             relayed_ice,
+            None,
+        ),
+        Metric::new(
+            "  TURN join → connected, median",
+            "ms",
+            relayed_connected,
+            None,
+        ),
+        Metric::new(
+            "TURN first frame floor (two peers, one page, relay only), median",
+            "ms",
+            relayed_floor,
             None,
         ),
     ]
