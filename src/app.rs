@@ -134,6 +134,7 @@ pub fn router(state: AppState) -> Router {
         .route("/visit/ticket", get(web::visit::ticket))
         .route("/visit/calendar.ics", get(web::visit::calendar))
         .route("/admin/visits", get(web::visit_log::list))
+        .route("/admin/audit", get(web::audit::list))
         .route(
             "/admin/staff",
             get(web::staff::list).post(web::staff::create),

@@ -38,6 +38,20 @@ pub enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Check the audit trail.
+    Audit {
+        /// What to do with the audit trail.
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
+}
+
+/// `visitas audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole hash chain of the audit trail; name the first row that does not hold.
+    /// Exits with 1 when the chain is broken.
+    Verify,
 }
 
 /// `visitas admin ...`
@@ -53,6 +67,38 @@ pub enum AdminAction {
         #[arg(long)]
         display_name: Option<String>,
     },
+}
+
+/// `visitas audit verify`: walks the chain and prints what it found, in both languages; an
+/// error (exit 1) when it is broken.
+pub async fn verify_audit(config: &Config) -> anyhow::Result<()> {
+    let pool = db::open(&config.database_path()).await?;
+    let state = db::audit::verify(&pool).await;
+    pool.close().await;
+    let state = state.context("reading the audit trail")?;
+    match state.broken {
+        None => {
+            println!(
+                "Audit trail intact: {rows} rows; last hash {head}\n\
+                 Registro de auditoría íntegro: {rows} filas; último hash {head}",
+                rows = state.rows,
+                head = state.head
+            );
+            Ok(())
+        }
+        Some(db::audit::Break::Row(id)) => bail!(
+            "the audit trail is broken at row {id}: its content or hash does not match the chain \
+             (the row was changed, or a row before it removed)\n\
+             el registro de auditoría está roto en la fila {id}: su contenido o su hash no \
+             coincide con la cadena (se cambió la fila, o se quitó una anterior)"
+        ),
+        Some(db::audit::Break::End { last, head_seq }) => bail!(
+            "the audit trail is broken at its end: the last row is {last}, the chain ends at \
+             {head_seq} (rows were removed from the end)\n\
+             el registro de auditoría está roto al final: la última fila es la {last}, la \
+             cadena termina en la {head_seq} (se quitaron filas del final)"
+        ),
+    }
 }
 
 /// Creates an administrator. The password comes from a hidden prompt on a terminal, or from the

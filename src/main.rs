@@ -7,7 +7,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use visitas::{
     app,
-    cli::{AdminAction, Cli, Command},
+    cli::{AdminAction, AuditCommand, Cli, Command},
 };
 
 #[tokio::main]
@@ -34,6 +34,9 @@ async fn main() -> std::process::ExitCode {
                     display_name,
                 },
         } => visitas::cli::create_admin(&cli.config, &username, display_name.as_deref()).await,
+        Command::Audit {
+            action: AuditCommand::Verify,
+        } => visitas::cli::verify_audit(&cli.config).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

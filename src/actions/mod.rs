@@ -27,7 +27,10 @@ pub use patients::{
 };
 pub use relatives::{authorise_relative, withdraw_relative};
 pub use rooms::{close_room, create_room};
-pub use staff::{AccountInput, CreateStaffError, create_staff, deactivate_staff, record_login};
+pub use staff::{
+    AccountInput, CreateStaffError, LoginRefusal, create_staff, deactivate_staff, record_login,
+    record_login_refused,
+};
 pub use visits::{
     Booked, Override, VisitRequest, When, add_relative_to_visit, cancel_visit, end_visit,
     reschedule_visit, schedule_visit,

@@ -173,3 +173,43 @@ pub async fn record_login(state: &AppState, staff_id: &str) -> Result<(), AppErr
     db::audit::record(&mut conn, Some(staff_id), AuditAction::Login, None).await?;
     Ok(())
 }
+
+/// Why a login was refused, as its audit row says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginRefusal {
+    /// No account has that name.
+    UnknownAccount,
+    /// The account is deactivated.
+    Deactivated,
+    /// The password was wrong.
+    WrongPassword,
+}
+
+impl LoginRefusal {
+    fn as_str(self) -> &'static str {
+        match self {
+            LoginRefusal::UnknownAccount => "unknown-account",
+            LoginRefusal::Deactivated => "deactivated",
+            LoginRefusal::WrongPassword => "wrong-password",
+        }
+    }
+}
+
+/// Records a refused login: the account when it exists, and why. Never the name or password
+/// typed (a password typed in the name field would end up in the trail).
+pub async fn record_login_refused(
+    state: &AppState,
+    staff_id: Option<&str>,
+    reason: LoginRefusal,
+) -> Result<(), AppError> {
+    let mut conn = state.db.acquire().await?;
+    db::audit::record_detail(
+        &mut conn,
+        None,
+        AuditAction::LoginRefused,
+        staff_id,
+        Some(reason.as_str()),
+    )
+    .await?;
+    Ok(())
+}

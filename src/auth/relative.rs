@@ -17,7 +17,7 @@ use crate::{
         self,
         invites::{Invite, MAX_CODE_ATTEMPTS},
     },
-    domain::{AccessCode, CallRole, sha256_hex},
+    domain::{AccessCode, AuditAction, CallRole, sha256_hex},
 };
 
 /// Wrong codes per client address in [`CODE_WINDOW_SECS`].
@@ -111,7 +111,19 @@ pub async fn check_code(
         return Ok(CodeCheck::Locked);
     };
     if !code_matches(secret, &invite.id, code, &invite.code_hash) {
-        db::invites::lock_if_exhausted(&mut *db.acquire().await?, &invite.id).await?;
+        // The refusal and the lock it may bring are audited with it (never the code typed).
+        let mut tx = db.begin().await?;
+        db::invites::lock_if_exhausted(&mut tx, &invite.id).await?;
+        let (action, detail) = if attempts >= MAX_CODE_ATTEMPTS {
+            (AuditAction::InviteLocked, format!("attempt {attempts}"))
+        } else {
+            (
+                AuditAction::InviteCodeRefused,
+                format!("attempt {attempts}"),
+            )
+        };
+        db::audit::record_detail(&mut tx, None, action, Some(&invite.id), Some(&detail)).await?;
+        tx.commit().await?;
         tracing::info!(attempts, "wrong access code");
         if attempts >= MAX_CODE_ATTEMPTS {
             return Ok(CodeCheck::Locked);

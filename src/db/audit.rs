@@ -1,9 +1,18 @@
-//! The audit trail: one row per state-changing action by staff, written in the same transaction
-//! as the change itself so that neither exists without the other.
+//! The audit trail: one row per state-changing action (and per refusal that matters), written in
+//! the same transaction as the change itself so that neither exists without the other.
+//!
+//! The rows form a hash chain: each row's `hash` is the SHA-256 of the previous row's hash and
+//! its own content ([`chain_hash`]). The chain's end (`audit_head`) is taken first by every
+//! writer, which orders them; triggers refuse changing or removing a row. [`verify`] walks the
+//! whole chain and names the first row that does not match.
 
-use sqlx::SqliteConnection;
+use futures_util::TryStreamExt;
+use sqlx::{Connection, SqliteConnection, SqlitePool};
 
-use crate::domain::AuditAction;
+use crate::domain::{AuditAction, sha256_hex};
+
+/// The "previous hash" of the first row.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Records that `actor` did `action` to `subject`.
 pub async fn record(
@@ -17,6 +26,9 @@ pub async fn record(
 
 /// Records that `actor` did `action` to `subject`, with what else it needs (an override's
 /// reason, a refused path). Never a secret.
+///
+/// Inside the caller's transaction (a savepoint of it), or a transaction of its own on a bare
+/// connection: the row and the chain's end move together.
 pub async fn record_detail(
     conn: &mut SqliteConnection,
     actor_id: Option<&str>,
@@ -24,15 +36,271 @@ pub async fn record_detail(
     subject: Option<&str>,
     detail: Option<&str>,
 ) -> sqlx::Result<()> {
+    let mut tx = conn.begin().await?;
+    // Taking the chain's end first takes the write lock (SQLite) or the row's lock (PostgreSQL):
+    // the writers line up here, each gets the next id and its predecessor's hash.
+    let (id, previous): (i64, String) =
+        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+            .fetch_one(&mut *tx)
+            .await?;
+    let row = Row {
+        id,
+        at: super::now(),
+        actor_id: actor_id.map(str::to_string),
+        action: action.as_str().to_string(),
+        subject: subject.map(str::to_string),
+        detail: detail.map(str::to_string),
+    };
+    let hash = chain_hash(previous_or_genesis(&previous), &row);
     sqlx::query(
-        "INSERT INTO audit_events (at, actor_id, action, subject, detail) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO audit_events (id, at, actor_id, action, subject, detail, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(super::now())
-    .bind(actor_id)
-    .bind(action.as_str())
-    .bind(subject)
-    .bind(detail)
-    .execute(conn)
+    .bind(row.id)
+    .bind(row.at)
+    .bind(&row.actor_id)
+    .bind(&row.action)
+    .bind(&row.subject)
+    .bind(&row.detail)
+    .bind(&hash)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+fn previous_or_genesis(previous: &str) -> &str {
+    if previous.is_empty() {
+        GENESIS
+    } else {
+        previous
+    }
+}
+
+/// One audit row's content, as the chain hashes it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct Row {
+    pub id: i64,
+    pub at: i64,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub subject: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// SHA-256 (hex) of the previous row's hash and this row's content: the hash, a newline, then
+/// the content as a JSON array `[id, at, actor_id, action, subject, detail]` (an unambiguous
+/// encoding: no two contents give the same text).
+pub fn chain_hash(previous: &str, row: &Row) -> String {
+    let content = serde_json::json!([
+        row.id,
+        row.at,
+        row.actor_id,
+        row.action,
+        row.subject,
+        row.detail
+    ]);
+    sha256_hex(&format!("{previous}\n{content}"))
+}
+
+/// Gives the rows written before the chain existed their hashes, in order, and the chain's end
+/// its hash. Run at every start; does nothing once they are sealed.
+pub async fn seal_older_rows(pool: &SqlitePool) -> sqlx::Result<u64> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let (unsealed,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE hash IS NULL")
+            .fetch_one(&mut *tx)
+            .await?;
+    if unsealed == 0 {
+        return Ok(0);
+    }
+    let rows: Vec<(Row, Option<String>)> = sqlx::query_as::<_, RowWithHash>(
+        "SELECT id, at, actor_id, action, subject, detail, hash FROM audit_events ORDER BY id",
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|r| (r.row, r.hash))
+    .collect();
+    let mut previous = GENESIS.to_string();
+    for (row, stored) in rows {
+        let hash = chain_hash(&previous, &row);
+        if stored.is_none() {
+            sqlx::query("UPDATE audit_events SET hash = $1 WHERE id = $2")
+                .bind(&hash)
+                .bind(row.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        previous = stored.unwrap_or(hash);
+    }
+    sqlx::query(
+        "UPDATE audit_head SET hash = $1, seq = (SELECT COALESCE(MAX(id), 0) FROM audit_events) WHERE id = 1",
+    )
+    .bind(&previous)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(u64::try_from(unsealed).unwrap_or(0))
+}
+
+#[derive(sqlx::FromRow)]
+struct RowWithHash {
+    #[sqlx(flatten)]
+    row: Row,
+    hash: Option<String>,
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainState {
+    /// Rows checked.
+    pub rows: u64,
+    /// The last row's hash as the chain's end holds it (what to write down to prove it later).
+    pub head: String,
+    /// The first place where the chain does not hold, if any.
+    pub broken: Option<Break>,
+}
+
+/// Where and how the chain broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Break {
+    /// This row's content or hash was changed, or a row before it was removed or inserted.
+    Row(i64),
+    /// The chain's end does not match its last row: rows were removed from the end (or the end
+    /// itself was changed). The last row found.
+    End { last: i64, head_seq: i64 },
+}
+
+/// Walks the whole chain in order, streaming (a million rows hold no more memory than one).
+pub async fn verify(pool: &SqlitePool) -> sqlx::Result<ChainState> {
+    let mut conn = pool.acquire().await?;
+    // One snapshot for the rows and the chain's end.
+    let mut tx = conn.begin().await?;
+    let (head_seq, head): (i64, String) =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+    let mut state = ChainState {
+        rows: 0,
+        head: head.clone(),
+        broken: None,
+    };
+    let mut previous = GENESIS.to_string();
+    let mut last = 0;
+    {
+        let mut rows = sqlx::query_as::<_, RowWithHash>(
+            "SELECT id, at, actor_id, action, subject, detail, hash FROM audit_events ORDER BY id",
+        )
+        .fetch(&mut *tx);
+        while let Some(found) = rows.try_next().await? {
+            state.rows += 1;
+            last = found.row.id;
+            let hash = chain_hash(&previous, &found.row);
+            if found.hash.as_deref() != Some(hash.as_str()) {
+                state.broken = Some(Break::Row(found.row.id));
+                return Ok(state);
+            }
+            previous = hash;
+        }
+    }
+    let end_holds = if state.rows == 0 {
+        head_seq == 0
+    } else {
+        last == head_seq && previous == head
+    };
+    if !end_holds {
+        state.broken = Some(Break::End { last, head_seq });
+    }
+    Ok(state)
+}
+
+/// Which audit rows the audit page lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Done by this staff member.
+    pub actor_id: Option<String>,
+    /// This action's stored name.
+    pub action: Option<String>,
+    /// At or after (Unix seconds).
+    pub from: Option<i64>,
+    /// Before (Unix seconds).
+    pub until: Option<i64>,
+}
+
+/// One row of the audit page.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Listed {
+    pub id: i64,
+    pub at: i64,
+    pub actor_id: Option<String>,
+    pub actor_name: Option<String>,
+    pub actor_username: Option<String>,
+    pub action: String,
+    pub subject: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// The newest rows matching `filter` with an id below `before` (keyset paging: as fast on the
+/// last page as on the first), at most `limit`.
+pub async fn page(
+    pool: &SqlitePool,
+    filter: &Filter,
+    before: Option<i64>,
+    limit: i64,
+) -> sqlx::Result<Vec<Listed>> {
+    sqlx::query_as(
+        "SELECT a.id, a.at, a.actor_id, s.display_name AS actor_name, s.username AS actor_username,
+                a.action, a.subject, a.detail
+         FROM audit_events a LEFT JOIN staff s ON s.id = a.actor_id
+         WHERE ($1 IS NULL OR a.actor_id = $1) AND ($2 IS NULL OR a.action = $2)
+           AND ($3 IS NULL OR a.at >= $3) AND ($4 IS NULL OR a.at < $4)
+           AND ($5 IS NULL OR a.id < $5)
+         ORDER BY a.id DESC
+         LIMIT $6",
+    )
+    .bind(&filter.actor_id)
+    .bind(&filter.action)
+    .bind(filter.from)
+    .bind(filter.until)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_byte_or_order_changes_the_hash() {
+        let row = Row {
+            id: 7,
+            at: 1_764_000_000,
+            actor_id: Some("s1".into()),
+            action: "visit.schedule".into(),
+            subject: Some("v1".into()),
+            detail: None,
+        };
+        let hash = chain_hash(GENESIS, &row);
+        assert_eq!(hash.len(), 64);
+        assert_eq!(hash, chain_hash(GENESIS, &row.clone()));
+        let changed = Row {
+            action: "visit.schedulf".into(),
+            ..row.clone()
+        };
+        assert_ne!(hash, chain_hash(GENESIS, &changed));
+        assert_ne!(hash, chain_hash(&hash, &row));
+        // Moving text between fields changes it too.
+        let moved = Row {
+            subject: None,
+            detail: Some("v1".into()),
+            ..row.clone()
+        };
+        assert_ne!(hash, chain_hash(GENESIS, &moved));
+    }
 }

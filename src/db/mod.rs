@@ -82,6 +82,15 @@ pub async fn open(path: &Path) -> anyhow::Result<SqlitePool> {
         .run(&pool)
         .await
         .context("applying database migrations")?;
+    let sealed = audit::seal_older_rows(&pool)
+        .await
+        .context("sealing the audit trail's older rows")?;
+    if sealed > 0 {
+        tracing::info!(
+            rows = sealed,
+            "the audit trail's older rows joined its hash chain"
+        );
+    }
     Ok(pool)
 }
 

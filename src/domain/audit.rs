@@ -1,10 +1,16 @@
 //! What the audit trail records: one typed action per state change.
 
+use crate::i18n::Text;
+
 /// A state-changing action, as its audit row names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
     /// A staff member signed in.
     Login,
+    /// A login was refused after its password was checked: wrong password, unknown or
+    /// deactivated account (its detail). The subject is the account when it exists; never what
+    /// was typed.
+    LoginRefused,
     /// A patient was registered.
     PatientRegister,
     /// A patient was discharged (their rooms close with it).
@@ -19,6 +25,10 @@ pub enum AuditAction {
     InviteRevoke,
     /// A relative typed the right access code.
     InviteCodeAccepted,
+    /// A wrong access code was typed for an invite (the attempt's number in the detail).
+    InviteCodeRefused,
+    /// An invite locked after too many wrong codes.
+    InviteLocked,
     /// An administrator account was created (setup link or command line).
     StaffCreateAdmin,
     /// A nurse account was created.
@@ -79,10 +89,54 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
+    /// Every action, in the order the audit page offers them.
+    pub const ALL: [AuditAction; 39] = [
+        AuditAction::Login,
+        AuditAction::LoginRefused,
+        AuditAction::PatientRegister,
+        AuditAction::PatientDischarge,
+        AuditAction::RoomCreate,
+        AuditAction::RoomClose,
+        AuditAction::InviteCreate,
+        AuditAction::InviteRevoke,
+        AuditAction::InviteCodeAccepted,
+        AuditAction::InviteCodeRefused,
+        AuditAction::InviteLocked,
+        AuditAction::StaffCreateAdmin,
+        AuditAction::StaffCreateNurse,
+        AuditAction::StaffDeactivate,
+        AuditAction::StaffAssignWards,
+        AuditAction::WardCreate,
+        AuditAction::WardUpdate,
+        AuditAction::WardExceptionAdd,
+        AuditAction::WardExceptionRemove,
+        AuditAction::PatientUpdate,
+        AuditAction::PatientTransfer,
+        AuditAction::PatientNoVisits,
+        AuditAction::PatientVisitsAllowed,
+        AuditAction::RelativeAuthorise,
+        AuditAction::RelativeWithdraw,
+        AuditAction::VisitSchedule,
+        AuditAction::VisitScheduleOverride,
+        AuditAction::VisitReschedule,
+        AuditAction::VisitCancel,
+        AuditAction::VisitEnd,
+        AuditAction::AccessRefused,
+        AuditAction::VisitAdmit,
+        AuditAction::VisitNotNow,
+        AuditAction::VisitSendAway,
+        AuditAction::BedsideDecline,
+        AuditAction::DevicePair,
+        AuditAction::DeviceUnpair,
+        AuditAction::DevicePairRefused,
+        AuditAction::PatientBedsideSettings,
+    ];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
             AuditAction::Login => "login",
+            AuditAction::LoginRefused => "login.refused",
             AuditAction::PatientRegister => "patient.register",
             AuditAction::PatientDischarge => "patient.discharge",
             AuditAction::RoomCreate => "room.create",
@@ -90,6 +144,8 @@ impl AuditAction {
             AuditAction::InviteCreate => "invite.create",
             AuditAction::InviteRevoke => "invite.revoke",
             AuditAction::InviteCodeAccepted => "invite.code_accepted",
+            AuditAction::InviteCodeRefused => "invite.code_refused",
+            AuditAction::InviteLocked => "invite.locked",
             AuditAction::StaffCreateAdmin => "staff.create_admin",
             AuditAction::StaffCreateNurse => "staff.create_nurse",
             AuditAction::StaffDeactivate => "staff.deactivate",
@@ -118,6 +174,55 @@ impl AuditAction {
             AuditAction::DeviceUnpair => "device.unpair",
             AuditAction::DevicePairRefused => "device.pair_refused",
             AuditAction::PatientBedsideSettings => "patient.bedside_settings",
+        }
+    }
+    /// The stored name back to the action.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    /// What the audit page calls it, in the person's language.
+    pub fn label(self, t: &Text) -> &'static str {
+        match self {
+            AuditAction::Login => t.audit_login,
+            AuditAction::LoginRefused => t.audit_login_refused,
+            AuditAction::PatientRegister => t.audit_patient_register,
+            AuditAction::PatientDischarge => t.audit_patient_discharge,
+            AuditAction::RoomCreate => t.audit_room_create,
+            AuditAction::RoomClose => t.audit_room_close,
+            AuditAction::InviteCreate => t.audit_invite_create,
+            AuditAction::InviteRevoke => t.audit_invite_revoke,
+            AuditAction::InviteCodeAccepted => t.audit_invite_code_accepted,
+            AuditAction::InviteCodeRefused => t.audit_invite_code_refused,
+            AuditAction::InviteLocked => t.audit_invite_locked,
+            AuditAction::StaffCreateAdmin => t.audit_staff_create_admin,
+            AuditAction::StaffCreateNurse => t.audit_staff_create_nurse,
+            AuditAction::StaffDeactivate => t.audit_staff_deactivate,
+            AuditAction::StaffAssignWards => t.audit_staff_assign_wards,
+            AuditAction::WardCreate => t.audit_ward_create,
+            AuditAction::WardUpdate => t.audit_ward_update,
+            AuditAction::WardExceptionAdd => t.audit_ward_exception_add,
+            AuditAction::WardExceptionRemove => t.audit_ward_exception_remove,
+            AuditAction::PatientUpdate => t.audit_patient_update,
+            AuditAction::PatientTransfer => t.audit_patient_transfer,
+            AuditAction::PatientNoVisits => t.audit_patient_no_visits,
+            AuditAction::PatientVisitsAllowed => t.audit_patient_visits_allowed,
+            AuditAction::RelativeAuthorise => t.audit_relative_authorise,
+            AuditAction::RelativeWithdraw => t.audit_relative_withdraw,
+            AuditAction::VisitSchedule => t.audit_visit_schedule,
+            AuditAction::VisitScheduleOverride => t.audit_visit_schedule_override,
+            AuditAction::VisitReschedule => t.audit_visit_reschedule,
+            AuditAction::VisitCancel => t.audit_visit_cancel,
+            AuditAction::VisitEnd => t.audit_visit_end,
+            AuditAction::AccessRefused => t.audit_access_refused,
+            AuditAction::VisitAdmit => t.audit_visit_admit,
+            AuditAction::VisitNotNow => t.audit_visit_not_now,
+            AuditAction::VisitSendAway => t.audit_visit_send_away,
+            AuditAction::BedsideDecline => t.audit_bedside_decline,
+            AuditAction::DevicePair => t.audit_device_pair,
+            AuditAction::DeviceUnpair => t.audit_device_unpair,
+            AuditAction::DevicePairRefused => t.audit_device_pair_refused,
+            AuditAction::PatientBedsideSettings => t.audit_patient_bedside_settings,
         }
     }
 }

@@ -77,6 +77,8 @@ pub enum FieldError {
     DefaultOverMax,
     /// Not a phone number (digits, spaces, `+ - ( ) .`).
     PhoneInvalid,
+    /// Not one of the choices the form offered.
+    ChooseFromList,
 }
 
 impl FieldError {
@@ -108,6 +110,7 @@ impl FieldError {
             FieldError::WardUnknown => t.err_ward_unknown.to_string(),
             FieldError::DefaultOverMax => t.err_default_over_max.to_string(),
             FieldError::PhoneInvalid => t.err_phone_invalid.to_string(),
+            FieldError::ChooseFromList => t.err_choose_from_list.to_string(),
         }
     }
 }

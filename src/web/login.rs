@@ -14,7 +14,7 @@ use tower_sessions::Session;
 
 use super::{PageCtx, render, render_with_status};
 use crate::{
-    actions,
+    actions::{self, LoginRefusal},
     auth::{password::MAX_PASSWORD_BYTES, session, throttle},
     db,
     error::AppError,
@@ -80,9 +80,8 @@ pub async fn submit(
         }
     };
 
-    let staff = db::staff::find_by_username(&state.db, &account)
-        .await?
-        .filter(|staff| staff.active);
+    let found = db::staff::find_by_username(&state.db, &account).await?;
+    let staff = found.clone().filter(|staff| staff.active);
     let verified = form.password.len() <= MAX_PASSWORD_BYTES
         && state
             .passwords
@@ -102,6 +101,14 @@ pub async fn submit(
         }
         _ => {
             throttle::failed(&state.db, attempt).await?;
+            // Audited per account (never what was typed): the throttle bounds how many.
+            let reason = match &found {
+                None => LoginRefusal::UnknownAccount,
+                Some(staff) if !staff.active => LoginRefusal::Deactivated,
+                Some(_) => LoginRefusal::WrongPassword,
+            };
+            actions::record_login_refused(&state, found.as_ref().map(|s| s.id.as_str()), reason)
+                .await?;
             render_with_status(
                 StatusCode::UNAUTHORIZED,
                 &LoginPage {

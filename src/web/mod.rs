@@ -2,6 +2,7 @@
 //! needs (language, form token, who is signed in) into the base layout.
 
 pub mod assets;
+pub mod audit;
 pub mod bedside;
 pub mod call;
 pub mod desk;

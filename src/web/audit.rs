@@ -1,0 +1,174 @@
+//! The administrators' audit page: the state of the hash chain, and the actions with filters
+//! (who, which action, dates), newest first, paged by id.
+
+use askama::Template;
+use axum::{
+    extract::{Query, State},
+    http::StatusCode,
+    response::Response,
+};
+use serde::Deserialize;
+
+use super::{AdminStaff, FormErrors, PageCtx, render_with_status};
+use crate::{
+    db::{
+        self,
+        audit::{Break, ChainState, Filter, Listed},
+        staff::Staff,
+    },
+    domain::{AuditAction, FieldError, parse_date},
+    error::AppError,
+    i18n::with_number,
+    state::AppState,
+};
+
+/// Rows per page.
+const PAGE_ROWS: i64 = 100;
+
+/// The filters, as the form sends them (every field may be empty).
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    until: String,
+    /// Rows older than this id (the next page).
+    #[serde(default)]
+    before: Option<i64>,
+}
+
+impl AuditQuery {
+    /// The query string of these filters, for the next page's link.
+    fn filters_query(&self) -> String {
+        serde_urlencoded::to_string([
+            ("actor", self.actor.as_str()),
+            ("action", self.action.as_str()),
+            ("from", self.from.as_str()),
+            ("until", self.until.as_str()),
+        ])
+        .unwrap_or_default()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+struct AuditPage {
+    ctx: PageCtx,
+    chain: ChainState,
+    query: AuditQuery,
+    errors: FormErrors,
+    staff: Vec<Staff>,
+    rows: Vec<Listed>,
+    /// The id to continue from, when there are older rows.
+    older: Option<i64>,
+}
+
+impl AuditPage {
+    fn chain_summary(&self) -> String {
+        match self.chain.broken {
+            None => self.ctx.t.audit_chain_intact.of(self.chain.rows),
+            Some(Break::Row(id)) => with_number(self.ctx.t.audit_chain_broken_row, id),
+            Some(Break::End { last, .. }) => with_number(self.ctx.t.audit_chain_broken_end, last),
+        }
+    }
+
+    fn actions(&self) -> Vec<(&'static str, &'static str)> {
+        AuditAction::ALL
+            .iter()
+            .map(|a| (a.as_str(), a.label(self.ctx.t)))
+            .collect()
+    }
+
+    fn action_label(&self, row: &Listed) -> String {
+        AuditAction::from_name(&row.action)
+            .map_or_else(|| row.action.clone(), |a| a.label(self.ctx.t).to_string())
+    }
+
+    fn older_link(&self, before: &i64) -> String {
+        format!(
+            "/admin/audit?{}&before={before}",
+            self.query.filters_query()
+        )
+    }
+
+    fn newest_link(&self) -> String {
+        format!("/admin/audit?{}", self.query.filters_query())
+    }
+}
+
+/// `GET /admin/audit`: the chain's state, then the rows matching the filters. A filter that
+/// does not read (a date that is not one, an unknown action) is said next to it, and no row is
+/// listed until it is fixed.
+pub async fn list(
+    State(state): State<AppState>,
+    admin: AdminStaff,
+    ctx: PageCtx,
+    Query(query): Query<AuditQuery>,
+) -> Result<Response, AppError> {
+    let t = ctx.t;
+    let mut errors = FormErrors::default();
+    let mut filter = Filter::default();
+    if !query.actor.trim().is_empty() {
+        filter.actor_id = Some(query.actor.trim().to_string());
+    }
+    let action = query.action.trim();
+    if !action.is_empty() {
+        match AuditAction::from_name(action) {
+            Some(known) => filter.action = Some(known.as_str().to_string()),
+            None => errors.add("action", FieldError::ChooseFromList, t),
+        }
+    }
+    let day_start = |text: &str, field: &'static str, errors: &mut FormErrors, days: u64| {
+        if text.trim().is_empty() {
+            return None;
+        }
+        match parse_date(text) {
+            Ok(date) => date
+                .checked_add_days(chrono::Days::new(days))
+                .and_then(|d| ctx.zone.to_utc(d.and_time(chrono::NaiveTime::MIN))),
+            Err(err) => {
+                errors.add(field, err, t);
+                None
+            }
+        }
+    };
+    filter.from = day_start(&query.from, "from", &mut errors, 0);
+    // "Until" a date includes that whole day.
+    filter.until = day_start(&query.until, "until", &mut errors, 1);
+    if let (Some(from), Some(until)) = (filter.from, filter.until)
+        && until <= from
+    {
+        errors.add("until", FieldError::EndBeforeStart, t);
+    }
+
+    let chain = db::audit::verify(&state.db).await?;
+    let staff = db::staff::list(&state.db).await?;
+    let (mut rows, status) = if errors.is_empty() {
+        let rows = db::audit::page(&state.db, &filter, query.before, PAGE_ROWS + 1).await?;
+        (rows, StatusCode::OK)
+    } else {
+        (Vec::new(), StatusCode::UNPROCESSABLE_ENTITY)
+    };
+    let older = if rows.len() > PAGE_ROWS as usize {
+        rows.truncate(PAGE_ROWS as usize);
+        rows.last().map(|row| row.id)
+    } else {
+        None
+    };
+    render_with_status(
+        status,
+        &AuditPage {
+            ctx: ctx.with_staff(&admin.0),
+            chain,
+            query,
+            errors,
+            staff,
+            rows,
+            older,
+        },
+    )
+}
