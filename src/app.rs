@@ -133,7 +133,11 @@ pub fn router(state: AppState) -> Router {
         .route("/visit/code", post(web::visit::submit_code))
         .route("/visit/ticket", get(web::visit::ticket))
         .route("/visit/calendar.ics", get(web::visit::calendar))
-        .route("/admin/visits", get(web::visit_log::list))
+        .route("/admin/visits", get(web::visit_log::moved))
+        .route("/visit-log", get(web::visit_log::list))
+        .route("/visit-log/export.csv", get(web::visit_log::export))
+        .route("/visit-log/stats", get(web::stats::page))
+        .route("/visit-log/{id}", get(web::visit_log::show))
         .route("/admin/audit", get(web::audit::list))
         .route(
             "/admin/staff",
@@ -333,6 +337,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let mut background = vec![
         tokio::spawn(delete_expired_sessions(state.sessions.clone())),
         tokio::spawn(unpair_unseen_devices(state.clone())),
+        tokio::spawn(settle_visits(state.clone())),
     ];
     if server_tls.ca_pem.is_some() {
         background.push(tokio::spawn(renew_certificate(rustls, generated)));
@@ -346,6 +351,18 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         task,
         background,
     })
+}
+
+/// Every minute, settles the outcomes of the visits that are over (the log's pages also do it
+/// before they read).
+async fn settle_visits(state: AppState) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        if let Err(err) = crate::actions::settle_visits(&state).await {
+            tracing::warn!(error = %err, "settling the outcomes of visits that are over");
+        }
+    }
 }
 
 /// Every hour, unpairs the bedside tablets not seen for `--device-unseen-days`.

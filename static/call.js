@@ -715,7 +715,50 @@ function startQualityWatch() {
   clearInterval(state.qualityTimer);
   state.qualityTimer = setInterval(() => {
     for (const peer of state.peers.values()) checkQuality(peer).catch(() => {});
+    const now = Date.now();
+    if (summary.tick && videoPaused()) summary.audioOnlyMs += now - summary.tick;
+    summary.tick = now;
   }, 2000);
+  if (!summary.since) {
+    summary.since = Date.now();
+    summary.timer = setInterval(sendSummary, 30000);
+  }
+}
+
+// ---------------------------------------------------------------- the call's quality summary
+
+// What this page's call added up to since it first joined, over every connection it had (one
+// made again after a peer came back adds to it): for the visit log.
+const summary = { since: 0, tick: 0, timer: 0, sentBytes: 0, receivedBytes: 0, received: 0, lost: 0, audioOnlyMs: 0 };
+
+/** Adds what a connection's counters grew by since its last reading. */
+function addToSummary(peer, report) {
+  const now = { sentBytes: 0, receivedBytes: 0, received: 0, lost: 0 };
+  report.forEach((s) => {
+    if (s.type === "outbound-rtp") {
+      now.sentBytes += s.bytesSent || 0;
+    } else if (s.type === "inbound-rtp") {
+      now.receivedBytes += s.bytesReceived || 0;
+      now.received += s.packetsReceived || 0;
+      now.lost += Math.max(0, s.packetsLost || 0);
+    }
+  });
+  const last = peer.totals || { sentBytes: 0, receivedBytes: 0, received: 0, lost: 0 };
+  for (const key of Object.keys(now)) summary[key] += Math.max(0, now[key] - last[key]);
+  peer.totals = now;
+}
+
+/** Sends the summary (every 30 s, and when the person hangs up). */
+function sendSummary() {
+  if (!state.joined || !state.socket?.connected || !summary.since) return;
+  const secs = Math.max(1, (Date.now() - summary.since) / 1000);
+  const packets = summary.received + summary.lost;
+  state.socket.emit("quality", {
+    sentKbps: Math.round((summary.sentBytes * 8) / secs / 1000),
+    receivedKbps: Math.round((summary.receivedBytes * 8) / secs / 1000),
+    lossPermille: packets > 0 ? Math.round((1000 * summary.lost) / packets) : 0,
+    audioOnlySecs: Math.round(summary.audioOnlyMs / 1000),
+  });
 }
 
 async function checkQuality(peer) {
@@ -730,6 +773,7 @@ async function checkQuality(peer) {
     return;
   }
   const report = await peer.pc.getStats();
+  addToSummary(peer, report);
   let sent = 0;
   let lost = 0;
   let rtt = null;
@@ -791,8 +835,13 @@ function judge(peer, bad, good) {
 
 /** Tells the others what this page sends (their tiles show a microphone or camera that is off, or
  * video paused), when it changed. */
+/** This page's video is paused to keep the sound (the site's budget, or a weak link). */
+function videoPaused() {
+  return state.maxVideoKbps === 0 || [...state.peers.values()].some((p) => p.quality.level >= 2);
+}
+
 function reportMedia() {
-  const paused = state.maxVideoKbps === 0 || [...state.peers.values()].some((p) => p.quality.level >= 2);
+  const paused = videoPaused();
   const media = { microphone: !state.muted, camera: !state.cameraOff, paused };
   const key = JSON.stringify(media);
   showQuality(paused ? (state.maxVideoKbps === 0 ? "video-paused-site" : "video-paused-weak") : "");
@@ -894,6 +943,7 @@ function endCall(reason, message) {
 }
 
 function hangUp() {
+  sendSummary();
   state.socket?.emit("leave");
   endCall("hangup");
 }
@@ -1013,7 +1063,7 @@ function senders() {
     }));
 }
 
-window.visitas = { stats, senders, state, timeline: () => state.timeline, firstFrames: () => state.firstFrames };
+window.visitas = { stats, senders, sendSummary, state, timeline: () => state.timeline, firstFrames: () => state.firstFrames };
 
 $("join").addEventListener("click", startCall);
 $("unmute-audio").addEventListener("click", () => {
@@ -1039,7 +1089,10 @@ $("rejoin").addEventListener("click", () => {
   $("after").hidden = true;
   startCall();
 });
-window.addEventListener("pagehide", () => state.socket?.emit("leave"));
+window.addEventListener("pagehide", () => {
+  sendSummary();
+  state.socket?.emit("leave");
+});
 
 if (state.role === "relative") {
   runDeviceCheck();

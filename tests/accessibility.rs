@@ -179,7 +179,12 @@ async fn every_page_of_the_three_flows_passes_axe() {
         .click("form[action='/logout'] button[type=submit]")
         .await;
     log_in(&staff, &app, "jefa.ana").await;
-    for path in ["/admin/visits", "/admin/wards", "/admin/staff"] {
+    for path in [
+        "/admin/visits",
+        "/admin/audit",
+        "/admin/wards",
+        "/admin/staff",
+    ] {
         staff.goto(&app.url(path)).await;
         staff.assert_accessible(path).await;
     }

@@ -401,3 +401,467 @@ async fn the_audit_page_shows_the_chain_and_filters_and_pages_the_rows() {
     let refused = app.get_with(&nurse_client, "/admin/audit").await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 }
+
+// ------------------------------------------------------------------------------------------
+// The visit log.
+
+/// Visits generated straight into the database (one statement each table): visit `i` belongs
+/// to patient `i % 90`, so to ward `i % 3`; it started `1 h + i × 10 min` ago; its outcome,
+/// override, creator, relatives and admissions follow from `i` as below, so every filter's
+/// answer is known without asking the database the same question.
+struct Generated {
+    wards: [String; 3],
+    nurse: String,
+    scheduler: String,
+    now: i64,
+}
+
+const GENERATED: i64 = 50_000;
+
+fn outcome_of(i: i64) -> &'static str {
+    match i % 10 {
+        0 => "missed",
+        1 => "cancelled",
+        2 => "network",
+        3 => "revoked",
+        _ => "completed",
+    }
+}
+
+fn started_at(g: &Generated, i: i64) -> i64 {
+    g.now - 3600 - i * 600
+}
+
+async fn generate_visits(app: &TestApp) -> Generated {
+    let nurse = app.logged_in_nurse().await;
+    let uci = app.ward("UCI", "00:00-24:00").await;
+    let pediatria = app.ward("Pediatría", "00:00-24:00").await;
+    let medicina = app.ward("Medicina", "00:00-24:00").await;
+    let scheduler = app
+        .create_staff(visitas::domain::Role::Nurse, "sched.b")
+        .await;
+    let admin = app
+        .create_staff(visitas::domain::Role::Admin, "jefa.ana")
+        .await;
+    let g = Generated {
+        wards: [uci, pediatria, medicina],
+        nurse,
+        scheduler,
+        now: chrono::Utc::now().timestamp(),
+    };
+    let db = app.db();
+    let mut tx = db.begin().await.expect("a transaction");
+    let series = |n: i64| {
+        format!("WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {n} - 1)")
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{} INSERT INTO patients (id, display_name, bed, created_at, created_by, ward_id)
+         SELECT printf('p%021d', i),
+                CASE i WHEN 5 THEN 'Zoe Núñez' WHEN 7 THEN 'Raúl Peña' ELSE 'Paciente ' || i END,
+                '' || i, $1, $2, CASE i % 3 WHEN 0 THEN $3 WHEN 1 THEN $4 ELSE $5 END FROM n",
+        series(90)
+    )))
+    .bind(g.now)
+    .bind(&admin)
+    .bind(&g.wards[0])
+    .bind(&g.wards[1])
+    .bind(&g.wards[2])
+    .execute(&mut *tx)
+    .await
+    .expect("patients");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{} INSERT INTO rooms (id, patient_id, created_at, created_by)
+         SELECT printf('r%021d', i), printf('p%021d', i), $1, $2 FROM n",
+        series(90)
+    )))
+    .bind(g.now)
+    .bind(&admin)
+    .execute(&mut *tx)
+    .await
+    .expect("rooms");
+    sqlx::query(
+        "INSERT INTO relatives (id, patient_id, display_name, relationship, lang, authorised_at,
+                                authorised_by)
+         VALUES ('a000000000000000000005', printf('p%021d', 5), 'José Ñandú', 'hijo', 'es', $1, $2),
+                ('a000000000000000000007', printf('p%021d', 7), '=HYPERLINK(\"x\")', 'hija', 'es',
+                 $1, $2)",
+    )
+    .bind(g.now)
+    .bind(&admin)
+    .execute(&mut *tx)
+    .await
+    .expect("relatives");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{} INSERT INTO visits (id, patient_id, ward_id, room_id, starts_at, ends_at,
+                                override_reason, created_at, created_by, cancelled_at, outcome)
+         SELECT printf('v%021d', i), printf('p%021d', i % 90),
+                CASE i % 3 WHEN 0 THEN $1 WHEN 1 THEN $2 ELSE $3 END, printf('r%021d', i % 90),
+                $4 - 3600 - i * 600, $4 - 1800 - i * 600,
+                CASE WHEN i % 25 = 0 THEN 'clinical' END, $4 - 90000 - i * 600,
+                CASE WHEN i % 4 = 0 THEN $5 ELSE $6 END,
+                CASE WHEN i % 10 = 1 THEN $4 - 90000 - i * 600 END,
+                CASE i % 10 WHEN 0 THEN 'missed' WHEN 1 THEN 'cancelled' WHEN 2 THEN 'network'
+                            WHEN 3 THEN 'revoked' ELSE 'completed' END
+         FROM n",
+        series(GENERATED)
+    )))
+    .bind(&g.wards[0])
+    .bind(&g.wards[1])
+    .bind(&g.wards[2])
+    .bind(g.now)
+    .bind(&g.scheduler)
+    .bind(&admin)
+    .execute(&mut *tx)
+    .await
+    .expect("visits");
+    // An invite for each visit of patients 5 and 7; a nurse let patient 5's relative in on
+    // every other one of theirs.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{} INSERT INTO invites (id, room_id, relative_name, relationship, lang, token_hash,
+                                 code_hash, created_at, created_by, expires_at, visit_id,
+                                 relative_id)
+         SELECT printf('i%021d', i), printf('r%021d', i % 90), 'x', 'x', 'es', 't' || i, 'c',
+                $1, $2, $1, printf('v%021d', i), printf('a%021d', i % 90)
+         FROM n WHERE i % 90 IN (5, 7)",
+        series(GENERATED)
+    )))
+    .bind(g.now)
+    .bind(&admin)
+    .execute(&mut *tx)
+    .await
+    .expect("invites");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{} INSERT INTO admissions (invite_id, visit_id, how, admitted_at, admitted_by)
+         SELECT printf('i%021d', i), printf('v%021d', i), 'nurse', $1, $2
+         FROM n WHERE i % 90 = 5 AND (i / 90) % 2 = 0",
+        series(GENERATED)
+    )))
+    .bind(g.now)
+    .bind(&g.nurse)
+    .execute(&mut *tx)
+    .await
+    .expect("admissions");
+    tx.commit().await.expect("committed");
+    g
+}
+
+/// The data rows of a CSV export (the header left out), read as a stream: the rows and how
+/// many pieces the body came in.
+async fn export(app: &TestApp, client: &reqwest::Client, query: &str) -> (Vec<Vec<String>>, usize) {
+    let mut response = app
+        .get_with(client, &format!("/visit-log/export.csv?{query}"))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK, "{query}");
+    assert!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/csv")),
+    );
+    let mut body = Vec::new();
+    let mut pieces = 0;
+    while let Some(chunk) = response.chunk().await.expect("a piece of the body") {
+        body.extend_from_slice(&chunk);
+        pieces += 1;
+    }
+    assert!(body.starts_with("\u{feff}".as_bytes()), "UTF-8 with a BOM");
+    let mut reader = csv::Reader::from_reader(&body[3..]);
+    let rows = reader
+        .records()
+        .map(|r| r.expect("a CSV row").iter().map(str::to_string).collect())
+        .collect();
+    (rows, pieces)
+}
+
+/// Ids of the visits `i` in 0..GENERATED for which `keep` holds.
+fn expected(keep: impl Fn(i64) -> bool) -> Vec<String> {
+    (0..GENERATED)
+        .filter(|i| keep(*i))
+        .map(|i| format!("v{i:021}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_visit_log_filters_pages_and_exports_fifty_thousand_visits() {
+    let app = spawn_app().await;
+    let g = generate_visits(&app).await;
+    let (admin, admin_jar) = new_client();
+    let signed_in = app
+        .login_with(&admin, &admin_jar, "jefa.ana", PASSWORD)
+        .await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+
+    // Each filter, through the export (every matching row), against what was generated.
+    let local_day = |days_ago: i64| {
+        chrono::DateTime::from_timestamp(g.now - days_ago * 86_400, 0)
+            .expect("a time")
+            .with_timezone(&chrono::Local)
+            .date_naive()
+    };
+    let (from, until) = (local_day(10), local_day(5));
+    let day_start = |d: chrono::NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_local_timezone(chrono::Local)
+            .earliest()
+            .expect("a local time")
+            .timestamp()
+    };
+    let (start, end) = (day_start(from), day_start(until.succ_opt().expect("a day")));
+    let cases: Vec<(String, Vec<String>)> = vec![
+        (String::new(), expected(|_| true)),
+        (format!("ward={}", g.wards[1]), expected(|i| i % 3 == 1)),
+        (
+            format!("from={from}&until={until}"),
+            expected(|i| (start..end).contains(&started_at(&g, i))),
+        ),
+        ("patient=Zoe".to_string(), expected(|i| i % 90 == 5)),
+        ("relative=HYPERLINK".to_string(), expected(|i| i % 90 == 7)),
+        (format!("staff={}", g.scheduler), expected(|i| i % 4 == 0)),
+        (
+            format!("staff={}", g.nurse),
+            expected(|i| i % 90 == 5 && (i / 90) % 2 == 0),
+        ),
+        (
+            "outcome=missed".to_string(),
+            expected(|i| outcome_of(i) == "missed"),
+        ),
+        (
+            "outcome=network".to_string(),
+            expected(|i| outcome_of(i) == "network"),
+        ),
+        ("override=on".to_string(), expected(|i| i % 25 == 0)),
+        (
+            format!("ward={}&outcome=revoked&override=on", g.wards[0]),
+            expected(|i| i % 3 == 0 && outcome_of(i) == "revoked" && i % 25 == 0),
+        ),
+    ];
+    for (query, wanted) in &cases {
+        let (rows, pieces) = export(&app, &admin, query).await;
+        let ids: Vec<String> = rows.iter().map(|r| r[0].clone()).collect();
+        assert_eq!(ids.len(), wanted.len(), "the export of {query:?}");
+        assert_eq!(&ids, wanted, "the export of {query:?}, newest first");
+        if query.is_empty() {
+            // Streamed: a batch at a time, never the whole list at once.
+            assert!(pieces >= 50, "the export came in {pieces} pieces");
+        }
+        // The page shows the first hundred of the same.
+        let html = text(app.get_with(&admin, &format!("/visit-log?{query}")).await).await;
+        assert_eq!(
+            html.matches("<tr data-logged-visit=").count(),
+            wanted.len().min(100),
+            "the page of {query:?}"
+        );
+    }
+
+    // The CSV itself: its columns, accents, and a relative's name that a spreadsheet would run.
+    let (rows, _) = export(&app, &admin, "patient=Ra%C3%BAl").await;
+    let response = app
+        .get_with(&admin, "/visit-log/export.csv?patient=Zoe")
+        .await;
+    let body = response.text().await.expect("the export");
+    let header = body.lines().next().expect("a header");
+    assert_eq!(
+        header.trim_start_matches('\u{feff}'),
+        "Visita,Planta / unidad,Paciente,Cama,Programada,Fin programado,Inicio real,Fin real,\
+         Familiares,Resultado,Motivo de la excepción,Explicación de la excepción,Programada por,\
+         Quién dejó pasar,Reconexiones,Motivo de la cancelación"
+    );
+    assert!(body.contains("Zoe Núñez") && body.contains("José Ñandú"));
+    assert!(body.contains("nurse.ana"), "who let them in");
+    assert!(
+        rows.iter().all(|r| r[8] == "'=HYPERLINK(\"x\")"),
+        "{:?}",
+        rows[0]
+    );
+    assert!(rows.iter().all(|r| r[2] == "Raúl Peña"));
+
+    // Paging: from the newest page to the oldest by its link, and a whole filtered list walked
+    // page by page with nothing skipped or repeated.
+    let oldest = text(app.get_with(&admin, "/visit-log?oldest=1").await).await;
+    let last_id = format!("v{:021}", GENERATED - 1);
+    assert!(oldest.contains(&format!("data-logged-visit=\"{last_id}\"")));
+    assert!(
+        !oldest.contains("rel=\"next\""),
+        "nothing older than the oldest"
+    );
+    let query = format!("ward={}&outcome=network", g.wards[1]);
+    let wanted = expected(|i| i % 3 == 1 && outcome_of(i) == "network");
+    let mut seen = Vec::new();
+    let mut path = format!("/visit-log?{query}");
+    let mut pages = 0;
+    loop {
+        let html = text(app.get_with(&admin, &path).await).await;
+        seen.extend(
+            html.split("data-logged-visit=\"")
+                .skip(1)
+                .map(|s| s[..s.find('"').expect("an id")].to_string()),
+        );
+        pages += 1;
+        assert!(pages <= 20, "the walk ends");
+        match link(&html, "next") {
+            Some(next) => path = next,
+            None => break,
+        }
+    }
+    assert_eq!(seen, wanted);
+    // And back: the "newer" link of the last page leads to the page before it.
+    let back = link(&text(app.get_with(&admin, &path).await).await, "prev").expect("newer");
+    let html = text(app.get_with(&admin, &back).await).await;
+    let first_of_back = html
+        .split("data-logged-visit=\"")
+        .nth(1)
+        .map(|s| s[..s.find('"').expect("an id")].to_string());
+    let page_size = 100;
+    let before_last = (wanted.len() - 1) / page_size - 1;
+    assert_eq!(
+        first_of_back.as_deref(),
+        Some(wanted[before_last * page_size].as_str())
+    );
+
+    // A nurse sees her ward's visits only, and may not pick another ward.
+    let (nurse_rows, _) = export(&app, &app.client, "").await;
+    assert_eq!(nurse_rows.len(), expected(|i| i % 3 == 0).len());
+    let other = app.get(&format!("/visit-log?ward={}", g.wards[1])).await;
+    assert_eq!(other.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = text(other).await;
+    assert!(html.contains("Elija una de las opciones de la lista."));
+    assert_eq!(html.matches("<tr data-logged-visit=").count(), 0);
+    let elsewhere = app.get(&format!("/visit-log/v{:021}", 1)).await;
+    assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND);
+    let (refused,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'access.refused' AND actor_id = $1",
+    )
+    .bind(&g.nurse)
+    .fetch_one(&app.db())
+    .await
+    .expect("a count");
+    assert_eq!(refused, 1);
+    let (exports,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE action = 'visit_log.export'")
+            .fetch_one(&app.db())
+            .await
+            .expect("a count");
+    assert!(exports >= 14, "every export is audited: {exports}");
+
+    // Bad filters are said, in the person's language, and list nothing.
+    for query in [
+        "from=2026-02-30",
+        "outcome=lost",
+        "staff=nobody",
+        "from=2026-05-10&until=2026-05-01",
+    ] {
+        let response = app.get_with(&admin, &format!("/visit-log?{query}")).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}"
+        );
+        let html = text(response).await;
+        assert!(html.contains("class=\"field-error\""), "{query}");
+        assert_eq!(html.matches("<tr data-logged-visit=").count(), 0);
+    }
+
+    // The statistics of the last 30 days, per ward.
+    let stats = text(app.get_with(&admin, "/visit-log/stats").await).await;
+    let in_range = |i: i64| {
+        let day = |t: i64| {
+            chrono::DateTime::from_timestamp(t, 0)
+                .expect("a time")
+                .with_timezone(&chrono::Local)
+                .date_naive()
+        };
+        let today = day(g.now);
+        let first = today - chrono::Days::new(29);
+        (first..=today).contains(&day(started_at(&g, i)))
+    };
+    let total = (0..GENERATED).filter(|i| in_range(*i)).count();
+    assert!(
+        stats.contains(&format!("data-total=\"{total}\"")),
+        "{total}"
+    );
+    let uci = (0..GENERATED)
+        .filter(|i| in_range(*i) && i % 3 == 0)
+        .count();
+    assert!(stats.contains(&format!(
+        "data-ward-stats=\"UCI\"><td>UCI</td><td data-visits=\"{uci}\""
+    )));
+    assert!(stats.contains("<svg class=\"chart\" id=\"chart-days\""));
+    let too_long = app
+        .get_with(&admin, "/visit-log/stats?from=2025-01-01&until=2026-06-01")
+        .await;
+    assert_eq!(too_long.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text(too_long).await.contains("Elija como mucho 366 días."));
+}
+
+/// The `href` of the paging link with this `rel`, unescaped.
+fn link(html: &str, rel: &str) -> Option<String> {
+    html.split("<a href=\"")
+        .filter_map(|s| s.split_once(&format!("\" rel=\"{rel}\"")))
+        .map(|(href, _)| {
+            href.replace("&#x2f;", "/")
+                .replace("&#47;", "/")
+                .replace("&#38;", "&")
+                .replace("&amp;", "&")
+        })
+        .next()
+}
+
+#[tokio::test]
+async fn a_visits_detail_shows_its_stays_who_let_them_in_and_the_calls_quality() {
+    let app = spawn_app().await;
+    let (patient, card) = visit_running(&app).await;
+    let (visit,): (String,) = sqlx::query_as("SELECT id FROM visits WHERE patient_id = $1")
+        .bind(&patient)
+        .fetch_one(&app.db())
+        .await
+        .expect("the visit");
+    let (device, _) = app.admitted_relative(&card).await;
+    let ticket = app.ticket_with(&device, "/visit/ticket").await;
+    let mut call = helpers::socket::with_ticket(&app, &ticket, None).await;
+    call.join().await;
+    // An impossible report is dropped; a real one is kept, the latest one counting.
+    let impossible = serde_json::json!({
+        "sentKbps": 400, "receivedKbps": 380, "lossPermille": 5000, "audioOnlySecs": 0
+    });
+    call.emit("quality", impossible).await;
+    for sent in [300, 420] {
+        call.emit(
+            "quality",
+            serde_json::json!({
+                "sentKbps": sent, "receivedKbps": 380, "lossPermille": 12, "audioOnlySecs": 65
+            }),
+        )
+        .await;
+    }
+    call.emit("leave", Value::Null).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (sent, left): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT sent_kbps, left_at FROM visit_log WHERE role = 'relative' ORDER BY id DESC",
+        )
+        .fetch_one(&app.db())
+        .await
+        .expect("the stay");
+        if sent == Some(420) && left.is_some() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the report is stored: {sent:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let html = text(app.get(&format!("/visit-log/{visit}")).await).await;
+    assert!(html.contains("data-stay-role=\"relative\""), "{html}");
+    assert!(html.contains("data-sent=\"420\""), "{html}");
+    assert!(
+        html.contains("1.2 %") && html.contains("1:05"),
+        "loss and audio-only time"
+    );
+    assert!(
+        html.contains("al llegar, sin esperar"),
+        "how Lola was let in"
+    );
+}

@@ -206,7 +206,7 @@ async fn the_bedside_answers_by_itself_with_sound(engine: Engine) {
         .await;
 
     // The tablet opens no staff page.
-    for path in ["/patients", "/rooms", "/admin/visits"] {
+    for path in ["/patients", "/rooms", "/admin/visits", "/visit-log"] {
         let status = bedside
             .eval_async(&format!(
                 "const done = arguments[0]; fetch('{path}', {{ redirect: 'manual' }}).then(r => done(r.status), () => done(0));"

@@ -1152,16 +1152,31 @@ async fn the_visit_log_groups_each_visit_with_its_stays_and_shows_missed_ones() 
     let (admin, jar) = new_client();
     app.login_with(&admin, &jar, "jefa.ana", helpers::PASSWORD)
         .await;
-    let log = text(app.get_with(&admin, "/admin/visits").await).await;
+    // The old address leads to the log.
+    let moved = app.get_with(&admin, "/admin/visits").await;
+    assert_eq!(moved.status(), StatusCode::PERMANENT_REDIRECT);
+    let log = text(app.get_with(&admin, "/visit-log").await).await;
 
-    let section = |id: &str| {
+    let row = |id: &str| {
         let start = log
             .find(&format!("data-logged-visit=\"{id}\""))
             .expect("the visit is in the log");
-        let end = log[start..].find("</section>").expect("its end") + start;
+        let end = log[start..].find("</tr>").expect("its end") + start;
         log[start..end].to_string()
     };
-    let held_log = section(&held);
+    let held_row = row(&held);
+    assert!(
+        held_row.contains("data-outcome=\"completed\""),
+        "{held_row}"
+    );
+    assert!(held_row.contains("Lucía"), "{held_row}");
+    let missed_row = row(&missed);
+    assert!(
+        missed_row.contains("data-outcome=\"missed\""),
+        "{missed_row}"
+    );
+
+    let held_log = text(app.get_with(&admin, &format!("/visit-log/{held}")).await).await;
     assert!(
         held_log.contains("data-stay-role=\"relative\""),
         "{held_log}"
@@ -1171,9 +1186,11 @@ async fn the_visit_log_groups_each_visit_with_its_stays_and_shows_missed_ones() 
         "{held_log}"
     );
     assert!(held_log.contains("Lucía") && held_log.contains("María López"));
-    assert!(!held_log.contains("data-missed"));
-    let missed_log = section(&missed);
-    assert!(missed_log.contains("data-missed"), "{missed_log}");
+    let missed_log = text(app.get_with(&admin, &format!("/visit-log/{missed}")).await).await;
+    assert!(
+        missed_log.contains("data-outcome=\"missed\""),
+        "{missed_log}"
+    );
     assert!(!missed_log.contains("data-stay-role"));
 }
 

@@ -442,6 +442,8 @@ async fn a_bedside_credential_opens_no_staff_page_and_no_other_room() {
         "/patients".to_string(),
         "/rooms".to_string(),
         "/admin/visits".to_string(),
+        "/visit-log".to_string(),
+        "/admin/audit".to_string(),
         "/desk".to_string(),
         format!("/rooms/{other_room}/ticket?as=patient"),
         format!("/patients/{other_patient}"),

@@ -525,3 +525,33 @@ pub async fn add_relative_to_visit(
     committed?;
     Ok(Ok(()))
 }
+
+/// Settles the outcomes of the visits that are over. Derived from their stays, so no audit row:
+/// nothing is decided here, the log only reads what happened. Cheap when there is nothing to do
+/// (one indexed read), so pages of the log call it before they read.
+pub async fn settle_visits(state: &AppState) -> Result<u64, AppError> {
+    let now = db::now();
+    if !db::history::unsettled_exist(&state.db, now).await? {
+        return Ok(0);
+    }
+    Ok(db::history::settle_outcomes(&state.db, now).await?)
+}
+
+/// Records that `by` exported the visit log with these filters (the query string: names typed
+/// in the filters, never a secret).
+pub async fn record_export(
+    state: &AppState,
+    by: &StaffMember,
+    filters: &str,
+) -> Result<(), AppError> {
+    let mut conn = state.db.acquire().await?;
+    db::audit::record_detail(
+        &mut conn,
+        Some(&by.id),
+        AuditAction::VisitLogExport,
+        None,
+        Some(filters),
+    )
+    .await?;
+    Ok(())
+}

@@ -27,8 +27,8 @@ pub async fn record(
 /// Records that `actor` did `action` to `subject`, with what else it needs (an override's
 /// reason, a refused path). Never a secret.
 ///
-/// Inside the caller's transaction (a savepoint of it), or a transaction of its own on a bare
-/// connection: the row and the chain's end move together.
+/// Inside the caller's transaction, or a transaction of its own on a bare connection: the row
+/// and the chain's end move together.
 pub async fn record_detail(
     conn: &mut SqliteConnection,
     actor_id: Option<&str>,
@@ -36,12 +36,26 @@ pub async fn record_detail(
     subject: Option<&str>,
     detail: Option<&str>,
 ) -> sqlx::Result<()> {
+    if conn.is_in_transaction() {
+        return append(conn, actor_id, action, subject, detail).await;
+    }
     let mut tx = conn.begin().await?;
+    append(&mut tx, actor_id, action, subject, detail).await?;
+    tx.commit().await
+}
+
+async fn append(
+    conn: &mut SqliteConnection,
+    actor_id: Option<&str>,
+    action: AuditAction,
+    subject: Option<&str>,
+    detail: Option<&str>,
+) -> sqlx::Result<()> {
     // Taking the chain's end first takes the write lock (SQLite) or the row's lock (PostgreSQL):
     // the writers line up here, each gets the next id and its predecessor's hash.
     let (id, previous): (i64, String) =
         sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *conn)
             .await?;
     let row = Row {
         id,
@@ -63,13 +77,13 @@ pub async fn record_detail(
     .bind(&row.subject)
     .bind(&row.detail)
     .bind(&hash)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
         .bind(&hash)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-    tx.commit().await
+    Ok(())
 }
 
 fn previous_or_genesis(previous: &str) -> &str {
@@ -115,6 +129,9 @@ pub async fn seal_older_rows(pool: &SqlitePool) -> sqlx::Result<u64> {
             .fetch_one(&mut *tx)
             .await?;
     if unsealed == 0 {
+        // Ended here, not left to the drop: a connection handed back inside a transaction is
+        // closed by the pool.
+        tx.rollback().await?;
         return Ok(0);
     }
     let rows: Vec<(Row, Option<String>)> = sqlx::query_as::<_, RowWithHash>(
@@ -178,11 +195,18 @@ pub enum Break {
 /// Walks the whole chain in order, streaming (a million rows hold no more memory than one).
 pub async fn verify(pool: &SqlitePool) -> sqlx::Result<ChainState> {
     let mut conn = pool.acquire().await?;
-    // One snapshot for the rows and the chain's end.
+    // One snapshot for the rows and the chain's end; ended here, not left to the drop (a
+    // connection handed back inside a transaction is closed by the pool).
     let mut tx = conn.begin().await?;
+    let state = walk(&mut tx).await;
+    tx.rollback().await?;
+    state
+}
+
+async fn walk(conn: &mut SqliteConnection) -> sqlx::Result<ChainState> {
     let (head_seq, head): (i64, String) =
         sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *conn)
             .await?;
     let mut state = ChainState {
         rows: 0,
@@ -191,21 +215,19 @@ pub async fn verify(pool: &SqlitePool) -> sqlx::Result<ChainState> {
     };
     let mut previous = GENESIS.to_string();
     let mut last = 0;
-    {
-        let mut rows = sqlx::query_as::<_, RowWithHash>(
-            "SELECT id, at, actor_id, action, subject, detail, hash FROM audit_events ORDER BY id",
-        )
-        .fetch(&mut *tx);
-        while let Some(found) = rows.try_next().await? {
-            state.rows += 1;
-            last = found.row.id;
-            let hash = chain_hash(&previous, &found.row);
-            if found.hash.as_deref() != Some(hash.as_str()) {
-                state.broken = Some(Break::Row(found.row.id));
-                return Ok(state);
-            }
-            previous = hash;
+    let mut rows = sqlx::query_as::<_, RowWithHash>(
+        "SELECT id, at, actor_id, action, subject, detail, hash FROM audit_events ORDER BY id",
+    )
+    .fetch(&mut *conn);
+    while let Some(found) = rows.try_next().await? {
+        state.rows += 1;
+        last = found.row.id;
+        let hash = chain_hash(&previous, &found.row);
+        if found.hash.as_deref() != Some(hash.as_str()) {
+            state.broken = Some(Break::Row(found.row.id));
+            return Ok(state);
         }
+        previous = hash;
     }
     let end_holds = if state.rows == 0 {
         head_seq == 0

@@ -4,6 +4,7 @@
 pub mod admissions;
 pub mod audit;
 pub mod devices;
+pub mod history;
 pub mod invites;
 pub mod patients;
 pub mod relatives;

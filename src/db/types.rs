@@ -7,7 +7,7 @@ use sqlx::{
     sqlite::{SqliteTypeInfo, SqliteValueRef},
 };
 
-use crate::domain::{CallRole, EndReason};
+use crate::domain::{CallRole, EndReason, VisitOutcome};
 
 macro_rules! stored_as_text {
     ($name:ty) => {
@@ -33,3 +33,4 @@ macro_rules! stored_as_text {
 
 stored_as_text!(CallRole);
 stored_as_text!(EndReason);
+stored_as_text!(VisitOutcome);

@@ -136,9 +136,28 @@ pub struct VisitRow {
     pub scheduled_visit_id: Option<String>,
     /// How many times the person's page came back after a lost connection.
     pub rejoins: i64,
+    /// The call page's latest call-quality summary, when it sent one.
+    pub sent_kbps: Option<i64>,
+    pub received_kbps: Option<i64>,
+    pub loss_permille: Option<i64>,
+    pub audio_only_secs: Option<i64>,
 }
 
 impl VisitRow {
+    /// Packets lost, as a percentage with one decimal, when the page reported it.
+    pub fn loss_percent(&self) -> String {
+        self.loss_permille
+            .map(|p| format!("{}.{} %", p / 10, p % 10))
+            .unwrap_or_default()
+    }
+
+    /// Time its video was paused to keep the sound, as minutes and seconds.
+    pub fn audio_only(&self) -> String {
+        self.audio_only_secs
+            .map(|s| format!("{}:{:02}", s / 60, s % 60))
+            .unwrap_or_default()
+    }
+
     /// Minutes and seconds in the call, when it has ended.
     pub fn duration(&self) -> String {
         match self.left_at {
@@ -156,7 +175,8 @@ macro_rules! select_stays {
         concat!(
             "SELECT v.id, v.room_id, p.display_name AS patient_name, w.name AS ward, p.bed, v.role,
                     v.display_name, s.username AS staff_username, v.invite_id, v.joined_at,
-                    v.left_at, v.end_reason, v.scheduled_visit_id, v.rejoins
+                    v.left_at, v.end_reason, v.scheduled_visit_id, v.rejoins, v.sent_kbps,
+                    v.received_kbps, v.loss_permille, v.audio_only_secs
              FROM visit_log v
              JOIN patients p ON p.id = v.patient_id
              JOIN wards w ON w.id = p.ward_id
@@ -166,19 +186,15 @@ macro_rules! select_stays {
     };
 }
 
-/// The stays of the newest `limit` visits that have started by `now`, in the order they began.
-pub async fn stays_of_recent_visits(
+/// The stays of one visit, in the order they began.
+pub async fn stays_of_visit(
     db: impl SqliteExecutor<'_>,
-    now: i64,
-    limit: i64,
+    visit_id: &str,
 ) -> sqlx::Result<Vec<VisitRow>> {
     sqlx::query_as(select_stays!(
-        "WHERE v.scheduled_visit_id IN
-             (SELECT id FROM visits WHERE starts_at <= $1 ORDER BY starts_at DESC LIMIT $2)
-         ORDER BY v.joined_at, v.id"
+        "WHERE v.scheduled_visit_id = $1 ORDER BY v.joined_at, v.id"
     ))
-    .bind(now)
-    .bind(limit)
+    .bind(visit_id)
     .fetch_all(db)
     .await
 }

@@ -214,21 +214,6 @@ pub async fn list_between(
     .await
 }
 
-/// The newest `limit` visits that have started by `now` (cancelled ones too), newest first.
-pub async fn recent_started(
-    db: impl SqliteExecutor<'_>,
-    now: i64,
-    limit: i64,
-) -> sqlx::Result<Vec<Visit>> {
-    sqlx::query_as(select_visit!(
-        "WHERE v.starts_at <= $1 ORDER BY v.starts_at DESC LIMIT $2"
-    ))
-    .bind(now)
-    .bind(limit)
-    .fetch_all(db)
-    .await
-}
-
 /// A patient's visits that have not ended yet (cancelled ones too), in time order.
 pub async fn upcoming_for_patient(
     db: impl SqliteExecutor<'_>,
@@ -325,7 +310,7 @@ pub async fn cancel(
 ) -> sqlx::Result<bool> {
     let now = super::now();
     let done = sqlx::query(
-        "UPDATE visits SET cancelled_at = $2, cancelled_by = $3, cancel_reason = $4
+        "UPDATE visits SET cancelled_at = $2, cancelled_by = $3, cancel_reason = $4, outcome = 'cancelled'
          WHERE id = $1 AND cancelled_at IS NULL AND COALESCE(ended_at, ends_at) > $2",
     )
     .bind(id)

@@ -86,11 +86,13 @@ pub enum AuditAction {
     DevicePairRefused,
     /// A patient's bedside settings changed (answer by itself, camera off at start).
     PatientBedsideSettings,
+    /// The visit log was exported (the filters in the detail).
+    VisitLogExport,
 }
 
 impl AuditAction {
     /// Every action, in the order the audit page offers them.
-    pub const ALL: [AuditAction; 39] = [
+    pub const ALL: [AuditAction; 40] = [
         AuditAction::Login,
         AuditAction::LoginRefused,
         AuditAction::PatientRegister,
@@ -130,6 +132,7 @@ impl AuditAction {
         AuditAction::DeviceUnpair,
         AuditAction::DevicePairRefused,
         AuditAction::PatientBedsideSettings,
+        AuditAction::VisitLogExport,
     ];
 
     /// The stored name.
@@ -174,6 +177,7 @@ impl AuditAction {
             AuditAction::DeviceUnpair => "device.unpair",
             AuditAction::DevicePairRefused => "device.pair_refused",
             AuditAction::PatientBedsideSettings => "patient.bedside_settings",
+            AuditAction::VisitLogExport => "visit_log.export",
         }
     }
     /// The stored name back to the action.
@@ -223,6 +227,7 @@ impl AuditAction {
             AuditAction::DeviceUnpair => t.audit_device_unpair,
             AuditAction::DevicePairRefused => t.audit_device_pair_refused,
             AuditAction::PatientBedsideSettings => t.audit_patient_bedside_settings,
+            AuditAction::VisitLogExport => t.audit_visit_log_export,
         }
     }
 }

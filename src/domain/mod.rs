@@ -21,7 +21,8 @@ pub use ids::{RandomId, random_token, sha256_hex};
 pub use invite::InviteStatus;
 pub use time::HospitalZone;
 pub use visit::{
-    MAX_REPEAT_DAYS, OverrideReason, Refusal, Repeat, VisitFacts, VisitState, peak_with_one_more,
+    MAX_REPEAT_DAYS, OverrideReason, Refusal, Repeat, VisitFacts, VisitOutcome, VisitState,
+    peak_with_one_more,
 };
 pub use waiting::{
     AdmissionHow, BedsideAnswer, DeviceCheck, NotNowMessage, SendAwayReason, UnpairReason,
@@ -79,6 +80,8 @@ pub enum FieldError {
     PhoneInvalid,
     /// Not one of the choices the form offered.
     ChooseFromList,
+    /// A date range longer than a page can show.
+    RangeTooLong,
 }
 
 impl FieldError {
@@ -111,6 +114,7 @@ impl FieldError {
             FieldError::DefaultOverMax => t.err_default_over_max.to_string(),
             FieldError::PhoneInvalid => t.err_phone_invalid.to_string(),
             FieldError::ChooseFromList => t.err_choose_from_list.to_string(),
+            FieldError::RangeTooLong => t.err_range_too_long.to_string(),
         }
     }
 }

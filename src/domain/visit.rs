@@ -46,6 +46,59 @@ impl OverrideReason {
     }
 }
 
+/// How a visit turned out, once it is over (the visit log's filter and column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisitOutcome {
+    /// Relatives came and the call ended normally.
+    Completed,
+    /// No relative came.
+    Missed,
+    /// Cancelled before it ran.
+    Cancelled,
+    /// Someone's connection was lost for good (their stay ended as "connection lost").
+    Network,
+    /// A relative was removed from it, or their invite revoked.
+    Revoked,
+}
+
+impl VisitOutcome {
+    /// Every outcome, in the order the filter lists them.
+    pub const ALL: [VisitOutcome; 5] = [
+        VisitOutcome::Completed,
+        VisitOutcome::Missed,
+        VisitOutcome::Cancelled,
+        VisitOutcome::Network,
+        VisitOutcome::Revoked,
+    ];
+
+    /// The stored value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VisitOutcome::Completed => "completed",
+            VisitOutcome::Missed => "missed",
+            VisitOutcome::Cancelled => "cancelled",
+            VisitOutcome::Network => "network",
+            VisitOutcome::Revoked => "revoked",
+        }
+    }
+
+    /// Reads the stored value.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == value)
+    }
+
+    /// The outcome in the person's language.
+    pub fn label(self, t: &Text) -> &'static str {
+        match self {
+            VisitOutcome::Completed => t.outcome_completed,
+            VisitOutcome::Missed => t.outcome_missed,
+            VisitOutcome::Cancelled => t.outcome_cancelled,
+            VisitOutcome::Network => t.outcome_network,
+            VisitOutcome::Revoked => t.outcome_revoked,
+        }
+    }
+}
+
 /// Why the server refused to book (or move) a visit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {

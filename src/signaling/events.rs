@@ -809,6 +809,61 @@ pub(super) async fn media(
     }
 }
 
+/// What a call page reports about its call so far (`quality`, every 30 s and when it hangs up):
+/// averages since it joined.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct QualityReport {
+    sent_kbps: u32,
+    received_kbps: u32,
+    loss_permille: u32,
+    audio_only_secs: u32,
+}
+
+/// The largest figures a report may carry (a page is not trusted beyond what it could measure).
+const MAX_REPORTED_KBPS: u32 = 100_000;
+const MAX_REPORTED_SECS: u32 = 24 * 60 * 60;
+
+/// `quality`: stores the call page's latest summary on the sender's stay, for the visit log.
+/// Malformed or impossible figures are dropped; no answer either way.
+pub(super) async fn quality(
+    connection: &Connection,
+    socket: &SocketRef,
+    report: Result<QualityReport, ParserError>,
+) {
+    let report = match report {
+        Ok(r)
+            if r.sent_kbps <= MAX_REPORTED_KBPS
+                && r.received_kbps <= MAX_REPORTED_KBPS
+                && r.loss_permille <= 1000
+                && r.audio_only_secs <= MAX_REPORTED_SECS =>
+        {
+            r
+        }
+        _ => {
+            tracing::warn!(sid = %socket.id, "dropped a malformed quality report");
+            return;
+        }
+    };
+    let Some(stay) = connection
+        .hub
+        .registry()
+        .member_of(socket.id)
+        .and_then(|m| m.visit_id)
+    else {
+        return;
+    };
+    let quality = db::history::Quality {
+        sent_kbps: i64::from(report.sent_kbps),
+        received_kbps: i64::from(report.received_kbps),
+        loss_permille: i64::from(report.loss_permille),
+        audio_only_secs: i64::from(report.audio_only_secs),
+    };
+    if let Err(err) = db::history::record_quality(&connection.hub.db, stay, quality).await {
+        tracing::warn!(error = %err, "storing a call's quality summary");
+    }
+}
+
 /// `alive`: the page's heartbeat while it is connected, answered at once (`{}`), so that the
 /// page notices a dead connection in seconds rather than at the transport's timeout.
 pub(super) fn alive(ack: Option<AckSender>) {

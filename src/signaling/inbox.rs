@@ -270,6 +270,10 @@ async fn dispatch(connection: &Connection, item: Item) {
             let Ok(TryData(state)) = TryData::from_message_parts(&socket, &mut value, &ack);
             events::media(connection, &SocketRef::from(socket), state).await;
         }
+        "quality" => {
+            let Ok(TryData(report)) = TryData::from_message_parts(&socket, &mut value, &ack);
+            events::quality(connection, &SocketRef::from(socket), report).await;
+        }
         "alive" => events::alive(AckSender::from_message_parts(&socket, &mut value, &ack).ok()),
         _ => tracing::warn!(event = %event, "dropped an unknown Socket.IO event"),
     }

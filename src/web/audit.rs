@@ -16,7 +16,7 @@ use crate::{
         audit::{Break, ChainState, Filter, Listed},
         staff::Staff,
     },
-    domain::{AuditAction, FieldError, parse_date},
+    domain::{AuditAction, FieldError},
     error::AppError,
     i18n::with_number,
     state::AppState,
@@ -122,28 +122,7 @@ pub async fn list(
             None => errors.add("action", FieldError::ChooseFromList, t),
         }
     }
-    let day_start = |text: &str, field: &'static str, errors: &mut FormErrors, days: u64| {
-        if text.trim().is_empty() {
-            return None;
-        }
-        match parse_date(text) {
-            Ok(date) => date
-                .checked_add_days(chrono::Days::new(days))
-                .and_then(|d| ctx.zone.to_utc(d.and_time(chrono::NaiveTime::MIN))),
-            Err(err) => {
-                errors.add(field, err, t);
-                None
-            }
-        }
-    };
-    filter.from = day_start(&query.from, "from", &mut errors, 0);
-    // "Until" a date includes that whole day.
-    filter.until = day_start(&query.until, "until", &mut errors, 1);
-    if let (Some(from), Some(until)) = (filter.from, filter.until)
-        && until <= from
-    {
-        errors.add("until", FieldError::EndBeforeStart, t);
-    }
+    (filter.from, filter.until) = super::day_range(&ctx, &query.from, &query.until, &mut errors);
 
     let chain = db::audit::verify(&state.db).await?;
     let staff = db::staff::list(&state.db).await?;

@@ -15,6 +15,7 @@ pub mod relatives;
 pub mod rooms;
 pub mod setup;
 pub mod staff;
+pub mod stats;
 pub mod visit;
 pub mod visit_log;
 pub mod visits;
@@ -348,6 +349,40 @@ pub async fn home(staff: Result<CurrentStaff, AppError>) -> Redirect {
         Ok(_) => Redirect::to("/desk"),
         Err(_) => Redirect::to("/login"),
     }
+}
+
+/// Reads a "from" and an "until" date of a filter form (either may be empty) as the hospital's
+/// days: from the start of `from` to the end of `until` (Unix seconds). A date that does not
+/// read, or an end before the start, is noted in `errors` under the field's name.
+pub fn day_range(
+    ctx: &PageCtx,
+    from: &str,
+    until: &str,
+    errors: &mut FormErrors,
+) -> (Option<i64>, Option<i64>) {
+    let mut day_start = |text: &str, field: &'static str, days: u64| {
+        if text.trim().is_empty() {
+            return None;
+        }
+        match crate::domain::parse_date(text) {
+            Ok(date) => date
+                .checked_add_days(chrono::Days::new(days))
+                .and_then(|d| ctx.zone.to_utc(d.and_time(chrono::NaiveTime::MIN))),
+            Err(err) => {
+                errors.add(field, err, ctx.t);
+                None
+            }
+        }
+    };
+    let start = day_start(from, "from", 0);
+    // "Until" a date includes that whole day.
+    let end = day_start(until, "until", 1);
+    if let (Some(start), Some(end)) = (start, end)
+        && end <= start
+    {
+        errors.add("until", crate::domain::FieldError::EndBeforeStart, ctx.t);
+    }
+    (start, end)
 }
 
 /// `/healthz`: `ok` while the database can write; 503 with the reason (`disk full`, ...)

@@ -52,6 +52,15 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server after `adjust` changes the settings.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    // `VISITAS_TEST_LOGS=1 cargo test ...` prints the servers' warnings and errors.
+    static LOGS: std::sync::Once = std::sync::Once::new();
+    LOGS.call_once(|| {
+        if std::env::var("VISITAS_TEST_LOGS").is_ok() {
+            let _ = tracing::subscriber::set_global_default(
+                tracing_subscriber::fmt().with_max_level(tracing::Level::WARN).finish(),
+            );
+        }
+    });
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut config = Config::with_defaults("127.0.0.1:0".parse().unwrap(), dir.path().join("data"));
     // A socket a test drops has left soon, not after the minute a real page gets to come back.

@@ -1,0 +1,24 @@
+-- The administrators' visit log: how each visit turned out, and how each stay's call went.
+
+-- Set when the visit is cancelled, or once it is over (its end passed and no relative is left in
+-- its call):
+-- 'cancelled'; 'revoked' (a relative was removed from it, or their invite revoked, before it
+-- ended: ending a visit early is not a revocation); 'missed' (no
+-- relative came); 'network' (someone's connection was lost for good); else 'completed'.
+-- NULL while it is upcoming or running.
+ALTER TABLE visits ADD COLUMN outcome TEXT
+    CHECK (outcome IN ('completed', 'missed', 'cancelled', 'network', 'revoked'));
+-- The visits left to settle: those whose end has passed and are not settled yet.
+CREATE INDEX visits_unsettled ON visits (COALESCE(ended_at, ends_at)) WHERE outcome IS NULL;
+UPDATE visits SET outcome = 'cancelled' WHERE cancelled_at IS NOT NULL;
+CREATE INDEX visits_outcome_time ON visits (outcome, starts_at);
+CREATE INDEX visits_creator_time ON visits (created_by, starts_at);
+CREATE INDEX admissions_admitted_by ON admissions (admitted_by);
+
+-- What the call page reports about a stay's call (the latest of its summaries): average bitrate
+-- sent and received (kbit/s), packets lost (per thousand received), seconds its video was paused
+-- to keep the sound.
+ALTER TABLE visit_log ADD COLUMN sent_kbps INTEGER;
+ALTER TABLE visit_log ADD COLUMN received_kbps INTEGER;
+ALTER TABLE visit_log ADD COLUMN loss_permille INTEGER;
+ALTER TABLE visit_log ADD COLUMN audio_only_secs INTEGER;

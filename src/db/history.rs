@@ -1,0 +1,464 @@
+//! The visit log by visit, for administrators and nurses: how each visit turned out (settled once
+//! it is over), the filtered list paged by keyset (as fast on the last page of a million visits
+//! as on the first), what a visit's detail and the export add to each row, and the call-quality
+//! summaries the call pages send.
+
+use futures_util::TryStreamExt;
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteExecutor, SqlitePool};
+
+use crate::domain::VisitOutcome;
+
+/// True when some visit is over and not settled yet (a read, so that pages can ask cheaply).
+pub async fn unsettled_exist(db: impl SqliteExecutor<'_>, now: i64) -> sqlx::Result<bool> {
+    let found: Option<(i64,)> = sqlx::query_as(UNSETTLED_EXIST)
+        .bind(now)
+        .fetch_optional(db)
+        .await?;
+    Ok(found.is_some())
+}
+
+const UNSETTLED_EXIST: &str = "SELECT 1 FROM visits
+     WHERE outcome IS NULL AND COALESCE(ended_at, ends_at) <= $1
+       AND NOT EXISTS (SELECT 1 FROM visit_log l
+                       WHERE l.scheduled_visit_id = visits.id AND l.role = 'relative'
+                         AND l.left_at IS NULL)
+     LIMIT 1";
+
+/// Settles the outcome of every visit that is over (its end passed and no relative is left in
+/// its call: the bedside tablet may stay on); how many it settled. A cancelled visit is settled when it is cancelled. See the
+/// migration for the order the outcomes are tried in.
+pub async fn settle_outcomes(db: impl SqliteExecutor<'_>, now: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE visits SET outcome = CASE
+             WHEN cancelled_at IS NOT NULL THEN 'cancelled'
+             WHEN EXISTS (SELECT 1 FROM visit_log l
+                          WHERE l.scheduled_visit_id = visits.id AND l.end_reason = 'revoked'
+                            AND (visits.ended_at IS NULL OR l.left_at < visits.ended_at))
+               OR EXISTS (SELECT 1 FROM invites i
+                          WHERE i.visit_id = visits.id AND i.revoked_at IS NOT NULL
+                            AND i.revoked_at < COALESCE(visits.ended_at, visits.ends_at))
+               THEN 'revoked'
+             WHEN NOT EXISTS (SELECT 1 FROM visit_log l
+                              WHERE l.scheduled_visit_id = visits.id AND l.role = 'relative')
+               THEN 'missed'
+             WHEN EXISTS (SELECT 1 FROM visit_log l
+                          WHERE l.scheduled_visit_id = visits.id AND l.end_reason = 'connection-lost')
+               THEN 'network'
+             ELSE 'completed' END
+         WHERE outcome IS NULL AND COALESCE(ended_at, ends_at) <= $1
+           AND NOT EXISTS (SELECT 1 FROM visit_log l
+                           WHERE l.scheduled_visit_id = visits.id AND l.role = 'relative'
+                         AND l.left_at IS NULL)",
+    )
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Which visits the log lists. Every field narrows; the default lists every visit that has
+/// started.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    /// The wards the reader may see (`None`: all, an administrator).
+    pub readable_wards: Option<Vec<String>>,
+    pub ward_id: Option<String>,
+    /// Started at or after (Unix seconds).
+    pub from: Option<i64>,
+    /// Started before.
+    pub until: Option<i64>,
+    /// Part of the patient's name.
+    pub patient: Option<String>,
+    /// Part of an invited relative's name.
+    pub relative: Option<String>,
+    /// Scheduled, or let a relative in, by this staff member.
+    pub staff_id: Option<String>,
+    pub outcome: Option<VisitOutcome>,
+    /// Only visits booked outside visiting hours.
+    pub override_used: bool,
+    /// Visits starting after this have not happened yet: not in the log.
+    pub now: i64,
+}
+
+/// Where a page of the log starts: a visit's start and id (newest first, ties by id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub starts_at: i64,
+    pub id: String,
+}
+
+impl Cursor {
+    /// As written in a link: `1764500000.3f2a…`.
+    pub fn to_param(&self) -> String {
+        format!("{}.{}", self.starts_at, self.id)
+    }
+
+    /// Reads a link's cursor; `None` for anything malformed.
+    pub fn from_param(text: &str) -> Option<Cursor> {
+        let (at, id) = text.split_once('.')?;
+        let starts_at = at.parse().ok()?;
+        let valid =
+            !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric());
+        valid.then(|| Cursor {
+            starts_at,
+            id: id.to_string(),
+        })
+    }
+}
+
+/// Which way a page goes from its cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Page {
+    /// The newest visits.
+    Newest,
+    /// Visits older than the cursor.
+    Older(Cursor),
+    /// Visits newer than the cursor.
+    Newer(Cursor),
+    /// The oldest visits.
+    Oldest,
+}
+
+/// One visit of the log, with what its stays add up to.
+#[derive(Debug, Clone, FromRow)]
+pub struct LoggedVisit {
+    pub id: String,
+    pub ward: String,
+    pub patient_name: String,
+    pub bed: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub ended_at: Option<i64>,
+    pub cancelled_at: Option<i64>,
+    pub cancel_reason: Option<String>,
+    pub outcome: Option<VisitOutcome>,
+    pub override_reason: Option<String>,
+    pub override_note: Option<String>,
+    pub created_by_name: String,
+    /// The first join.
+    pub first_join: Option<i64>,
+    /// The last leave.
+    pub last_leave: Option<i64>,
+    /// Stays still open.
+    pub open_stays: i64,
+    pub rejoins: i64,
+}
+
+impl LoggedVisit {
+    /// When the call actually began and ended (`None` while someone is still in it).
+    pub fn actual(&self) -> (Option<i64>, Option<i64>) {
+        let end = if self.open_stays > 0 {
+            None
+        } else {
+            self.last_leave
+        };
+        (self.first_join, end)
+    }
+
+    /// The cursor that continues after this visit.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            starts_at: self.starts_at,
+            id: self.id.clone(),
+        }
+    }
+}
+
+/// `limit` visits of the log matching `filter` from `page`, newest first, and whether there are
+/// more in the direction the page went (`limit + 1` were found).
+pub async fn page(
+    db: &SqlitePool,
+    filter: &LogFilter,
+    page: &Page,
+    limit: i64,
+) -> sqlx::Result<(Vec<LoggedVisit>, bool)> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT v.id, w.name AS ward, p.display_name AS patient_name, p.bed, v.starts_at,
+                v.ends_at, v.ended_at, v.cancelled_at, v.cancel_reason, v.outcome,
+                v.override_reason, v.override_note, s.display_name AS created_by_name,
+                (SELECT MIN(l.joined_at) FROM visit_log l WHERE l.scheduled_visit_id = v.id)
+                    AS first_join,
+                (SELECT MAX(l.left_at) FROM visit_log l WHERE l.scheduled_visit_id = v.id)
+                    AS last_leave,
+                (SELECT COUNT(*) FROM visit_log l
+                 WHERE l.scheduled_visit_id = v.id AND l.left_at IS NULL) AS open_stays,
+                (SELECT COALESCE(SUM(l.rejoins), 0) FROM visit_log l
+                 WHERE l.scheduled_visit_id = v.id) AS rejoins
+         FROM visits v
+         JOIN wards w ON w.id = v.ward_id
+         JOIN patients p ON p.id = v.patient_id
+         JOIN staff s ON s.id = v.created_by
+         WHERE v.starts_at <= ",
+    );
+    query.push_bind(filter.now);
+    push_filters(&mut query, filter);
+    let ascending = matches!(page, Page::Newer(_) | Page::Oldest);
+    match page {
+        Page::Older(c) => {
+            query.push(" AND (v.starts_at < ");
+            query.push_bind(c.starts_at);
+            query.push(" OR (v.starts_at = ");
+            query.push_bind(c.starts_at);
+            query.push(" AND v.id < ");
+            query.push_bind(c.id.clone());
+            query.push("))");
+        }
+        Page::Newer(c) => {
+            query.push(" AND (v.starts_at > ");
+            query.push_bind(c.starts_at);
+            query.push(" OR (v.starts_at = ");
+            query.push_bind(c.starts_at);
+            query.push(" AND v.id > ");
+            query.push_bind(c.id.clone());
+            query.push("))");
+        }
+        Page::Newest | Page::Oldest => {}
+    }
+    query.push(if ascending {
+        " ORDER BY v.starts_at, v.id LIMIT "
+    } else {
+        " ORDER BY v.starts_at DESC, v.id DESC LIMIT "
+    });
+    query.push_bind(limit + 1);
+    let mut rows: Vec<LoggedVisit> = query.build_query_as().fetch_all(db).await?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    if ascending {
+        rows.reverse();
+    }
+    Ok((rows, more))
+}
+
+/// The filters' conditions, each only when it is set: the planner then uses the index that fits
+/// (a ward's visits by time, an outcome's by time, one person's by time).
+fn push_filters(query: &mut QueryBuilder<Sqlite>, filter: &LogFilter) {
+    if let Some(wards) = &filter.readable_wards {
+        if wards.is_empty() {
+            query.push(" AND 1 = 0");
+        } else {
+            query.push(" AND v.ward_id IN (");
+            let mut list = query.separated(", ");
+            for ward in wards {
+                list.push_bind(ward.clone());
+            }
+            list.push_unseparated(")");
+        }
+    }
+    if let Some(ward) = &filter.ward_id {
+        query.push(" AND v.ward_id = ");
+        query.push_bind(ward.clone());
+    }
+    if let Some(from) = filter.from {
+        query.push(" AND v.starts_at >= ");
+        query.push_bind(from);
+    }
+    if let Some(until) = filter.until {
+        query.push(" AND v.starts_at < ");
+        query.push_bind(until);
+    }
+    if let Some(outcome) = filter.outcome {
+        query.push(" AND v.outcome = ");
+        query.push_bind(outcome.as_str());
+    }
+    if filter.override_used {
+        query.push(" AND v.override_reason IS NOT NULL");
+    }
+    if let Some(name) = &filter.patient {
+        query.push(" AND p.display_name LIKE ");
+        query.push_bind(contains_pattern(name));
+        query.push(" ESCAPE '\\'");
+    }
+    if let Some(name) = &filter.relative {
+        query.push(
+            " AND EXISTS (SELECT 1 FROM invites i JOIN relatives r ON r.id = i.relative_id
+                          WHERE i.visit_id = v.id AND r.display_name LIKE ",
+        );
+        query.push_bind(contains_pattern(name));
+        query.push(" ESCAPE '\\')");
+    }
+    if let Some(staff) = &filter.staff_id {
+        query.push(" AND (v.created_by = ");
+        query.push_bind(staff.clone());
+        query.push(
+            " OR EXISTS (SELECT 1 FROM admissions a WHERE a.visit_id = v.id AND a.admitted_by = ",
+        );
+        query.push_bind(staff.clone());
+        query.push("))");
+    }
+}
+
+/// A LIKE pattern matching names that contain `text` (`%`, `_` and `\` taken literally). SQLite's
+/// LIKE ignores the case of ASCII letters only: "ana" finds "Ana", "ángela" does not find "Ángela".
+fn contains_pattern(text: &str) -> String {
+    let escaped: String = text
+        .trim()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("%{escaped}%")
+}
+
+/// The invited relatives of some visits: (visit id, name), in invite order.
+pub async fn relatives_of(
+    db: &SqlitePool,
+    visit_ids: &[String],
+) -> sqlx::Result<Vec<(String, String)>> {
+    if visit_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT i.visit_id, r.display_name FROM invites i JOIN relatives r ON r.id = i.relative_id
+         WHERE i.visit_id IN (",
+    );
+    let mut list = query.separated(", ");
+    for id in visit_ids {
+        list.push_bind(id.clone());
+    }
+    list.push_unseparated(") ORDER BY i.created_at, i.id");
+    query.build_query_as().fetch_all(db).await
+}
+
+/// Who let relatives into some visits: (visit id, staff name when a nurse did, how).
+pub async fn admissions_of(
+    db: &SqlitePool,
+    visit_ids: &[String],
+) -> sqlx::Result<Vec<(String, Option<String>, String)>> {
+    if visit_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT a.visit_id, s.display_name, a.how FROM admissions a
+         LEFT JOIN staff s ON s.id = a.admitted_by WHERE a.visit_id IN (",
+    );
+    let mut list = query.separated(", ");
+    for id in visit_ids {
+        list.push_bind(id.clone());
+    }
+    list.push_unseparated(") ORDER BY a.admitted_at");
+    query.build_query_as().fetch_all(db).await
+}
+
+/// One visit of the log by id, if the reader may see its ward.
+pub async fn find(
+    db: &SqlitePool,
+    id: &str,
+    readable_wards: Option<&[String]>,
+) -> sqlx::Result<Option<(LoggedVisit, String)>> {
+    let filter = LogFilter {
+        readable_wards: readable_wards.map(<[String]>::to_vec),
+        now: i64::MAX,
+        ..LogFilter::default()
+    };
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT v.id, w.name AS ward, p.display_name AS patient_name, p.bed, v.starts_at,
+                v.ends_at, v.ended_at, v.cancelled_at, v.cancel_reason, v.outcome,
+                v.override_reason, v.override_note, s.display_name AS created_by_name,
+                (SELECT MIN(l.joined_at) FROM visit_log l WHERE l.scheduled_visit_id = v.id)
+                    AS first_join,
+                (SELECT MAX(l.left_at) FROM visit_log l WHERE l.scheduled_visit_id = v.id)
+                    AS last_leave,
+                (SELECT COUNT(*) FROM visit_log l
+                 WHERE l.scheduled_visit_id = v.id AND l.left_at IS NULL) AS open_stays,
+                (SELECT COALESCE(SUM(l.rejoins), 0) FROM visit_log l
+                 WHERE l.scheduled_visit_id = v.id) AS rejoins,
+                v.ward_id
+         FROM visits v
+         JOIN wards w ON w.id = v.ward_id
+         JOIN patients p ON p.id = v.patient_id
+         JOIN staff s ON s.id = v.created_by
+         WHERE v.starts_at <= ",
+    );
+    query.push_bind(filter.now);
+    push_filters(&mut query, &filter);
+    query.push(" AND v.id = ");
+    query.push_bind(id.to_string());
+    #[derive(FromRow)]
+    struct Found {
+        #[sqlx(flatten)]
+        visit: LoggedVisit,
+        ward_id: String,
+    }
+    let found: Option<Found> = query.build_query_as().fetch_optional(db).await?;
+    Ok(found.map(|f| (f.visit, f.ward_id)))
+}
+
+/// What a call page reports about its call so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quality {
+    pub sent_kbps: i64,
+    pub received_kbps: i64,
+    pub loss_permille: i64,
+    pub audio_only_secs: i64,
+}
+
+/// Stores a stay's latest call-quality summary (each summary covers the whole stay so far).
+pub async fn record_quality(
+    db: impl SqliteExecutor<'_>,
+    stay_id: i64,
+    quality: Quality,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE visit_log SET sent_kbps = $2, received_kbps = $3, loss_permille = $4,
+                              audio_only_secs = $5
+         WHERE id = $1",
+    )
+    .bind(stay_id)
+    .bind(quality.sent_kbps)
+    .bind(quality.received_kbps)
+    .bind(quality.loss_permille)
+    .bind(quality.audio_only_secs)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// One visit as the statistics count it.
+#[derive(Debug, Clone, FromRow)]
+pub struct Counted {
+    pub ward: String,
+    pub starts_at: i64,
+    pub outcome: Option<VisitOutcome>,
+    /// Seconds from the first join to the last leave, when relatives came and it is over.
+    pub length_secs: Option<i64>,
+    /// Someone's page came back after a lost connection, or a stay ended with it lost.
+    pub network_trouble: bool,
+}
+
+/// Streams the settled visits started in [from, until) in the readable wards into `each`
+/// (a year of visits holds no more memory than one).
+pub async fn for_each_counted(
+    db: &SqlitePool,
+    readable_wards: Option<&[String]>,
+    from: i64,
+    until: i64,
+    mut each: impl FnMut(Counted),
+) -> sqlx::Result<()> {
+    let filter = LogFilter {
+        readable_wards: readable_wards.map(<[String]>::to_vec),
+        from: Some(from),
+        until: Some(until),
+        now: i64::MAX,
+        ..LogFilter::default()
+    };
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT w.name AS ward, v.starts_at, v.outcome,
+                (SELECT MAX(l.left_at) - MIN(l.joined_at) FROM visit_log l
+                 WHERE l.scheduled_visit_id = v.id) AS length_secs,
+                EXISTS (SELECT 1 FROM visit_log l WHERE l.scheduled_visit_id = v.id
+                          AND (l.rejoins > 0 OR l.end_reason = 'connection-lost'))
+                    AS network_trouble
+         FROM visits v JOIN wards w ON w.id = v.ward_id
+         JOIN patients p ON p.id = v.patient_id
+         WHERE v.outcome IS NOT NULL AND v.starts_at <= ",
+    );
+    query.push_bind(filter.now);
+    push_filters(&mut query, &filter);
+    let mut rows = query.build_query_as::<Counted>().fetch(db);
+    while let Some(row) = rows.try_next().await? {
+        each(row);
+    }
+    Ok(())
+}
