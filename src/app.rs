@@ -218,6 +218,8 @@ pub struct Server {
     handle: Handle<SocketAddr>,
     task: JoinHandle<std::io::Result<()>>,
     background: Vec<JoinHandle<()>>,
+    /// Held while the server runs: `visitas restore` refuses meanwhile.
+    _lock: db::DatabaseLock,
 }
 
 impl Server {
@@ -250,6 +252,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             config.data_dir.display()
         );
     }
+    let Some(lock) = db::lock_database(&config.database_path())? else {
+        anyhow::bail!(
+            "another Visitas server is running on {} (stop it first)",
+            config.database_path().display()
+        );
+    };
     let db = db::open(&config.database_path()).await?;
 
     let generated = tls::GeneratedPaths {
@@ -338,6 +346,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         tokio::spawn(delete_expired_sessions(state.sessions.clone())),
         tokio::spawn(unpair_unseen_devices(state.clone())),
         tokio::spawn(settle_visits(state.clone())),
+        tokio::spawn(purge_expired(state.clone())),
     ];
     if server_tls.ca_pem.is_some() {
         background.push(tokio::spawn(renew_certificate(rustls, generated)));
@@ -350,6 +359,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         handle,
         task,
         background,
+        _lock: lock,
     })
 }
 
@@ -361,6 +371,27 @@ async fn settle_visits(state: AppState) {
         every.tick().await;
         if let Err(err) = crate::actions::settle_visits(&state).await {
             tracing::warn!(error = %err, "settling the outcomes of visits that are over");
+        }
+    }
+}
+
+/// At start and then once a day, removes the records older than `--retain-days`.
+async fn purge_expired(state: AppState) {
+    let mut every = tokio::time::interval(Duration::from_secs(24 * 60 * 60));
+    loop {
+        every.tick().await;
+        match crate::actions::purge_expired(&state).await {
+            Ok(purged) if purged.is_empty() => {}
+            Ok(purged) => tracing::info!(
+                visits = purged.visits,
+                stays = purged.stays,
+                invites = purged.invites,
+                relatives = purged.relatives,
+                "removed records older than the retention period"
+            ),
+            Err(err) => {
+                tracing::warn!(error = %err, "removing records older than the retention period")
+            }
         }
     }
 }

@@ -38,6 +38,18 @@ pub enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Copy the database to FILE while the server runs (a consistent snapshot, SQLite's
+    /// `VACUUM INTO`), then check the copy (`PRAGMA integrity_check` and the audit chain).
+    Backup {
+        /// The copy to write; must not exist yet.
+        file: std::path::PathBuf,
+    },
+    /// Put a backup in place of the database. Refused while a server runs on it; the database
+    /// it replaces is kept beside it (`visitas.db.before-restore-…`).
+    Restore {
+        /// The backup to restore.
+        file: std::path::PathBuf,
+    },
     /// Check the audit trail.
     Audit {
         /// What to do with the audit trail.
@@ -99,6 +111,114 @@ pub async fn verify_audit(config: &Config) -> anyhow::Result<()> {
              cadena termina en la {head_seq} (se quitaron filas del final)"
         ),
     }
+}
+
+/// `visitas backup FILE`.
+pub async fn backup(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Created empty and owner-only first (`VACUUM INTO` writes into an empty file): the copy
+    // holds patients' names.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .with_context(|| {
+            format!(
+                "{} exists already, or cannot be created / {} ya existe, o no se puede crear",
+                file.display(),
+                file.display()
+            )
+        })?;
+    let pool = db::open(&config.database_path()).await?;
+    let copied = db::backup_into(&pool, file).await;
+    pool.close().await;
+    copied.context("copying the database")?;
+    let (integrity, chain) = db::check_copy(file).await?;
+    if integrity != "ok" {
+        bail!(
+            "the copy {} fails SQLite's integrity check: {integrity}\n\
+             la copia {} no pasa la comprobación de integridad de SQLite: {integrity}",
+            file.display(),
+            file.display()
+        );
+    }
+    println!(
+        "Backup written to {file}: integrity ok; audit trail {state}, {rows} rows, last hash {head}\n\
+         Copia escrita en {file}: integridad correcta; registro de auditoría {estado}, {rows} filas, \
+         último hash {head}",
+        file = file.display(),
+        state = if chain.broken.is_none() {
+            "intact"
+        } else {
+            "BROKEN"
+        },
+        estado = if chain.broken.is_none() {
+            "íntegro"
+        } else {
+            "ROTO"
+        },
+        rows = chain.rows,
+        head = chain.head,
+    );
+    Ok(())
+}
+
+/// `visitas restore FILE`.
+pub async fn restore(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    let target = config.database_path();
+    let Some(lock) = db::lock_database(&target)? else {
+        bail!(
+            "a Visitas server is running on {db}: stop it first, then restore\n\
+             hay un servidor de Visitas usando {db}: deténgalo primero y luego restaure",
+            db = target.display()
+        );
+    };
+    let (integrity, _) = db::check_copy(file)
+        .await
+        .with_context(|| format!("{} is not a Visitas backup", file.display()))?;
+    if integrity != "ok" {
+        bail!(
+            "{file} fails SQLite's integrity check: {integrity}; nothing was changed\n\
+             {file} no pasa la comprobación de integridad de SQLite: {integrity}; no se cambió nada",
+            file = file.display()
+        );
+    }
+    let kept = db::replace_database(&target, file)?;
+    // The restored copy, migrated to this version, with its chain checked.
+    let pool = db::open(&target).await?;
+    let chain = db::audit::verify(&pool).await;
+    pool.close().await;
+    let chain = chain?;
+    drop(lock);
+    println!(
+        "Restored {file} as {db}{kept}; audit trail {state}, {rows} rows, last hash {head}\n\
+         Restaurada {file} como {db}{guardada}; registro de auditoría {estado}, {rows} filas, \
+         último hash {head}",
+        file = file.display(),
+        db = target.display(),
+        kept = kept
+            .as_ref()
+            .map(|k| format!(" (the database it replaced is {})", k.display()))
+            .unwrap_or_default(),
+        guardada = kept
+            .as_ref()
+            .map(|k| format!(" (la base de datos reemplazada está en {})", k.display()))
+            .unwrap_or_default(),
+        state = if chain.broken.is_none() {
+            "intact"
+        } else {
+            "BROKEN"
+        },
+        estado = if chain.broken.is_none() {
+            "íntegro"
+        } else {
+            "ROTO"
+        },
+        rows = chain.rows,
+        head = chain.head,
+    );
+    Ok(())
 }
 
 /// Creates an administrator. The password comes from a hidden prompt on a terminal, or from the

@@ -224,6 +224,48 @@ pub struct Config {
         global = true
     )]
     pub ice_transport_policy: IcePolicy,
+
+    /// Days the records of closed visits are kept (their stays, invites and admissions), and
+    /// the relatives of patients discharged that long ago; a daily job removes older ones and
+    /// writes the counts (never the contents) to the audit trail.
+    #[arg(
+        long,
+        env = "VISITAS_RETAIN_DAYS",
+        default_value_t = 400,
+        value_parser = clap::value_parser!(u32).range(30..=36_500),
+        global = true
+    )]
+    pub retain_days: u32,
+
+    /// How log lines are written: `text` (for people) or `json` (one object per line, for log
+    /// collectors).
+    #[arg(
+        long,
+        env = "VISITAS_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    pub log_format: LogFormat,
+
+    /// A bearer token that lets clients other than the box itself read `/metrics`
+    /// (`Authorization: Bearer TOKEN`); without it only loopback clients may.
+    #[arg(
+        long,
+        env = "VISITAS_METRICS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<Secret>,
+}
+
+/// How the server writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// RTCConfiguration's `iceTransportPolicy`, as the call pages get it.
@@ -334,6 +376,13 @@ impl Config {
             return Err(
                 "--ice-transport-policy relay needs a TURN server: --ice-url turn:HOST:3478".into(),
             );
+        }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|token| token.0.chars().count() < 16)
+        {
+            return Err("--metrics-token must be at least 16 characters".into());
         }
         if self.turn_secret.is_some() && !has_turn {
             return Err("--turn-secret is set but no --ice-url is a turn: or turns: URL".into());

@@ -8,19 +8,23 @@ use tracing_subscriber::EnvFilter;
 use visitas::{
     app,
     cli::{AdminAction, AuditCommand, Cli, Command},
+    config::LogFormat,
 };
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     visitas::tls::install_crypto_provider();
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.config.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
 
-    let cli = Cli::parse();
     if let Err(message) = cli.config.validate() {
         eprintln!("error: {message}");
         return std::process::ExitCode::from(2);
@@ -34,6 +38,8 @@ async fn main() -> std::process::ExitCode {
                     display_name,
                 },
         } => visitas::cli::create_admin(&cli.config, &username, display_name.as_deref()).await,
+        Command::Backup { file } => visitas::cli::backup(&cli.config, &file).await,
+        Command::Restore { file } => visitas::cli::restore(&cli.config, &file).await,
         Command::Audit {
             action: AuditCommand::Verify,
         } => visitas::cli::verify_audit(&cli.config).await,

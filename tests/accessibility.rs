@@ -179,14 +179,20 @@ async fn every_page_of_the_three_flows_passes_axe() {
         .click("form[action='/logout'] button[type=submit]")
         .await;
     log_in(&staff, &app, "jefa.ana").await;
+    let (visit,): (String,) = sqlx::query_as("SELECT id FROM visits LIMIT 1")
+        .fetch_one(&app.db())
+        .await
+        .expect("a visit");
     for path in [
-        "/admin/visits",
-        "/admin/audit",
-        "/admin/wards",
-        "/admin/staff",
+        "/visit-log".to_string(),
+        format!("/visit-log/{visit}"),
+        "/visit-log/stats".to_string(),
+        "/admin/audit".to_string(),
+        "/admin/wards".to_string(),
+        "/admin/staff".to_string(),
     ] {
-        staff.goto(&app.url(path)).await;
-        staff.assert_accessible(path).await;
+        staff.goto(&app.url(&path)).await;
+        staff.assert_accessible(&path).await;
     }
     drop((staff, bedside, family));
     app.stop().await;

@@ -5,7 +5,7 @@ mod helpers;
 
 use std::process::Command;
 
-use helpers::{PASSWORD, TestApp, new_client, spawn_app, text};
+use helpers::{PASSWORD, TestApp, new_client, spawn_app, spawn_app_with, text};
 use reqwest::StatusCode;
 use serde_json::Value;
 use visitas::{db, domain::AuditAction};
@@ -863,5 +863,274 @@ async fn a_visits_detail_shows_its_stays_who_let_them_in_and_the_calls_quality()
     assert!(
         html.contains("al llegar, sin esperar"),
         "how Lola was let in"
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// Operating the box: backup and restore, retention, JSON logs.
+
+/// `visitas ARGS --data-dir DATA` on the real binary: (success, what it printed).
+fn visitas_cli(args: &[&str], data_dir: &std::path::Path) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_visitas"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("VISITAS_DATA_DIR")
+        .env_remove("VISITAS_DATABASE")
+        .output()
+        .expect("the visitas binary runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), said)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_during_a_write_storm_restores_every_acknowledged_write() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let backups = tempfile::tempdir().expect("a directory for the backup");
+    let backup = backups.path().join("visitas-backup.db");
+
+    // Nurses registering patients as fast as they can; each acknowledged one noted with when
+    // its answer came.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut writers = Vec::new();
+    for writer in 0..3 {
+        let (client, jar) = (app.client.clone(), app.jar.clone());
+        let base = app.base.clone();
+        let stop = stop.clone();
+        let acknowledged = acknowledged.clone();
+        let csrf = app.csrf_token(&client, &jar).await;
+        let ward = app.ward("UCI", "00:00-24:00").await;
+        writers.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let record = format!("W{writer}-{n}");
+                let response = client
+                    .post(format!("{base}/patients"))
+                    .form(&[
+                        ("csrf", csrf.as_str()),
+                        ("display_name", "Paciente de la tormenta"),
+                        ("ward_id", ward.as_str()),
+                        ("bed", "1"),
+                        ("record_number", record.as_str()),
+                    ])
+                    .send()
+                    .await
+                    .expect("a POST");
+                if response.status() == StatusCode::SEE_OTHER {
+                    acknowledged
+                        .lock()
+                        .expect("the list")
+                        .push((std::time::Instant::now(), record));
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let data_dir = app.config.data_dir.clone();
+    let started = std::time::Instant::now();
+    let (ok, said) = {
+        let (data_dir, backup) = (data_dir.clone(), backup.clone());
+        tokio::task::spawn_blocking(move || {
+            visitas_cli(&["backup", backup.to_str().expect("a path")], &data_dir)
+        })
+        .await
+        .expect("the backup ran")
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for writer in writers {
+        writer.await.expect("a writer");
+    }
+    assert!(ok, "the backup succeeds while the server writes: {said}");
+    assert!(said.contains("integrity ok"), "{said}");
+    assert!(said.contains("audit trail intact"), "{said}");
+    let before: Vec<String> = acknowledged
+        .lock()
+        .expect("the list")
+        .iter()
+        .filter(|(at, _)| *at < started)
+        .map(|(_, record)| record.clone())
+        .collect();
+    assert!(
+        before.len() >= 10,
+        "a storm: {} writes before the backup",
+        before.len()
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&backup)
+        .expect("the backup")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the backup is owner-only");
+
+    // A second backup to the same file is refused; a restore while the server runs too; so is
+    // a second server on the same database.
+    let (ok, said) = visitas_cli(&["backup", backup.to_str().expect("a path")], &data_dir);
+    assert!(!ok && said.contains("exists already"), "{said}");
+    let (ok, said) = visitas_cli(&["restore", backup.to_str().expect("a path")], &data_dir);
+    assert!(
+        !ok && said.contains("a Visitas server is running"),
+        "{said}"
+    );
+    let (ok, said) = visitas_cli(&["--bind", "127.0.0.1:0"], &data_dir);
+    assert!(
+        !ok && said.contains("another Visitas server is running"),
+        "{said}"
+    );
+
+    // Stopped, a write after the backup, then the restore: the backup's state, every write
+    // acknowledged before it started included; the replaced database kept beside it.
+    let (dir, config) = app.stop().await;
+    let (ok, said) = visitas_cli(&["restore", backup.to_str().expect("a path")], &data_dir);
+    assert!(ok, "the restore: {said}");
+    assert!(said.contains("audit trail intact"), "{said}");
+    let kept = std::fs::read_dir(&data_dir)
+        .expect("the data directory")
+        .filter_map(Result::ok)
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("visitas.db.before-restore-")
+        });
+    assert!(kept, "the replaced database is kept");
+    let app = helpers::start_in(dir, config).await;
+    let stored: Vec<(String,)> =
+        sqlx::query_as("SELECT record_number FROM patients WHERE record_number IS NOT NULL")
+            .fetch_all(&app.db())
+            .await
+            .expect("the patients");
+    let stored: std::collections::HashSet<String> = stored.into_iter().map(|(r,)| r).collect();
+    let missing: Vec<&String> = before.iter().filter(|r| !stored.contains(*r)).collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged before the backup, lost: {missing:?}"
+    );
+    let (integrity,): (String,) = sqlx::query_as("PRAGMA integrity_check")
+        .fetch_one(&app.db())
+        .await
+        .expect("the check");
+    assert_eq!(integrity, "ok");
+    let chain = db::audit::verify(&app.db()).await.expect("the chain");
+    assert_eq!(chain.broken, None);
+    assert_eq!(app.login("nurse.ana").await.status(), StatusCode::SEE_OTHER);
+
+    // Not a backup: refused, nothing changed.
+    let junk = backups.path().join("junk.db");
+    std::fs::write(&junk, b"not a database at all").expect("a file");
+    let (dir, config) = app.stop().await;
+    let (ok, said) = visitas_cli(&["restore", junk.to_str().expect("a path")], &data_dir);
+    assert!(!ok, "{said}");
+    let app = helpers::start_in(dir, config).await;
+    assert_eq!(app.login("nurse.ana").await.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn records_older_than_the_retention_are_removed_and_the_purge_audited() {
+    let app = spawn_app_with(|config| config.retain_days = 400).await;
+    let (patient, _) = visit_running(&app).await;
+    let db = app.db();
+    let long_ago = chrono::Utc::now().timestamp() - 500 * 86_400;
+    // The running visit, made old and settled; its relative's patient discharged long ago too.
+    sqlx::query(
+        "UPDATE visits SET starts_at = $1, ends_at = $1 + 1800, created_at = $1,
+                           outcome = 'missed'",
+    )
+    .bind(long_ago)
+    .execute(&db)
+    .await
+    .expect("aged");
+    sqlx::query("UPDATE patients SET discharged_at = $1 WHERE id = $2")
+        .bind(long_ago + 3600)
+        .bind(&patient)
+        .execute(&db)
+        .await
+        .expect("discharged");
+    // A recent visit of another patient stays.
+    let other = app.register_patient("Luis Recent", "").await;
+    let son = app.authorise(&other, "Iván", "es").await;
+    app.visit_now(&other, &[&son]).await;
+    let before = (app.count("visits").await, app.count("relatives").await);
+    assert_eq!(before, (2, 2));
+
+    let state = &app.server.as_ref().expect("running").state;
+    let purged = visitas::actions::purge_expired(state)
+        .await
+        .expect("purged");
+    assert_eq!((purged.visits, purged.invites, purged.relatives), (1, 1, 1));
+    assert_eq!(app.count("visits").await, 1);
+    assert_eq!(app.count("relatives").await, 1);
+    let (left,): (String,) = sqlx::query_as("SELECT display_name FROM relatives")
+        .fetch_one(&db)
+        .await
+        .expect("the relative left");
+    assert_eq!(left, "Iván");
+    let (detail,): (String,) =
+        sqlx::query_as("SELECT detail FROM audit_events WHERE action = 'retention.purge'")
+            .fetch_one(&db)
+            .await
+            .expect("the purge is audited");
+    assert_eq!(
+        detail,
+        "older than 400 days: visits=1 stays=0 invites=1 relatives=1"
+    );
+    assert!(!detail.contains("Lola"), "counts, never contents");
+    assert_eq!(
+        db::audit::verify(&db).await.expect("the chain").broken,
+        None
+    );
+    // Nothing more to remove: nothing written.
+    let rows = app.count("audit_events").await;
+    let again = visitas::actions::purge_expired(state)
+        .await
+        .expect("purged");
+    assert!(again.is_empty());
+    assert_eq!(app.count("audit_events").await, rows);
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    use std::io::BufRead;
+    let data = tempfile::tempdir().expect("a data directory");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_visitas"))
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the server starts");
+    let stderr = child.stderr.take().expect("its errors");
+    let first = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .next()
+    })
+    .await
+    .expect("read")
+    .expect("a log line");
+    let _ = child.kill();
+    let _ = child.wait();
+    let line: Value = serde_json::from_str(&first).expect("a JSON object");
+    assert!(
+        line["level"].is_string() && line["timestamp"].is_string(),
+        "{line}"
+    );
+    assert!(
+        line["message"].is_string() || line["fields"].is_object(),
+        "{line}"
     );
 }

@@ -290,6 +290,27 @@ async fn three_parties_each_receive_video_from_both_others() {
         here.contains("Pablo") && here.contains("Sara") && here.contains("Lucía"),
         "{here}"
     );
+
+    // The call page's quality summary reaches Pablo's stay in the visit log (the page sends it
+    // every 30 s and at hang-up; here at once): media went both ways, so both rates are above 0.
+    pablo.eval("window.visitas.sendSummary()").await;
+    let deadline = std::time::Instant::now() + CONNECT;
+    loop {
+        let (sent, received): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT sent_kbps, received_kbps FROM visit_log WHERE display_name = 'Pablo'",
+        )
+        .fetch_one(&app.db())
+        .await
+        .unwrap();
+        if sent.is_some_and(|k| k > 0) && received.is_some_and(|k| k > 0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Pablo's summary: {sent:?} {received:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     drop((bedside, pablo, sara));
     app.stop().await;
 }

@@ -324,3 +324,98 @@ pub async fn generate(path: &Path, size: Size) -> Hospital {
         patients,
     }
 }
+
+/// A year of past visits on top of the hospital (the visit log's data set): `visits` visits
+/// spread evenly over the last 365 days among the hospital's patients, each with an invite for
+/// one of the patient's relatives; the relative's stay for those that happened. Outcomes: a
+/// tenth missed, a tenth cancelled, a tenth ended by the network, a tenth revoked, the rest
+/// completed; every 25th booked outside visiting hours. Written in one transaction, a statement
+/// per table, before the server starts.
+pub async fn add_history(path: &Path, visits: i64) {
+    let url = format!("sqlite://{}", path.display());
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    let (admin_id,): (String,) = sqlx::query_as("SELECT id FROM staff LIMIT 1")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let step = 365 * 86_400 / visits.max(1);
+    let mut tx = conn.begin().await.unwrap();
+    // Numbered patients with their room, ward and first relative.
+    sqlx::query(
+        "CREATE TEMP TABLE numbered AS
+         SELECT ROW_NUMBER() OVER (ORDER BY p.id) - 1 AS k, p.id AS patient_id, p.ward_id,
+                r.id AS room_id,
+                (SELECT rel.id FROM relatives rel WHERE rel.patient_id = p.id ORDER BY rel.id
+                 LIMIT 1) AS relative_id,
+                (SELECT rel.display_name FROM relatives rel WHERE rel.patient_id = p.id
+                 ORDER BY rel.id LIMIT 1) AS relative_name
+         FROM patients p JOIN rooms r ON r.patient_id = p.id",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let (patients,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM numbered")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let series = "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $1 - 1)";
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{series} INSERT INTO visits (id, patient_id, ward_id, room_id, starts_at, ends_at,
+                                     override_reason, created_at, created_by, cancelled_at,
+                                     outcome)
+         SELECT printf('H%021d', i), m.patient_id, m.ward_id, m.room_id,
+                $2 - 7200 - i * $3, $2 - 5400 - i * $3,
+                CASE WHEN i % 25 = 0 THEN 'clinical' END, $2 - 86400 - i * $3, $4,
+                CASE WHEN i % 10 = 1 THEN $2 - 86400 - i * $3 END,
+                CASE i % 10 WHEN 0 THEN 'missed' WHEN 1 THEN 'cancelled' WHEN 2 THEN 'network'
+                            WHEN 3 THEN 'revoked' ELSE 'completed' END
+         FROM n JOIN numbered m ON m.k = i % $5"
+    )))
+    .bind(visits)
+    .bind(now)
+    .bind(step)
+    .bind(&admin_id)
+    .bind(patients)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{series} INSERT INTO invites (id, room_id, relative_name, relationship, lang, token_hash,
+                                      code_hash, created_at, created_by, expires_at, visit_id,
+                                      relative_id)
+         SELECT printf('I%021d', i), m.room_id, m.relative_name, 'familiar', 'es',
+                'history-' || i, 'none', $2 - 86400 - i * $3, $4, $2 - 5400 - i * $3,
+                printf('H%021d', i), m.relative_id
+         FROM n JOIN numbered m ON m.k = i % $5 WHERE m.relative_id IS NOT NULL"
+    )))
+    .bind(visits)
+    .bind(now)
+    .bind(step)
+    .bind(&admin_id)
+    .bind(patients)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "{series} INSERT INTO visit_log (room_id, patient_id, role, display_name, invite_id,
+                                        joined_at, left_at, end_reason, scheduled_visit_id,
+                                        rejoins)
+         SELECT m.room_id, m.patient_id, 'relative', m.relative_name, printf('I%021d', i),
+                $2 - 7140 - i * $3, $2 - 5460 - i * $3,
+                CASE i % 10 WHEN 2 THEN 'connection-lost' WHEN 3 THEN 'revoked'
+                            ELSE 'hangup' END,
+                printf('H%021d', i), CASE WHEN i % 10 = 2 THEN 1 ELSE 0 END
+         FROM n JOIN numbered m ON m.k = i % $5
+         WHERE m.relative_id IS NOT NULL AND i % 10 NOT IN (0, 1)"
+    )))
+    .bind(visits)
+    .bind(now)
+    .bind(step)
+    .bind(&admin_id)
+    .bind(patients)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}

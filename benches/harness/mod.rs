@@ -67,15 +67,18 @@ pub enum Part {
     Schedule,
     /// A 5-second network cut healing, and joins through TURN only (root, coturn).
     Network,
+    /// The visit log over a year of a large hospital: its pages and a year's export.
+    Log,
 }
 
 impl Part {
-    pub const ALL: [Part; 5] = [
+    pub const ALL: [Part; 6] = [
         Part::Http,
         Part::Idle,
         Part::Browser,
         Part::Schedule,
         Part::Network,
+        Part::Log,
     ];
 
     /// Parses `http`, `idle`, `browser`, `schedule` or `network`.
@@ -86,6 +89,7 @@ impl Part {
             "browser" => Some(Part::Browser),
             "schedule" => Some(Part::Schedule),
             "network" => Some(Part::Network),
+            "log" => Some(Part::Log),
             _ => None,
         }
     }
@@ -367,6 +371,18 @@ impl Visitas {
         ip: &str,
         extra: &[&str],
     ) -> (Visitas, hospital::Hospital) {
+        Self::start_prepared(bin, size, ip, extra, 0).await
+    }
+
+    /// [`Visitas::start_with`] with `history` past visits added to the hospital
+    /// ([`hospital::add_history`]).
+    pub async fn start_prepared(
+        bin: &Path,
+        size: hospital::Size,
+        ip: &str,
+        extra: &[&str],
+        history: i64,
+    ) -> (Visitas, hospital::Hospital) {
         let data = tempfile::tempdir().unwrap();
         let mut create = Command::new(bin)
             .args(["admin", "create", "--username", "bench.admin", "--data-dir"])
@@ -378,6 +394,9 @@ impl Visitas {
         writeln!(create.stdin.take().unwrap(), "{PASSWORD}").unwrap();
         assert!(create.wait().unwrap().success(), "visitas admin create");
         let hospital = hospital::generate(&data.path().join("visitas.db"), size).await;
+        if history > 0 {
+            hospital::add_history(&data.path().join("visitas.db"), history).await;
+        }
         let port = browser::free_port();
         // `VISITAS_BENCH_WRAP="heaptrack -o /tmp/visitas"` runs the server under a profiler; the
         // figures of such a run measure the profiler too.
@@ -927,6 +946,130 @@ pub async fn run(opts: &Options) -> Vec<Metric> {
             .and_then(|m| m.visitas);
         metrics.extend(network(opts, direct).await);
     }
+    // 8. The visit log over a year of a large hospital.
+    if opts.parts.contains(&Part::Log) {
+        let rooms_p99 = metrics
+            .iter()
+            .find(|m| m.name == "rooms page p99")
+            .and_then(|m| m.visitas);
+        metrics.extend(visit_log(opts, rooms_p99).await);
+    }
+    metrics
+}
+
+/// [`Part::Log`]: the visit log's pages under `wrk` over a year of a large hospital's visits
+/// (a million in the full run), judged against the rooms page's p99 of the same run; and the
+/// export of the whole year, streamed, with the server's memory sampled every 20 ms.
+async fn visit_log(opts: &Options, rooms_p99: Option<f64>) -> Vec<Metric> {
+    let visits: i64 = if opts.quick { 20_000 } else { 1_000_000 };
+    let (visitas, hospital) =
+        Visitas::start_prepared(&opts.visitas_bin, opts.hospital, "127.0.0.1", &[], visits).await;
+    let cookie = visitas.cookie();
+    let base = visitas.base.clone();
+    let today = chrono::Local::now().date_naive();
+    let month_ago = today - chrono::Days::new(29);
+    let year_ago = today - chrono::Days::new(365);
+    let seconds = opts.http_seconds;
+    let mut metrics = Vec::new();
+    // The newest page; a month of one ward's completed visits; a page half a year deep.
+    let half = visits / 2;
+    let step = 365 * 86_400 / visits;
+    let deep_start = chrono::Utc::now().timestamp() - 7200 - half * step;
+    let pages = [
+        ("visit log, newest page", format!("{base}/visit-log")),
+        (
+            "visit log, one ward, a month, one outcome",
+            format!(
+                "{base}/visit-log?ward={}&from={month_ago}&until={today}&outcome=completed",
+                hospital.wards[0]
+            ),
+        ),
+        (
+            "visit log, a page half a year deep",
+            format!("{base}/visit-log?before={deep_start}.H{half:0>21}"),
+        ),
+    ];
+    for (name, url) in pages {
+        let (rps, p99) = wrk(&url, Some(&cookie), seconds);
+        metrics.push(Metric::new(name, "req/s", Some(rps), None));
+        metrics.push(
+            Metric::new(format!("{name}, p99"), "ms", Some(p99), None).judged(
+                "≤ 3× rooms page p99",
+                rooms_p99.is_some_and(|rooms| p99 <= 3.0 * rooms),
+            ),
+        );
+    }
+
+    // A year's export, streamed, while the server's memory is sampled.
+    let pid = visitas.process.pid();
+    let rss = move || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .map_or(0.0, |kib| kib * 1024.0)
+    };
+    let before = rss();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0.0_f64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(rss());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        })
+    };
+    let started = std::time::Instant::now();
+    let mut response = visitas
+        .client
+        .get(format!(
+            "{base}/visit-log/export.csv?from={year_ago}&until={today}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the export answers");
+    let (mut bytes, mut lines) = (0_usize, 0_usize);
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        bytes += chunk.len();
+        lines += chunk.iter().filter(|b| **b == b'\n').count();
+    }
+    let seconds_taken = started.elapsed().as_secs_f64();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.join().unwrap_or(0.0);
+    let rows = lines.saturating_sub(1);
+    metrics.push(Metric::new(
+        "year's CSV export, rows",
+        "rows",
+        Some(rows as f64),
+        None,
+    ));
+    metrics.push(Metric::new(
+        "year's CSV export, size",
+        "MiB",
+        Some(mib(bytes as f64)),
+        None,
+    ));
+    metrics.push(Metric::new(
+        "year's CSV export, time",
+        "s",
+        Some(seconds_taken),
+        None,
+    ));
+    metrics.push(
+        Metric::new(
+            "year's CSV export, server RSS growth",
+            "MiB",
+            Some(mib((peak - before).max(0.0))),
+            None,
+        )
+        .target("< 20 MiB", |v, _| v < 20.0),
+    );
+    drop(visitas);
     metrics
 }
 

@@ -33,7 +33,7 @@ pub use staff::{
 };
 pub use visits::{
     Booked, Override, VisitRequest, When, add_relative_to_visit, cancel_visit, end_visit,
-    record_export, reschedule_visit, schedule_visit, settle_visits,
+    purge_expired, record_export, reschedule_visit, schedule_visit, settle_visits,
 };
 pub use waiting::{admit_on_arrival, admit_relative, admit_visit, send_away, tell_not_now};
 pub use wards::{

@@ -555,3 +555,33 @@ pub async fn record_export(
     .await?;
     Ok(())
 }
+
+/// Removes the records older than `--retain-days` ([`db::history::purge`]) and writes the
+/// counts to the audit trail in the same transaction (the trail keeps its rows: they hold ids,
+/// not contents, so the chain stays whole and verifiable). Nothing is written when nothing was
+/// old enough.
+pub async fn purge_expired(state: &AppState) -> Result<db::history::Purged, AppError> {
+    let days = i64::from(state.config.retain_days);
+    let cutoff = db::now() - days * 24 * 60 * 60;
+    let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
+    let purged = db::history::purge(&mut tx, cutoff).await?;
+    if purged.is_empty() {
+        tx.commit().await?;
+        return Ok(purged);
+    }
+    let detail = format!(
+        "older than {days} days: visits={} stays={} invites={} relatives={}",
+        purged.visits, purged.stays, purged.invites, purged.relatives
+    );
+    db::audit::record_detail(
+        &mut tx,
+        None,
+        AuditAction::RetentionPurge,
+        None,
+        Some(&detail),
+    )
+    .await?;
+    tx.commit().await?;
+    state.caches.desk.bump();
+    Ok(purged)
+}

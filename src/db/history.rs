@@ -4,7 +4,7 @@
 //! summaries the call pages send.
 
 use futures_util::TryStreamExt;
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteExecutor, SqlitePool};
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor, SqlitePool};
 
 use crate::domain::VisitOutcome;
 
@@ -461,4 +461,71 @@ pub async fn for_each_counted(
         each(row);
     }
     Ok(())
+}
+
+/// What a retention purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub visits: u64,
+    pub stays: u64,
+    pub invites: u64,
+    pub relatives: u64,
+}
+
+impl Purged {
+    /// Nothing was removed.
+    pub fn is_empty(&self) -> bool {
+        *self == Purged::default()
+    }
+}
+
+/// Removes what is older than `cutoff` (Unix seconds): visits settled and over before it, with
+/// their stays, invites and admissions; stays outside any visit that ended before it; and the
+/// relatives (with their invites) of patients discharged before it. Children first, for the
+/// foreign keys.
+pub async fn purge(conn: &mut SqliteConnection, cutoff: i64) -> sqlx::Result<Purged> {
+    const OLD_VISITS: &str = "SELECT id FROM visits
+         WHERE outcome IS NOT NULL AND COALESCE(ended_at, ends_at) < $1";
+    const GONE_RELATIVES: &str =
+        "SELECT r.id FROM relatives r JOIN patients p ON p.id = r.patient_id
+         WHERE p.discharged_at < $1";
+    let old_invites = format!(
+        "SELECT id FROM invites WHERE visit_id IN ({OLD_VISITS})
+            OR relative_id IN ({GONE_RELATIVES})
+            OR (visit_id IS NULL AND expires_at < $1)"
+    );
+    let run = |sql: String| sqlx::query(sqlx::AssertSqlSafe(sql)).bind(cutoff);
+    run(format!(
+        "DELETE FROM admissions WHERE visit_id IN ({OLD_VISITS}) OR invite_id IN ({old_invites})"
+    ))
+    .execute(&mut *conn)
+    .await?;
+    let stays = run(format!(
+        "DELETE FROM visit_log WHERE scheduled_visit_id IN ({OLD_VISITS})
+            OR invite_id IN ({old_invites})
+            OR (scheduled_visit_id IS NULL AND left_at < $1)"
+    ))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let invites = run(format!("DELETE FROM invites WHERE id IN ({old_invites})"))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    let visits = run(format!("DELETE FROM visits WHERE id IN ({OLD_VISITS})"))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    let relatives = run(format!(
+        "DELETE FROM relatives WHERE id IN ({GONE_RELATIVES})"
+    ))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(Purged {
+        visits,
+        stays,
+        invites,
+        relatives,
+    })
 }

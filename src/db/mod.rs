@@ -95,6 +95,109 @@ pub async fn open(path: &Path) -> anyhow::Result<SqlitePool> {
     Ok(pool)
 }
 
+/// The database's lock file (`visitas.db.lock` beside it), held by a running server for its
+/// whole life (released by the system when the process ends, however it ends): `visitas
+/// restore` refuses to replace a database a server holds. An advisory lock (`flock`), so it
+/// binds only Visitas' own processes.
+#[derive(Debug)]
+pub struct DatabaseLock(#[allow(dead_code)] std::fs::File);
+
+/// Takes the database's lock; `None` when another process (or server) holds it.
+pub fn lock_database(path: &Path) -> anyhow::Result<Option<DatabaseLock>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&name)
+        .with_context(|| format!("opening the lock file {}", name.to_string_lossy()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(DatabaseLock(file))),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(err)) => {
+            Err(err).with_context(|| format!("locking {}", name.to_string_lossy()))
+        }
+    }
+}
+
+/// Writes a consistent copy of the database into `file` (an empty file): SQLite's `VACUUM
+/// INTO` reads one snapshot, so the copy holds every write committed before it started, while
+/// the server goes on writing.
+pub async fn backup_into(pool: &SqlitePool, file: &Path) -> sqlx::Result<()> {
+    sqlx::query("VACUUM INTO $1")
+        .bind(file.to_string_lossy().into_owned())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Opens a copy of the database read-only: SQLite's integrity check (`ok` when sound) and the
+/// audit chain's state. An error when it is not a Visitas database.
+pub async fn check_copy(file: &Path) -> anyhow::Result<(String, audit::ChainState)> {
+    let options = SqliteConnectOptions::new()
+        .filename(file)
+        .read_only(true)
+        .immutable(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .with_context(|| format!("opening {}", file.display()))?;
+    let checked = async {
+        let rows: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check")
+            .fetch_all(&pool)
+            .await?;
+        let integrity = rows
+            .into_iter()
+            .map(|(line,)| line)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let chain = audit::verify(&pool).await?;
+        Ok::<_, sqlx::Error>((integrity, chain))
+    }
+    .await;
+    pool.close().await;
+    checked.with_context(|| format!("{} is not a Visitas database", file.display()))
+}
+
+/// Puts `backup` in place of the database at `target` (the caller holds its lock): the current
+/// database and its `-wal` and `-shm` files are moved aside together (their name gets
+/// `.before-restore-<time>`), then the backup is copied in owner-only. The database moved
+/// aside, if there was one.
+pub fn replace_database(
+    target: &Path,
+    backup: &Path,
+) -> anyhow::Result<Option<std::path::PathBuf>> {
+    use std::os::unix::fs::PermissionsExt;
+    let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S");
+    let with_suffix = |path: &Path, suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    let kept = if target.exists() {
+        let aside = with_suffix(target, &format!(".before-restore-{stamp}"));
+        for extra in ["", "-wal", "-shm"] {
+            let from = with_suffix(target, extra);
+            if from.exists() {
+                std::fs::rename(&from, with_suffix(&aside, extra))
+                    .with_context(|| format!("moving {} aside", from.display()))?;
+            }
+        }
+        Some(aside)
+    } else {
+        None
+    };
+    let incoming = with_suffix(target, ".restoring");
+    std::fs::copy(backup, &incoming).with_context(|| format!("copying {}", backup.display()))?;
+    std::fs::set_permissions(&incoming, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&incoming, target)?;
+    Ok(kept)
+}
+
 /// Creates `dir` and its missing parents owner-only (0700), whatever the umask.
 pub fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::DirBuilderExt;

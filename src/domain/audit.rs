@@ -88,11 +88,14 @@ pub enum AuditAction {
     PatientBedsideSettings,
     /// The visit log was exported (the filters in the detail).
     VisitLogExport,
+    /// The daily retention job removed old records (their counts in the detail, never their
+    /// contents).
+    RetentionPurge,
 }
 
 impl AuditAction {
     /// Every action, in the order the audit page offers them.
-    pub const ALL: [AuditAction; 40] = [
+    pub const ALL: [AuditAction; 41] = [
         AuditAction::Login,
         AuditAction::LoginRefused,
         AuditAction::PatientRegister,
@@ -133,6 +136,7 @@ impl AuditAction {
         AuditAction::DevicePairRefused,
         AuditAction::PatientBedsideSettings,
         AuditAction::VisitLogExport,
+        AuditAction::RetentionPurge,
     ];
 
     /// The stored name.
@@ -178,6 +182,7 @@ impl AuditAction {
             AuditAction::DevicePairRefused => "device.pair_refused",
             AuditAction::PatientBedsideSettings => "patient.bedside_settings",
             AuditAction::VisitLogExport => "visit_log.export",
+            AuditAction::RetentionPurge => "retention.purge",
         }
     }
     /// The stored name back to the action.
@@ -228,6 +233,7 @@ impl AuditAction {
             AuditAction::DevicePairRefused => t.audit_device_pair_refused,
             AuditAction::PatientBedsideSettings => t.audit_patient_bedside_settings,
             AuditAction::VisitLogExport => t.audit_visit_log_export,
+            AuditAction::RetentionPurge => t.audit_retention_purge,
         }
     }
 }

@@ -57,7 +57,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     LOGS.call_once(|| {
         if std::env::var("VISITAS_TEST_LOGS").is_ok() {
             let _ = tracing::subscriber::set_global_default(
-                tracing_subscriber::fmt().with_max_level(tracing::Level::WARN).finish(),
+                tracing_subscriber::fmt()
+                    .with_max_level(tracing::Level::WARN)
+                    .finish(),
             );
         }
     });
