@@ -32,7 +32,7 @@ use crate::{
     domain::random_token,
     signaling,
     state::{AppState, Shared},
-    tls, web,
+    telemetry, tls, web,
 };
 
 /// How long a printed setup link stays valid.
@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(web::home))
         .route("/healthz", get(web::health))
+        .route("/metrics", get(telemetry::scrape))
         .route("/lang", post(web::switch_language))
         .route("/static/{*path}", get(web::assets::serve))
         .route("/login", get(web::login::show).post(web::login::submit))
@@ -165,6 +166,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(web::not_found)
         .layer(
             ServiceBuilder::new()
+                .layer(middleware::from_fn(telemetry::track_http))
                 .layer(
                     TraceLayer::new_for_http().make_span_with(|request: &Request| {
                         // The matched route, never the raw path: paths can hold secrets (setup
@@ -252,6 +254,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             config.data_dir.display()
         );
     }
+    telemetry::install();
     let Some(lock) = db::lock_database(&config.database_path())? else {
         anyhow::bail!(
             "another Visitas server is running on {} (stop it first)",

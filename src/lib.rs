@@ -22,5 +22,6 @@ pub mod error;
 pub mod i18n;
 pub mod signaling;
 pub mod state;
+pub mod telemetry;
 pub mod tls;
 pub mod web;

@@ -1134,3 +1134,128 @@ async fn json_logs_are_one_object_per_line() {
         "{line}"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// /metrics.
+
+async fn scrape(app: &TestApp) -> String {
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), StatusCode::OK, "the box itself may read");
+    text(response).await
+}
+
+#[tokio::test]
+async fn metrics_follow_a_visit_and_name_no_one() {
+    let app = spawn_app().await;
+    let (patient, card) = visit_running(&app).await;
+    let count = |metrics: &str, line: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(line))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let before = scrape(&app).await;
+    let joins = r#"visitas_joins_total{role="relative"}"#;
+    let (device, _) = app.admitted_relative(&card).await;
+    let ticket = app.ticket_with(&device, "/visit/ticket").await;
+    let mut call = helpers::socket::with_ticket(&app, &ticket, None).await;
+    call.join().await;
+    let during = scrape(&app).await;
+    assert!(
+        count(&during, joins) >= count(&before, joins) + 1.0,
+        "{during}"
+    );
+    assert!(count(&during, "visitas_calls_running") >= 1.0, "{during}");
+    assert!(count(&during, "visitas_participants ") >= 1.0, "{during}");
+    call.emit("leave", Value::Null).await;
+    // A refused handshake is counted by its reason.
+    let refused = r#"visitas_handshakes_refused_total{reason="ticket"}"#;
+    let bad = helpers::socket::connect(
+        &app,
+        Some(&app.ws_origin()),
+        None,
+        serde_json::json!({ "ticket": "not-a-ticket" }),
+    )
+    .await;
+    drop(bad);
+    let after = scrape(&app).await;
+    assert!(count(&after, refused) >= 1.0, "{after}");
+    assert!(
+        after.contains(
+            r#"visitas_http_requests_total{route="/visit/code",method="POST",status="3xx"}"#
+        ),
+        "{after}"
+    );
+    assert!(after.contains("visitas_http_request_duration_seconds_bucket"));
+    assert!(after.contains(r#"visitas_db_connections{state="idle"}"#));
+
+    // No identifier and no name anywhere.
+    let (visit,): (String,) = sqlx::query_as("SELECT id FROM visits")
+        .fetch_one(&app.db())
+        .await
+        .expect("the visit");
+    let (room, invite): (String, String) = sqlx::query_as("SELECT room_id, id FROM invites")
+        .fetch_one(&app.db())
+        .await
+        .expect("the invite");
+    let token = card.link.rsplit('/').next().expect("a token").to_string();
+    for (what, secret) in [
+        ("patient id", patient.as_str()),
+        ("visit id", visit.as_str()),
+        ("room id", room.as_str()),
+        ("invite id", invite.as_str()),
+        ("invite token", token.as_str()),
+        ("patient's name", "Ana"),
+        ("relative's name", "Lola"),
+    ] {
+        assert!(!after.contains(secret), "the {what} is not in /metrics");
+    }
+}
+
+#[tokio::test]
+async fn metrics_are_refused_to_other_machines_without_the_token() {
+    let Some(netns) = helpers::netns::Netns::create() else {
+        return;
+    };
+    let token = "a-token-for-the-monitoring-box";
+    let bind = std::net::SocketAddr::new(netns.host_addr.into(), 0);
+    let app = spawn_app_with(|c| {
+        c.bind = bind;
+        c.metrics_token = Some(visitas::config::Secret(token.to_string()));
+    })
+    .await;
+    let url = format!("https://{}:{}/metrics", netns.host_addr, app.addr.port());
+    // curl inside the namespace, off this runtime's thread (the server runs on it).
+    let status = |extra: Vec<String>| {
+        let mut command = netns.command("curl");
+        command
+            .args([
+                "-sk",
+                "--max-time",
+                "20",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+            ])
+            .args(extra)
+            .arg(&url);
+        async move {
+            let output = tokio::task::spawn_blocking(move || command.output())
+                .await
+                .expect("curl ran")
+                .expect("curl runs inside the namespace");
+            String::from_utf8_lossy(&output.stdout).to_string()
+        }
+    };
+    assert_eq!(
+        status(vec![]).await,
+        "403",
+        "another machine without the token"
+    );
+    let header = |value: &str| vec!["-H".to_string(), format!("Authorization: Bearer {value}")];
+    assert_eq!(status(header("not-the-token-at-all")).await, "403");
+    assert_eq!(status(header(token)).await, "200", "with the token");
+}

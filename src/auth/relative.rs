@@ -114,6 +114,9 @@ pub async fn check_code(
         // The refusal and the lock it may bring are audited with it (never the code typed).
         let mut tx = db.begin().await?;
         db::invites::lock_if_exhausted(&mut tx, &invite.id).await?;
+        if attempts >= MAX_CODE_ATTEMPTS {
+            metrics::counter!("visitas_invites_locked_total").increment(1);
+        }
         let (action, detail) = if attempts >= MAX_CODE_ATTEMPTS {
             (AuditAction::InviteLocked, format!("attempt {attempts}"))
         } else {

@@ -103,6 +103,7 @@ pub async fn record_leave(
     .bind(reason.as_str())
     .execute(db)
     .await?;
+    metrics::counter!("visitas_stays_ended_total", "reason" => reason.as_str()).increment(1);
     Ok(())
 }
 

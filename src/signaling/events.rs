@@ -185,6 +185,7 @@ impl Reply {
     }
 
     fn refuse(self, socket: &SocketRef, refusal: Refusal) {
+        metrics::counter!("visitas_join_refusals_total", "reason" => refusal.error()).increment(1);
         match self {
             Reply::Ack(ack) => answer(ack, &serde_json::json!({ "error": refusal.error() })),
             // Already in the call on this socket: nothing to say.
@@ -490,6 +491,16 @@ async fn record(
             db::visit_log::record_join(&hub.db, &visit).await.map(Some)
         }
     };
+    let role = participant.role.as_str();
+    match entry {
+        Entry::Back { .. } => {
+            metrics::counter!("visitas_rejoins_total", "role" => role).increment(1)
+        }
+        Entry::New { .. } if resume => {
+            metrics::counter!("visitas_rejoins_total", "role" => role).increment(1);
+        }
+        Entry::New { .. } => metrics::counter!("visitas_joins_total", "role" => role).increment(1),
+    }
     let visit_id = match written {
         Ok(Some(visit_id)) => Some(visit_id),
         Ok(None) if matches!(entry, Entry::Back { .. }) => None,

@@ -59,6 +59,7 @@ pub async fn accept_socket(
         });
     if !allowed {
         tracing::warn!("refused a Socket.IO handshake from a foreign or missing origin");
+        metrics::counter!("visitas_handshakes_refused_total", "reason" => "origin").increment(1);
         return StatusCode::FORBIDDEN.into_response();
     }
     upgrade(&signaling, request)
@@ -184,6 +185,7 @@ pub(super) async fn authenticate(
         .and_then(|auth| CallTicket::open(&auth.ticket, &hub.secret, db::now()));
     let Some(ticket) = ticket else {
         tracing::warn!("refused a Socket.IO handshake with an invalid or expired ticket");
+        metrics::counter!("visitas_handshakes_refused_total", "reason" => "ticket").increment(1);
         return Err(Unauthorized);
     };
     // A bedside device has no staff session: its pairing is checked below, with the room.
@@ -197,6 +199,8 @@ pub(super) async fn authenticate(
         };
         if staff.is_none_or(|staff| Some(staff.id) != ticket.staff_id) {
             tracing::warn!("refused a staff Socket.IO handshake without the matching session");
+            metrics::counter!("visitas_handshakes_refused_total", "reason" => "session")
+                .increment(1);
             return Err(Unauthorized);
         }
     }
@@ -205,6 +209,8 @@ pub(super) async fn authenticate(
         Ok(true) => {}
         Ok(false) => {
             tracing::info!("refused a Socket.IO handshake for a closed room or inactive invite");
+            metrics::counter!("visitas_handshakes_refused_total", "reason" => "not-allowed")
+                .increment(1);
             return Err(Unauthorized);
         }
         Err(err) => {

@@ -159,7 +159,7 @@ use sqlx::SqlitePool;
 
 pub use budget::SiteLoad;
 pub use handshake::accept_socket;
-pub use registry::{MediaState, Member, PresenceEntry};
+pub use registry::{Counts, MediaState, Member, PresenceEntry};
 use registry::{Registry, Waiter};
 
 use crate::{
@@ -310,6 +310,11 @@ pub fn build(
 }
 
 impl Signaling {
+    /// How many calls, participants, waiting relatives and standing tablets there are now.
+    pub fn counts(&self) -> Counts {
+        self.hub.registry().counts()
+    }
+
     /// Who is in each room right now: room id → participants.
     pub fn presence(&self) -> HashMap<String, Vec<PresenceEntry>> {
         self.hub.registry().presence()

@@ -135,6 +135,21 @@ struct Standby {
     device_id: String,
 }
 
+/// What the registry holds, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Rooms with someone in their call.
+    pub calls: usize,
+    /// People in calls, connected.
+    pub participants: usize,
+    /// People in calls whose connection is lost, within the grace.
+    pub reconnecting: usize,
+    /// Relatives in the waiting room.
+    pub waiting: usize,
+    /// Bedside tablets standing by.
+    pub standing_by: usize,
+}
+
 /// Rooms and their members, the waiting room, and the bedside devices standing by.
 #[derive(Debug, Default)]
 pub struct Registry {
@@ -290,6 +305,25 @@ impl Registry {
             .find(|m| m.sid == sid)?;
         member.media = media;
         Some(member.clone())
+    }
+
+    /// How many of everything there are now, for `/metrics`.
+    pub fn counts(&self) -> Counts {
+        let members = self.rooms.values().flatten();
+        let (connected, away) = members.fold((0, 0), |(c, a), m| {
+            if m.away.is_some() {
+                (c, a + 1)
+            } else {
+                (c + 1, a)
+            }
+        });
+        Counts {
+            calls: self.rooms.len(),
+            participants: connected,
+            reconnecting: away,
+            waiting: self.waiting.len(),
+            standing_by: self.standby.len(),
+        }
     }
 
     /// The running calls, for the video budget.
