@@ -79,12 +79,15 @@ pub fn router(state: AppState) -> Router {
             get(web::patients::edit_form).post(web::patients::update),
         )
         .route("/patients/{id}/no-visits", post(web::patients::no_visits))
-        .route("/patients/{id}/discharge", post(web::patients::discharge))
+        .route(
+            "/patients/{id}/discharge",
+            get(web::patients::discharge_confirm).post(web::patients::discharge),
+        )
         .route("/patients/{id}/rooms", post(web::rooms::create))
         .route("/patients/{id}/relatives", post(web::relatives::create))
         .route(
             "/patients/{patient}/relatives/{relative}/withdraw",
-            post(web::relatives::withdraw),
+            get(web::relatives::withdraw_confirm).post(web::relatives::withdraw),
         )
         .route("/patients/{id}/visits", post(web::visits::create))
         .route("/patients/{id}/visits/new", get(web::visits::new_form))
@@ -114,20 +117,26 @@ pub fn router(state: AppState) -> Router {
         .route("/patients/{id}/bedside", post(web::devices::settings))
         .route("/visits/{id}", get(web::visits::show))
         .route("/visits/{id}/reschedule", post(web::visits::reschedule))
-        .route("/visits/{id}/cancel", post(web::visits::cancel))
+        .route(
+            "/visits/{id}/cancel",
+            get(web::visits::cancel_confirm).post(web::visits::cancel),
+        )
         .route("/visits/{id}/end", post(web::visits::end))
         .route("/visits/{id}/relatives", post(web::visits::add_relative))
         .route("/visits/{visit}/cards/{invite}", get(web::visits::card))
         .route("/wards/{id}/week", get(web::week::show))
         .route("/rooms", get(web::rooms::list))
         .route("/rooms/{id}", get(web::rooms::show))
-        .route("/rooms/{id}/close", post(web::rooms::close))
+        .route(
+            "/rooms/{id}/close",
+            get(web::rooms::close_confirm).post(web::rooms::close),
+        )
         .route("/rooms/presence", get(web::rooms::presence))
         .route("/rooms/{id}/call", get(web::call::staff_call))
         .route("/rooms/{id}/ticket", get(web::call::staff_ticket))
         .route(
             "/rooms/{room}/invites/{invite}/revoke",
-            post(web::invites::revoke),
+            get(web::invites::revoke_confirm).post(web::invites::revoke),
         )
         .route("/i/{token}", get(web::visit::open_link))
         .route("/visit", get(web::visit::show))
@@ -144,7 +153,10 @@ pub fn router(state: AppState) -> Router {
             "/admin/staff",
             get(web::staff::list).post(web::staff::create),
         )
-        .route("/admin/staff/{id}/deactivate", post(web::staff::deactivate))
+        .route(
+            "/admin/staff/{id}/deactivate",
+            get(web::staff::deactivate_confirm).post(web::staff::deactivate),
+        )
         .route("/admin/staff/{id}/wards", post(web::staff::assign_wards))
         .route(
             "/admin/wards",
@@ -163,10 +175,25 @@ pub fn router(state: AppState) -> Router {
             post(web::wards::remove_exception),
         )
         .route("/admin/ca.pem", get(web::staff::download_ca))
+        .route(
+            "/admin/staff/{id}",
+            get(web::staff::edit).post(web::staff::update),
+        )
+        .route("/admin/staff/{id}/reactivate", post(web::staff::reactivate))
+        .route(
+            "/admin/staff/{id}/password",
+            post(web::staff::reset_password),
+        )
+        .route(
+            "/account/password",
+            get(web::staff::own_password).post(web::staff::change_own_password),
+        )
+        .route("/patients/{id}/readmit", post(web::patients::readmit))
         .fallback(web::not_found)
         .layer(
             ServiceBuilder::new()
                 .layer(middleware::from_fn(telemetry::track_http))
+                .layer(middleware::from_fn(web::flash::remember))
                 .layer(
                     TraceLayer::new_for_http().make_span_with(|request: &Request| {
                         // The matched route, never the raw path: paths can hold secrets (setup

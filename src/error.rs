@@ -62,6 +62,9 @@ pub enum AppError {
     /// No valid staff session: go to the login page.
     #[error("login required")]
     LoginRequired,
+    /// The staff member's password was set by an administrator: go and choose one first.
+    #[error("password change required")]
+    PasswordChangeRequired,
     /// The disk cannot take writes (full, read-only, failing): nothing was changed; shown as 503
     /// with the cause, so staff can tell IT what is wrong.
     #[error("storage failure: {}", .0.reason())]
@@ -161,6 +164,9 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
             AppError::LoginRequired => return Redirect::to("/login").into_response(),
+            AppError::PasswordChangeRequired => {
+                return Redirect::to("/account/password").into_response();
+            }
             AppError::Refused(status, message) => (status, message),
             AppError::Storage(failure) => {
                 failure.note("a request was refused");

@@ -179,11 +179,22 @@ async fn every_page_of_the_three_flows_passes_axe() {
         .click("form[action='/logout'] button[type=submit]")
         .await;
     log_in(&staff, &app, "jefa.ana").await;
-    let (visit,): (String,) = sqlx::query_as("SELECT id FROM visits LIMIT 1")
+    let (visit, room, patient): (String, String, String) =
+        sqlx::query_as("SELECT id, room_id, patient_id FROM visits LIMIT 1")
+            .fetch_one(&app.db())
+            .await
+            .expect("a visit");
+    let (nurse,): (String,) = sqlx::query_as("SELECT id FROM staff WHERE role = 'nurse' LIMIT 1")
         .fetch_one(&app.db())
         .await
-        .expect("a visit");
+        .expect("a nurse");
     for path in [
+        format!("/admin/staff/{nurse}"),
+        format!("/admin/staff/{nurse}/deactivate"),
+        "/account/password".to_string(),
+        format!("/patients/{patient}/discharge"),
+        format!("/rooms/{room}/close"),
+        format!("/visits/{visit}/cancel"),
         "/visit-log".to_string(),
         format!("/visit-log/{visit}"),
         "/visit-log/stats".to_string(),

@@ -1259,3 +1259,318 @@ async fn metrics_are_refused_to_other_machines_without_the_token() {
     assert_eq!(status(header("not-the-token-at-all")).await, "403");
     assert_eq!(status(header(token)).await, "200", "with the token");
 }
+
+// ------------------------------------------------------------------------------------------
+// Staff management, confirmations, messages after actions.
+
+async fn password_hash(app: &TestApp, id: &str) -> String {
+    let (hash,): (String,) = sqlx::query_as("SELECT password_hash FROM staff WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db())
+        .await
+        .expect("the account");
+    hash
+}
+
+#[tokio::test]
+async fn staff_are_edited_reactivated_and_given_a_temporary_password() {
+    let app = spawn_app().await;
+    let admin = app
+        .create_staff(visitas::domain::Role::Admin, "jefa.ana")
+        .await;
+    let nurse = app
+        .create_staff(visitas::domain::Role::Nurse, "nurse.luis")
+        .await;
+    assert_eq!(app.login("jefa.ana").await.status(), StatusCode::SEE_OTHER);
+    // The nurse signed in on a ward PC before anything happens to the account.
+    let (ward_pc, ward_jar) = new_client();
+    app.login_with(&ward_pc, &ward_jar, "nurse.luis", PASSWORD)
+        .await;
+    assert_eq!(
+        app.get_with(&ward_pc, "/desk").await.status(),
+        StatusCode::OK
+    );
+
+    let page = text(app.get(&format!("/admin/staff/{nurse}")).await).await;
+    assert!(page.contains("nurse.luis"));
+    let audit_rows = app.count("audit_events").await;
+    for (name, role, field) in [("", "nurse", "display_name"), ("Luis Gil", "boss", "role")] {
+        let refused = app
+            .post(
+                &format!("/admin/staff/{nurse}"),
+                &[("display_name", name), ("role", role)],
+            )
+            .await;
+        assert_eq!(
+            refused.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}"
+        );
+        assert!(text(refused).await.contains("class=\"field-error\""));
+    }
+    assert_eq!(
+        app.count("audit_events").await,
+        audit_rows,
+        "nothing written"
+    );
+    let saved = app
+        .post(
+            &format!("/admin/staff/{nurse}"),
+            &[("display_name", "Luis Gil"), ("role", "nurse")],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let page = text(app.get(&format!("/admin/staff/{nurse}")).await).await;
+    assert!(
+        page.contains("id=\"flash\">Cuenta guardada.</p>"),
+        "the message after the action"
+    );
+    assert!(page.contains("Luis Gil"));
+    let again = text(app.get(&format!("/admin/staff/{nurse}")).await).await;
+    assert!(!again.contains("id=\"flash\""), "said once");
+
+    // The last active administrator keeps the role.
+    let demote = app
+        .post(
+            &format!("/admin/staff/{admin}"),
+            &[("display_name", "Ana Jefa"), ("role", "nurse")],
+        )
+        .await;
+    assert_eq!(demote.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        text(demote)
+            .await
+            .contains("última cuenta de administración activa")
+    );
+    let (role,): (String,) = sqlx::query_as("SELECT role FROM staff WHERE id = $1")
+        .bind(&admin)
+        .fetch_one(&app.db())
+        .await
+        .expect("the admin");
+    assert_eq!(role, "admin");
+
+    // Deactivated after being asked, then reactivated.
+    let ask = text(app.get(&format!("/admin/staff/{nurse}/deactivate")).await).await;
+    assert!(ask.contains("Sus sesiones terminan ahora"), "{ask}");
+    assert!(ask.contains(&format!("action=\"/admin/staff/{nurse}/deactivate\"")));
+    let gone = app
+        .post(&format!("/admin/staff/{nurse}/deactivate"), &[])
+        .await;
+    assert_eq!(gone.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get_with(&ward_pc, "/desk").await.status(),
+        StatusCode::SEE_OTHER,
+        "its session ended"
+    );
+    let back = app
+        .post(&format!("/admin/staff/{nurse}/reactivate"), &[])
+        .await;
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+    let (ward_pc, ward_jar) = new_client();
+    let signed = app
+        .login_with(&ward_pc, &ward_jar, "nurse.luis", PASSWORD)
+        .await;
+    assert_eq!(signed.status(), StatusCode::SEE_OTHER, "reactivated");
+
+    // A temporary password: a weak one is refused and changes nothing.
+    let before = password_hash(&app, &nurse).await;
+    let weak = app
+        .post(
+            &format!("/admin/staff/{nurse}/password"),
+            &[("password", "short"), ("password_confirm", "short")],
+        )
+        .await;
+    assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(password_hash(&app, &nurse).await, before);
+    let temporary = "temporary horse staple 9";
+    let reset = app
+        .post(
+            &format!("/admin/staff/{nurse}/password"),
+            &[("password", temporary), ("password_confirm", temporary)],
+        )
+        .await;
+    assert_eq!(reset.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get_with(&ward_pc, "/desk").await.status(),
+        StatusCode::SEE_OTHER,
+        "the sessions signed in before the reset end"
+    );
+    let old = app
+        .login_with(&ward_pc, &ward_jar, "nurse.luis", PASSWORD)
+        .await;
+    assert_eq!(
+        old.status(),
+        StatusCode::UNAUTHORIZED,
+        "the old password is gone"
+    );
+    let signed = app
+        .login_with(&ward_pc, &ward_jar, "nurse.luis", temporary)
+        .await;
+    assert_eq!(signed.status(), StatusCode::SEE_OTHER);
+    for path in ["/desk", "/patients", "/visit-log"] {
+        let held = app.get_with(&ward_pc, path).await;
+        assert_eq!(held.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(helpers::location(&held), "/account/password");
+    }
+    let page = text(app.get_with(&ward_pc, "/account/password").await).await;
+    assert!(page.contains("id=\"must-change\""));
+    let change = |current: &'static str, new: &'static str, repeat: &'static str| {
+        let (client, jar) = (ward_pc.clone(), ward_jar.clone());
+        let app = &app;
+        async move {
+            app.post_with(
+                &client,
+                &jar,
+                "/account/password",
+                &[
+                    ("current", current),
+                    ("password", new),
+                    ("password_confirm", repeat),
+                ],
+            )
+            .await
+        }
+    };
+    let mine = "my own horse battery 77";
+    for (current, new, repeat, says) in [
+        ("not it at all", mine, mine, "no es correcta"),
+        (temporary, temporary, temporary, "distinta de la actual"),
+        (temporary, mine, "something else entirely", "no coinciden"),
+    ] {
+        let refused = change(current, new, repeat).await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "{says}");
+        let html = text(refused).await;
+        assert!(html.contains(says), "{says}: {html}");
+    }
+    let changed = change(temporary, mine, mine).await;
+    assert_eq!(changed.status(), StatusCode::SEE_OTHER);
+    let desk = text(app.get_with(&ward_pc, "/desk").await).await;
+    assert!(
+        desk.contains("Contraseña cambiada."),
+        "free again, and told so"
+    );
+    let (fresh, fresh_jar) = new_client();
+    let with_temporary = app
+        .login_with(&fresh, &fresh_jar, "nurse.luis", temporary)
+        .await;
+    assert_eq!(with_temporary.status(), StatusCode::UNAUTHORIZED);
+    let with_mine = app.login_with(&fresh, &fresh_jar, "nurse.luis", mine).await;
+    assert_eq!(with_mine.status(), StatusCode::SEE_OTHER);
+
+    let trail = audit_text(&app).await;
+    for action in [
+        "staff.update",
+        "staff.deactivate",
+        "staff.reactivate",
+        "staff.password_reset",
+        "staff.password_change",
+    ] {
+        assert!(trail.contains(action), "{action} audited");
+    }
+    for secret in [PASSWORD, temporary, mine] {
+        assert!(!trail.contains(secret), "no password in the audit trail");
+    }
+}
+
+#[tokio::test]
+async fn destructive_actions_ask_first_and_say_what_will_happen() {
+    let app = spawn_app().await;
+    let (patient, card) = visit_running(&app).await;
+    let (visit, room, invite, relative): (String, String, String, String) = sqlx::query_as(
+        "SELECT v.id, v.room_id, i.id, i.relative_id FROM visits v JOIN invites i ON i.visit_id = v.id",
+    )
+    .fetch_one(&app.db())
+    .await
+    .expect("the visit");
+    let (device, _) = app.admitted_relative(&card).await;
+    let ticket = app.ticket_with(&device, "/visit/ticket").await;
+    let mut call = helpers::socket::with_ticket(&app, &ticket, None).await;
+    call.join().await;
+
+    let ask = |path: String| {
+        let app = &app;
+        async move {
+            let response = app.get(&path).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            text(response).await
+        }
+    };
+    let discharge = ask(format!("/patients/{patient}/discharge")).await;
+    for says in [
+        "Se cancela 1 visita programada.",
+        "1 persona sale de la llamada ahora.",
+        "Si es un error, puede readmitirse",
+    ] {
+        assert!(discharge.contains(says), "{says}: {discharge}");
+    }
+    let revoke = ask(format!("/rooms/{room}/invites/{invite}/revoke")).await;
+    assert!(
+        revoke.contains("Está en la llamada ahora y sale de ella."),
+        "{revoke}"
+    );
+    let cancel = ask(format!("/visits/{visit}/cancel")).await;
+    assert!(cancel.contains("El enlace y el código de 1 familiar dejan de funcionar."));
+    assert!(
+        cancel.contains("name=\"reason\""),
+        "the reason is asked there"
+    );
+    let withdraw = ask(format!("/patients/{patient}/relatives/{relative}/withdraw")).await;
+    assert!(withdraw.contains("1 visita próxima se cancela o sigue sin este familiar."));
+    let close = ask(format!("/rooms/{room}/close")).await;
+    assert!(close.contains("1 persona sale de la llamada ahora."));
+
+    // Asking changed nothing.
+    let (discharged, revoked, cancelled): (Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT p.discharged_at, i.revoked_at, v.cancelled_at FROM patients p, invites i, visits v
+             WHERE p.id = $1 AND i.id = $2 AND v.id = $3",
+    )
+    .bind(&patient)
+    .bind(&invite)
+    .bind(&visit)
+    .fetch_one(&app.db())
+    .await
+    .expect("the rows");
+    assert_eq!((discharged, revoked, cancelled), (None, None, None));
+
+    // Another ward's nurse is not even asked.
+    let other_ward = app.ward("Pediatría", "00:00-24:00").await;
+    let other = app
+        .create_staff(visitas::domain::Role::Nurse, "nurse.otra")
+        .await;
+    app.assign(&other, &other_ward).await;
+    let (outsider, outsider_jar) = new_client();
+    app.login_with(&outsider, &outsider_jar, "nurse.otra", PASSWORD)
+        .await;
+    let refused = app
+        .get_with(&outsider, &format!("/patients/{patient}/discharge"))
+        .await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+
+    // Discharged, told so; re-admitted, told so.
+    let done = app
+        .post(&format!("/patients/{patient}/discharge"), &[])
+        .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    let page = text(app.get(&format!("/patients/{patient}")).await).await;
+    assert!(page.contains("Paciente dado de alta."), "{page}");
+    assert!(page.contains("id=\"readmit\""));
+    call.expect_event("ended", std::time::Duration::from_secs(3))
+        .await
+        .expect("the relative left the call");
+    let readmitted = app.post(&format!("/patients/{patient}/readmit"), &[]).await;
+    assert_eq!(readmitted.status(), StatusCode::SEE_OTHER);
+    let page = text(app.get(&format!("/patients/{patient}")).await).await;
+    assert!(page.contains("Paciente readmitido"), "{page}");
+    assert!(page.contains("data-patient-status=\"admitted\""));
+    let twice = app.post(&format!("/patients/{patient}/readmit"), &[]).await;
+    assert_eq!(
+        twice.status(),
+        StatusCode::CONFLICT,
+        "not discharged any more"
+    );
+    let trail = audit_text(&app).await;
+    assert!(trail.contains("patient.readmit"));
+    // A visit can be started again.
+    let son = app.authorise(&patient, "Iván", "es").await;
+    app.visit_now(&patient, &[&son]).await;
+}

@@ -23,13 +23,15 @@ pub use devices::{
 };
 pub use invites::{InviteSecrets, accept_code, invite_secrets, note_link_opened, revoke_invite};
 pub use patients::{
-    Registered, Updated, discharge_patient, register_patient, set_no_visits, update_patient,
+    Registered, Updated, discharge_patient, readmit_patient, register_patient, set_no_visits,
+    update_patient,
 };
 pub use relatives::{authorise_relative, withdraw_relative};
 pub use rooms::{close_room, create_room};
 pub use staff::{
-    AccountInput, CreateStaffError, LoginRefusal, create_staff, deactivate_staff, record_login,
-    record_login_refused,
+    AccountInput, CreateStaffError, FieldErrors, LoginRefusal, change_own_password, create_staff,
+    deactivate_staff, reactivate_staff, record_login, record_login_refused, reset_password,
+    update_staff,
 };
 pub use visits::{
     Booked, Override, VisitRequest, When, add_relative_to_visit, cancel_visit, end_visit,

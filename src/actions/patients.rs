@@ -195,3 +195,27 @@ pub async fn discharge_patient(
     });
     Ok(())
 }
+
+/// Admits a discharged patient again (a discharge made by mistake): visits can be scheduled
+/// again; a room opens with the first one. Their closed rooms and unpaired tablet stay so.
+pub async fn readmit_patient(
+    state: &AppState,
+    by: &StaffMember,
+    patient_id: &str,
+) -> Result<(), AppError> {
+    let mut tx = state.db.begin().await?;
+    if !db::patients::readmit(&mut tx, patient_id).await? {
+        return Err(AppError::conflict(|t| t.refuse_not_changeable));
+    }
+    db::audit::record(
+        &mut tx,
+        Some(&by.id),
+        AuditAction::PatientReadmit,
+        Some(patient_id),
+    )
+    .await?;
+    let committed = tx.commit().await;
+    state.caches.rooms_changed();
+    committed?;
+    Ok(())
+}

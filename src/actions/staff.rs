@@ -146,7 +146,16 @@ pub async fn deactivate_staff(
     if staff_id == by.id {
         return Err(AppError::conflict(|t| t.err_self_deactivate));
     }
-    let mut tx = state.db.begin().await?;
+    let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
+    let target = db::staff::find_by_id(&mut *tx, staff_id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    if target.role() == Role::Admin
+        && target.active
+        && db::staff::active_admins(&mut *tx).await? <= 1
+    {
+        return Err(AppError::conflict(|t| t.err_last_admin));
+    }
     if !db::staff::deactivate(&mut tx, staff_id).await? {
         return Err(AppError::not_found());
     }
@@ -212,4 +221,166 @@ pub async fn record_login_refused(
     )
     .await?;
     Ok(())
+}
+
+/// What the form of a staff member's page asks to change, when it does not read.
+pub type FieldErrors = Vec<(&'static str, FieldError)>;
+
+/// Changes a staff member's name and role. The last active administrator keeps their role.
+pub async fn update_staff(
+    state: &AppState,
+    by: &StaffMember,
+    staff_id: &str,
+    display_name: &str,
+    role: &str,
+) -> Result<Result<(), FieldErrors>, AppError> {
+    let mut invalid = Vec::new();
+    let name = PersonName::parse(display_name)
+        .map_err(|e| invalid.push(("display_name", e)))
+        .ok();
+    let role = match role {
+        "admin" => Some(Role::Admin),
+        "nurse" => Some(Role::Nurse),
+        _ => {
+            invalid.push(("role", FieldError::ChooseFromList));
+            None
+        }
+    };
+    let (Some(name), Some(role), true) = (name, role, invalid.is_empty()) else {
+        return Ok(Err(invalid));
+    };
+    let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
+    let current = db::staff::find_by_id(&mut *tx, staff_id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let demoted = current.role() == Role::Admin && role == Role::Nurse;
+    if demoted && current.active && db::staff::active_admins(&mut *tx).await? <= 1 {
+        return Ok(Err(vec![("role", FieldError::LastAdmin)]));
+    }
+    db::staff::update(&mut tx, staff_id, &name, role).await?;
+    let detail = (current.role() != role)
+        .then(|| format!("role {} -> {}", current.role().as_str(), role.as_str()));
+    db::audit::record_detail(
+        &mut tx,
+        Some(&by.id),
+        AuditAction::StaffUpdate,
+        Some(staff_id),
+        detail.as_deref(),
+    )
+    .await?;
+    let committed = tx.commit().await;
+    state.caches.staff_changed();
+    state.caches.ward_access.clear();
+    committed?;
+    Ok(Ok(()))
+}
+
+/// Makes a deactivated account active again (with its old password and wards).
+pub async fn reactivate_staff(
+    state: &AppState,
+    by: &StaffMember,
+    staff_id: &str,
+) -> Result<(), AppError> {
+    let mut tx = state.db.begin().await?;
+    if !db::staff::reactivate(&mut tx, staff_id).await? {
+        return Err(AppError::not_found());
+    }
+    db::audit::record(
+        &mut tx,
+        Some(&by.id),
+        AuditAction::StaffReactivate,
+        Some(staff_id),
+    )
+    .await?;
+    let committed = tx.commit().await;
+    state.caches.staff_changed();
+    committed?;
+    Ok(())
+}
+
+/// An administrator sets a temporary password: the account's sessions end, its calls end, and
+/// at the next login it must choose its own.
+pub async fn reset_password(
+    state: &AppState,
+    by: &StaffMember,
+    staff_id: &str,
+    password: &str,
+    confirmation: &str,
+) -> Result<Result<(), FieldErrors>, AppError> {
+    let target = db::staff::find_by_id(&state.db, staff_id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let username = Username::parse(&target.username).ok();
+    if let Err(e) = check_new_password(
+        password,
+        confirmation,
+        username.as_ref(),
+        state.config.min_password_length,
+    ) {
+        return Ok(Err(vec![("password", e)]));
+    }
+    let hash = state.passwords.hash(password.to_string()).await?;
+    let mut tx = state.db.begin().await?;
+    db::staff::set_password(&mut tx, staff_id, &hash, true).await?;
+    db::audit::record(
+        &mut tx,
+        Some(&by.id),
+        AuditAction::StaffPasswordReset,
+        Some(staff_id),
+    )
+    .await?;
+    let committed = tx.commit().await;
+    state.caches.staff_changed();
+    committed?;
+    let signaling = state.signaling.clone();
+    let staff_id = staff_id.to_string();
+    tokio::spawn(async move { signaling.end_staff(&staff_id).await });
+    Ok(Ok(()))
+}
+
+/// A staff member changes their own password: the current one first. Their other sessions
+/// end; the caller signs this one in again.
+pub async fn change_own_password(
+    state: &AppState,
+    me: &StaffMember,
+    current: &str,
+    password: &str,
+    confirmation: &str,
+) -> Result<Result<(), FieldErrors>, AppError> {
+    let stored = db::staff::find_by_id(&state.db, &me.id)
+        .await?
+        .ok_or(AppError::LoginRequired)?;
+    let right = state
+        .passwords
+        .verify(current.to_string(), Some(stored.password_hash.clone()))
+        .await?;
+    if !right {
+        return Ok(Err(vec![("current", FieldError::PasswordWrong)]));
+    }
+    if password == current {
+        return Ok(Err(vec![("password", FieldError::PasswordUnchanged)]));
+    }
+    let username = Username::parse(&me.username).ok();
+    if let Err(e) = check_new_password(
+        password,
+        confirmation,
+        username.as_ref(),
+        state.config.min_password_length,
+    ) {
+        return Ok(Err(vec![("password", e)]));
+    }
+    let hash = state.passwords.hash(password.to_string()).await?;
+    let mut tx = state.db.begin().await?;
+    db::staff::set_password(&mut tx, &me.id, &hash, false).await?;
+    db::audit::record(
+        &mut tx,
+        Some(&me.id),
+        AuditAction::StaffPasswordChange,
+        Some(&me.id),
+    )
+    .await?;
+    let committed = tx.commit().await;
+    state.caches.staff_changed();
+    committed?;
+    Ok(Ok(()))
 }

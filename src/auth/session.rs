@@ -71,10 +71,13 @@ pub async fn current_staff(
                 id: staff.id,
                 username: staff.username,
                 display_name: staff.display_name,
+                must_change_password: staff.must_change_password,
+                password_changed_at: staff.password_changed_at,
             }))
         })
         .await?;
-    let Some(staff) = staff else {
+    // Gone, deactivated, or its password changed since this session signed in.
+    let Some(staff) = staff.filter(|s| remembered.login_at >= s.password_changed_at) else {
         session.flush().await?;
         return Err(AppError::LoginRequired);
     };

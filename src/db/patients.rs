@@ -196,6 +196,18 @@ pub async fn discharge(conn: &mut SqliteConnection, id: &str, by: &str) -> sqlx:
     Ok(done.rows_affected() == 1)
 }
 
+/// Admits a discharged patient again (a discharge made by mistake); false when not discharged.
+pub async fn readmit(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE patients SET discharged_at = NULL, discharged_by = NULL
+         WHERE id = $1 AND discharged_at IS NOT NULL",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// The admitted patients of one ward, by bed and name.
 pub async fn admitted_in_ward(
     db: impl SqliteExecutor<'_>,

@@ -108,3 +108,27 @@ pub async fn withdraw(conn: &mut SqliteConnection, id: &str, by: &str) -> sqlx::
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// A relative's visits still to come or running (not cancelled), and their invites still in
+/// force: what withdrawing them touches.
+pub async fn open_visits_and_invites(
+    db: &sqlx::SqlitePool,
+    relative_id: &str,
+    now: i64,
+) -> sqlx::Result<(i64, Vec<String>)> {
+    let (visits,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(DISTINCT v.id) FROM invites i JOIN visits v ON v.id = i.visit_id
+         WHERE i.relative_id = $1 AND i.revoked_at IS NULL AND v.cancelled_at IS NULL
+           AND COALESCE(v.ended_at, v.ends_at) > $2",
+    )
+    .bind(relative_id)
+    .bind(now)
+    .fetch_one(db)
+    .await?;
+    let invites: Vec<(String,)> =
+        sqlx::query_as("SELECT id FROM invites WHERE relative_id = $1 AND revoked_at IS NULL")
+            .bind(relative_id)
+            .fetch_all(db)
+            .await?;
+    Ok((visits, invites.into_iter().map(|(id,)| id).collect()))
+}

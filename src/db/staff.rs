@@ -14,6 +14,8 @@ pub struct Staff {
     pub password_hash: String,
     pub active: bool,
     pub created_at: i64,
+    pub must_change_password: bool,
+    pub password_changed_at: i64,
 }
 
 impl Staff {
@@ -95,4 +97,61 @@ pub async fn active_admin_exists(db: impl SqliteExecutor<'_>) -> sqlx::Result<bo
             .fetch_one(db)
             .await?;
     Ok(count > 0)
+}
+
+/// Active administrators, counted.
+pub async fn active_admins(db: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
+    let (count,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM staff WHERE role = 'admin' AND active = 1")
+            .fetch_one(db)
+            .await?;
+    Ok(count)
+}
+
+/// Changes an account's name and role; false when it does not exist.
+pub async fn update(
+    conn: &mut SqliteConnection,
+    id: &str,
+    display_name: &PersonName,
+    role: Role,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE staff SET display_name = $2, role = $3 WHERE id = $1")
+        .bind(id)
+        .bind(display_name.as_str())
+        .bind(role.as_str())
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Makes a deactivated account active again; false when it does not exist or is active.
+pub async fn reactivate(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE staff SET active = 1, deactivated_at = NULL WHERE id = $1 AND active = 0",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Stores a new password hash; `temporary` when an administrator set it (to be changed at the
+/// next login). The sessions signed in before now stop counting.
+pub async fn set_password(
+    conn: &mut SqliteConnection,
+    id: &str,
+    password_hash: &str,
+    temporary: bool,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE staff SET password_hash = $2, must_change_password = $3, password_changed_at = $4
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(password_hash)
+    .bind(temporary)
+    .bind(super::now())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -91,11 +91,21 @@ pub enum AuditAction {
     /// The daily retention job removed old records (their counts in the detail, never their
     /// contents).
     RetentionPurge,
+    /// A staff account's name or role changed.
+    StaffUpdate,
+    /// A deactivated staff account was made active again.
+    StaffReactivate,
+    /// An administrator set a temporary password (to be changed at the next login).
+    StaffPasswordReset,
+    /// A staff member changed their own password.
+    StaffPasswordChange,
+    /// A discharged patient was admitted again.
+    PatientReadmit,
 }
 
 impl AuditAction {
     /// Every action, in the order the audit page offers them.
-    pub const ALL: [AuditAction; 41] = [
+    pub const ALL: [AuditAction; 46] = [
         AuditAction::Login,
         AuditAction::LoginRefused,
         AuditAction::PatientRegister,
@@ -137,6 +147,11 @@ impl AuditAction {
         AuditAction::PatientBedsideSettings,
         AuditAction::VisitLogExport,
         AuditAction::RetentionPurge,
+        AuditAction::StaffUpdate,
+        AuditAction::StaffReactivate,
+        AuditAction::StaffPasswordReset,
+        AuditAction::StaffPasswordChange,
+        AuditAction::PatientReadmit,
     ];
 
     /// The stored name.
@@ -183,6 +198,11 @@ impl AuditAction {
             AuditAction::PatientBedsideSettings => "patient.bedside_settings",
             AuditAction::VisitLogExport => "visit_log.export",
             AuditAction::RetentionPurge => "retention.purge",
+            AuditAction::StaffUpdate => "staff.update",
+            AuditAction::StaffReactivate => "staff.reactivate",
+            AuditAction::StaffPasswordReset => "staff.password_reset",
+            AuditAction::StaffPasswordChange => "staff.password_change",
+            AuditAction::PatientReadmit => "patient.readmit",
         }
     }
     /// The stored name back to the action.
@@ -234,6 +254,11 @@ impl AuditAction {
             AuditAction::PatientBedsideSettings => t.audit_patient_bedside_settings,
             AuditAction::VisitLogExport => t.audit_visit_log_export,
             AuditAction::RetentionPurge => t.audit_retention_purge,
+            AuditAction::StaffUpdate => t.audit_staff_update,
+            AuditAction::StaffReactivate => t.audit_staff_reactivate,
+            AuditAction::StaffPasswordReset => t.audit_staff_password_reset,
+            AuditAction::StaffPasswordChange => t.audit_staff_password_change,
+            AuditAction::PatientReadmit => t.audit_patient_readmit,
         }
     }
 }

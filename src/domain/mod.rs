@@ -82,6 +82,12 @@ pub enum FieldError {
     ChooseFromList,
     /// A date range longer than a page can show.
     RangeTooLong,
+    /// The last active administrator would lose their role.
+    LastAdmin,
+    /// The current password typed is not the account's.
+    PasswordWrong,
+    /// The new password is the current one.
+    PasswordUnchanged,
 }
 
 impl FieldError {
@@ -115,6 +121,9 @@ impl FieldError {
             FieldError::PhoneInvalid => t.err_phone_invalid.to_string(),
             FieldError::ChooseFromList => t.err_choose_from_list.to_string(),
             FieldError::RangeTooLong => t.err_range_too_long.to_string(),
+            FieldError::LastAdmin => t.err_last_admin.to_string(),
+            FieldError::PasswordWrong => t.err_password_wrong.to_string(),
+            FieldError::PasswordUnchanged => t.err_password_unchanged.to_string(),
         }
     }
 }
@@ -382,6 +391,10 @@ pub struct StaffMember {
     pub username: String,
     pub display_name: String,
     pub role: Role,
+    /// An administrator set their password: they must choose their own before anything else.
+    pub must_change_password: bool,
+    /// Sessions signed in before this (Unix seconds) no longer count: the password changed.
+    pub password_changed_at: i64,
 }
 
 impl StaffMember {

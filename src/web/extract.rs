@@ -26,7 +26,13 @@ impl FromRequestParts<AppState> for StaffMember {
             .get::<Session>()
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("the session layer is missing"))?;
-        current_staff(&session, &state.db, &state.config, &state.caches).await
+        let staff = current_staff(&session, &state.db, &state.config, &state.caches).await?;
+        // A password an administrator set is changed before anything else is done.
+        let free = matches!(parts.uri.path(), "/account/password" | "/logout");
+        if staff.must_change_password && !free {
+            return Err(AppError::PasswordChangeRequired);
+        }
+        Ok(staff)
     }
 }
 

@@ -5,9 +5,11 @@ pub mod assets;
 pub mod audit;
 pub mod bedside;
 pub mod call;
+pub mod confirm;
 pub mod desk;
 pub mod devices;
 pub mod extract;
+pub mod flash;
 pub mod invites;
 pub mod login;
 pub mod patients;
@@ -65,6 +67,8 @@ pub struct PageCtx {
     pub staff: Option<StaffBadge>,
     /// The hospital's time zone, in which times are shown.
     pub zone: HospitalZone,
+    /// What the last action did, said once on the next page.
+    pub flash: Option<&'static str>,
 }
 
 impl PageCtx {
@@ -133,6 +137,15 @@ impl<S: Send + Sync> FromRequestParts<S> for PageCtx {
             .path_and_query()
             .map_or("/", |pq| pq.as_str())
             .to_string();
+        let flash = if parts.method == axum::http::Method::GET {
+            flash::take(
+                parts.extensions.get::<tower_sessions::Session>(),
+                lang.text(),
+            )
+            .await
+        } else {
+            None
+        };
         Ok(PageCtx {
             t: lang.text(),
             lang,
@@ -140,6 +153,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PageCtx {
             path,
             staff: None,
             zone,
+            flash,
         })
     }
 }
@@ -269,6 +283,7 @@ pub async fn render_error_pages(
             path,
             staff: None,
             zone: state.config.time_zone.unwrap_or_default(),
+            flash: None,
         },
         status: status.as_u16(),
         message: message.render(lang.text()),

@@ -440,3 +440,66 @@ pub async fn discharge(
     actions::discharge_patient(&state, &staff, &patient.id).await?;
     Ok(Redirect::to(&format!("/patients/{}", patient.id)))
 }
+
+/// `GET /patients/{id}/discharge`: what discharging the patient will do, and the button.
+pub async fn discharge_confirm(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    ctx: PageCtx,
+    IdPath(id): IdPath,
+) -> Result<Response, AppError> {
+    let patient = find_patient(&state, &staff, id.as_str(), &ctx.path).await?;
+    let back = format!("/patients/{}", patient.id);
+    if patient.is_discharged() {
+        return Ok(Redirect::to(&back).into_response());
+    }
+    let t = ctx.t;
+    let visits = {
+        let mut conn = state.db.acquire().await?;
+        db::visits::open_ids_for_patient(&mut conn, &patient.id, db::now())
+            .await?
+            .len()
+    };
+    let rooms: Vec<String> = db::rooms::list_for_patient(&state.db, &patient.id)
+        .await?
+        .into_iter()
+        .filter(|r| r.closed_at.is_none())
+        .map(|r| r.id)
+        .collect();
+    let people = super::confirm::in_call(&state, &rooms);
+    let tablets = db::devices::paired_to(&state.db, &patient.id).await?.len();
+    let mut consequences = vec![t.confirm_rooms_close.to_string()];
+    if visits > 0 {
+        consequences.push(t.confirm_visits_cancelled.of(visits));
+    }
+    if people > 0 {
+        consequences.push(t.confirm_leave_call.of(people));
+    }
+    if tablets > 0 {
+        consequences.push(t.confirm_tablet_unpaired.to_string());
+    }
+    consequences.push(t.confirm_readmit_later.to_string());
+    super::confirm::page(&super::confirm::ConfirmPage {
+        title: t
+            .confirm_title_discharge
+            .replace("{name}", &patient.display_name),
+        consequences,
+        action: format!("/patients/{}/discharge", patient.id),
+        button: t.discharge_button,
+        back,
+        reason: false,
+        ctx: ctx.with_staff(&staff),
+    })
+}
+
+/// `POST /patients/{id}/readmit`: a patient discharged by mistake is admitted again.
+pub async fn readmit(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    ctx: PageCtx,
+    IdPath(id): IdPath,
+) -> Result<Redirect, AppError> {
+    let patient = find_patient(&state, &staff, id.as_str(), &ctx.path).await?;
+    actions::readmit_patient(&state, &staff, &patient.id).await?;
+    Ok(Redirect::to(&format!("/patients/{}", patient.id)))
+}

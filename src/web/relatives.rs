@@ -104,3 +104,43 @@ pub async fn withdraw(
     actions::withdraw_relative(&state, &staff, &relative.id).await?;
     Ok(Redirect::to(&format!("/patients/{}#relatives", patient.id)))
 }
+
+/// `GET /patients/{patient}/relatives/{relative}/withdraw`: what withdrawing the relative will
+/// do, and the button.
+pub async fn withdraw_confirm(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    ctx: PageCtx,
+    Path((patient_id, relative_id)): Path<(String, String)>,
+) -> Result<axum::response::Response, AppError> {
+    let patient = find_patient(&state, &staff, &patient_id, &ctx.path).await?;
+    let relative_id = RandomId::parse(&relative_id).ok_or_else(AppError::not_found)?;
+    let relative = db::relatives::find(&state.db, relative_id.as_str())
+        .await?
+        .filter(|r| r.patient_id == patient.id)
+        .ok_or_else(AppError::not_found)?;
+    let t = ctx.t;
+    let (visits, invites) =
+        db::relatives::open_visits_and_invites(&state.db, &relative.id, db::now()).await?;
+    let mut consequences = vec![t.confirm_link_stops.to_string()];
+    if visits > 0 {
+        consequences.push(t.confirm_withdraw_visits.of(visits));
+    }
+    if super::confirm::invite_in_call(&state, &invites) {
+        consequences.push(t.confirm_in_call_leaves.to_string());
+    }
+    super::confirm::page(&super::confirm::ConfirmPage {
+        title: t
+            .confirm_title_withdraw
+            .replace("{name}", &relative.display_name),
+        consequences,
+        action: format!(
+            "/patients/{}/relatives/{}/withdraw",
+            patient.id, relative.id
+        ),
+        button: t.withdraw_button,
+        back: format!("/patients/{}#relatives", patient.id),
+        reason: false,
+        ctx: ctx.with_staff(&staff),
+    })
+}

@@ -236,3 +236,30 @@ pub async fn close(
     actions::close_room(&state, &staff, &room.id).await?;
     Ok(Redirect::to("/rooms"))
 }
+
+/// `GET /rooms/{id}/close`: what closing the room will do, and the button.
+pub async fn close_confirm(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    ctx: PageCtx,
+    IdPath(id): IdPath,
+) -> Result<Response, AppError> {
+    let room = find_room(&state, &staff, id.as_str(), &ctx.path).await?;
+    let t = ctx.t;
+    let people = super::confirm::in_call(&state, std::slice::from_ref(&room.id));
+    let mut consequences = vec![t.confirm_invites_stop.to_string()];
+    if people > 0 {
+        consequences.push(t.confirm_leave_call.of(people));
+    }
+    super::confirm::page(&super::confirm::ConfirmPage {
+        title: t
+            .confirm_title_close_room
+            .replace("{name}", &room.patient_name),
+        consequences,
+        action: format!("/rooms/{}/close", room.id),
+        button: t.room_close_button,
+        back: format!("/rooms/{}", room.id),
+        reason: false,
+        ctx: ctx.with_staff(&staff),
+    })
+}

@@ -9,7 +9,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{AdminStaff, FormErrors, IdPath, PageCtx, render, render_with_status};
+use super::{AdminStaff, CurrentStaff, FormErrors, IdPath, PageCtx, render, render_with_status};
 use crate::{
     actions::{self, AccountInput, CreateStaffError},
     db::{self, staff::Staff, wards::Ward},
@@ -194,4 +194,279 @@ pub async fn assign_wards(
         .ok_or_else(AppError::not_found)?;
     actions::assign_wards(&state, &admin, id.as_str(), &chosen).await?;
     Ok(Redirect::to("/admin/staff"))
+}
+
+/// A staff member's page: name and role, wards, a temporary password, deactivation.
+#[derive(Template)]
+#[template(path = "staff/edit.html")]
+struct EditPage {
+    ctx: PageCtx,
+    member: Staff,
+    me: String,
+    display_name: String,
+    role: String,
+    errors: FormErrors,
+    reset_errors: FormErrors,
+    min_password: usize,
+}
+
+impl EditPage {
+    fn roles(&self) -> [(&'static str, &'static str); 2] {
+        [
+            (Role::Nurse.as_str(), Role::Nurse.label(self.ctx.t)),
+            (Role::Admin.as_str(), Role::Admin.label(self.ctx.t)),
+        ]
+    }
+}
+
+async fn edit_page(
+    state: &AppState,
+    ctx: PageCtx,
+    admin: &AdminStaff,
+    id: &str,
+    form: Option<EditForm>,
+    errors: FormErrors,
+    reset_errors: FormErrors,
+) -> Result<EditPage, AppError> {
+    let member = db::staff::find_by_id(&state.db, id)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let form = form.unwrap_or_else(|| EditForm {
+        display_name: member.display_name.clone(),
+        role: member.role.clone(),
+    });
+    Ok(EditPage {
+        ctx: ctx.with_staff(&admin.0),
+        me: admin.0.id.clone(),
+        display_name: form.display_name,
+        role: form.role,
+        member,
+        errors,
+        reset_errors,
+        min_password: state.config.min_password_length,
+    })
+}
+
+/// `GET /admin/staff/{id}`.
+pub async fn edit(
+    State(state): State<AppState>,
+    admin: AdminStaff,
+    ctx: PageCtx,
+    IdPath(id): IdPath,
+) -> Result<Response, AppError> {
+    let page = edit_page(
+        &state,
+        ctx,
+        &admin,
+        id.as_str(),
+        None,
+        FormErrors::default(),
+        FormErrors::default(),
+    )
+    .await?;
+    render(&page)
+}
+
+/// The name-and-role form.
+#[derive(Debug, Default, Deserialize)]
+pub struct EditForm {
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// `POST /admin/staff/{id}`: name and role. The last active administrator keeps their role.
+pub async fn update(
+    State(state): State<AppState>,
+    admin: AdminStaff,
+    ctx: PageCtx,
+    IdPath(id): IdPath,
+    Form(form): Form<EditForm>,
+) -> Result<Response, AppError> {
+    let done = actions::update_staff(
+        &state,
+        &admin.0,
+        id.as_str(),
+        &form.display_name,
+        &form.role,
+    )
+    .await?;
+    match done {
+        Ok(()) => Ok(Redirect::to(&format!("/admin/staff/{id}")).into_response()),
+        Err(fields) => {
+            let mut errors = FormErrors::default();
+            for (field, error) in fields {
+                errors.add(field, error, ctx.t);
+            }
+            let page = edit_page(
+                &state,
+                ctx,
+                &admin,
+                id.as_str(),
+                Some(form),
+                errors,
+                FormErrors::default(),
+            )
+            .await?;
+            render_with_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+    }
+}
+
+/// `POST /admin/staff/{id}/reactivate`.
+pub async fn reactivate(
+    State(state): State<AppState>,
+    admin: AdminStaff,
+    IdPath(id): IdPath,
+) -> Result<Redirect, AppError> {
+    actions::reactivate_staff(&state, &admin.0, id.as_str()).await?;
+    Ok(Redirect::to(&format!("/admin/staff/{id}")))
+}
+
+/// The temporary password form.
+#[derive(Debug, Default, Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_confirm: String,
+}
+
+/// `POST /admin/staff/{id}/password`: a temporary password, to be changed at the next login.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    admin: AdminStaff,
+    ctx: PageCtx,
+    IdPath(id): IdPath,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, AppError> {
+    let done = actions::reset_password(
+        &state,
+        &admin.0,
+        id.as_str(),
+        &form.password,
+        &form.password_confirm,
+    )
+    .await?;
+    match done {
+        Ok(()) => Ok(Redirect::to(&format!("/admin/staff/{id}")).into_response()),
+        Err(fields) => {
+            let mut errors = FormErrors::default();
+            for (field, error) in fields {
+                errors.add(field, error, ctx.t);
+            }
+            let page = edit_page(
+                &state,
+                ctx,
+                &admin,
+                id.as_str(),
+                None,
+                FormErrors::default(),
+                errors,
+            )
+            .await?;
+            render_with_status(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "staff/password.html")]
+struct OwnPasswordPage {
+    ctx: PageCtx,
+    must_change: bool,
+    errors: FormErrors,
+    min_password: usize,
+}
+
+/// `GET /account/password`: a staff member's own password (the only page open to someone whose
+/// password an administrator set, until they change it).
+pub async fn own_password(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    ctx: PageCtx,
+) -> Result<Response, AppError> {
+    render(&OwnPasswordPage {
+        must_change: staff.must_change_password,
+        ctx: ctx.with_staff(&staff),
+        errors: FormErrors::default(),
+        min_password: state.config.min_password_length,
+    })
+}
+
+/// `POST /account/password`: the current password, then the new one twice. This session is
+/// signed in again (the others end).
+pub async fn change_own_password(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    ctx: PageCtx,
+    session: tower_sessions::Session,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, AppError> {
+    let done = actions::change_own_password(
+        &state,
+        &staff,
+        &form.current,
+        &form.password,
+        &form.password_confirm,
+    )
+    .await?;
+    match done {
+        Ok(()) => {
+            crate::auth::session::log_in(&session, &staff.id).await?;
+            Ok(Redirect::to("/desk").into_response())
+        }
+        Err(fields) => {
+            let mut errors = FormErrors::default();
+            for (field, error) in fields {
+                errors.add(field, error, ctx.t);
+            }
+            render_with_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &OwnPasswordPage {
+                    must_change: staff.must_change_password,
+                    ctx: ctx.with_staff(&staff),
+                    errors,
+                    min_password: state.config.min_password_length,
+                },
+            )
+        }
+    }
+}
+
+/// `GET /admin/staff/{id}/deactivate`: what deactivating the account will do, and the button.
+pub async fn deactivate_confirm(
+    State(state): State<AppState>,
+    admin: AdminStaff,
+    ctx: PageCtx,
+    IdPath(id): IdPath,
+) -> Result<Response, AppError> {
+    let member = db::staff::find_by_id(&state.db, id.as_str())
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    if member.id == admin.0.id {
+        return Err(AppError::conflict(|t| t.err_self_deactivate));
+    }
+    let back = format!("/admin/staff/{}", member.id);
+    if !member.active {
+        return Ok(Redirect::to(&back).into_response());
+    }
+    let t = ctx.t;
+    super::confirm::page(&super::confirm::ConfirmPage {
+        title: t
+            .confirm_title_deactivate
+            .replace("{name}", &member.display_name),
+        consequences: vec![
+            t.confirm_sessions_end.to_string(),
+            t.confirm_reactivate_later.to_string(),
+        ],
+        action: format!("/admin/staff/{}/deactivate", member.id),
+        button: t.deactivate_button,
+        back,
+        reason: false,
+        ctx: ctx.with_staff(&admin.0),
+    })
 }

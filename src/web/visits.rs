@@ -822,6 +822,7 @@ pub async fn card(
     let card_ctx = PageCtx {
         t: lang.text(),
         lang,
+        flash: None,
         ..ctx.clone()
     };
     render(&CardPage {
@@ -843,4 +844,42 @@ pub async fn card(
 pub fn week_of(day: NaiveDate) -> NaiveDate {
     use chrono::Datelike;
     day - Duration::days(i64::from(day.weekday().num_days_from_monday()))
+}
+
+/// `GET /visits/{id}/cancel`: what cancelling the visit will do, the reason to type, and the
+/// button.
+pub async fn cancel_confirm(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    ctx: PageCtx,
+    IdPath(id): IdPath,
+) -> Result<Response, AppError> {
+    let visit = find_visit(&state, &staff, id.as_str(), &ctx.path).await?;
+    let back = format!("/visits/{}", visit.id);
+    if !visit.is_changeable(db::now()) {
+        return Ok(Redirect::to(&back).into_response());
+    }
+    let t = ctx.t;
+    let invites = {
+        let mut conn = state.db.acquire().await?;
+        db::invites::ids_of_visit(&mut conn, &visit.id).await?
+    };
+    let mut consequences = Vec::new();
+    if !invites.is_empty() {
+        consequences.push(t.confirm_cancel_links.of(invites.len()));
+    }
+    if super::confirm::invite_in_call(&state, &invites) {
+        consequences.push(t.confirm_in_call_leaves.to_string());
+    }
+    super::confirm::page(&super::confirm::ConfirmPage {
+        title: t
+            .confirm_title_cancel
+            .replace("{name}", &visit.patient_name),
+        consequences,
+        action: format!("/visits/{}/cancel", visit.id),
+        button: t.cancel_visit_button,
+        back,
+        reason: true,
+        ctx: ctx.with_staff(&staff),
+    })
 }
