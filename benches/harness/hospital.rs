@@ -355,6 +355,10 @@ pub async fn add_history(path: &Path, visits: i64) {
     .execute(&mut *tx)
     .await
     .unwrap();
+    sqlx::query("CREATE INDEX numbered_k ON numbered (k)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     let (patients,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM numbered")
         .fetch_one(&mut *tx)
         .await
@@ -384,7 +388,7 @@ pub async fn add_history(path: &Path, visits: i64) {
         "{series} INSERT INTO invites (id, room_id, relative_name, relationship, lang, token_hash,
                                       code_hash, created_at, created_by, expires_at, visit_id,
                                       relative_id)
-         SELECT printf('I%021d', i), m.room_id, m.relative_name, 'familiar', 'es',
+         SELECT printf('J%021d', i), m.room_id, m.relative_name, 'familiar', 'es',
                 'history-' || i, 'none', $2 - 86400 - i * $3, $4, $2 - 5400 - i * $3,
                 printf('H%021d', i), m.relative_id
          FROM n JOIN numbered m ON m.k = i % $5 WHERE m.relative_id IS NOT NULL"
@@ -401,7 +405,7 @@ pub async fn add_history(path: &Path, visits: i64) {
         "{series} INSERT INTO visit_log (room_id, patient_id, role, display_name, invite_id,
                                         joined_at, left_at, end_reason, scheduled_visit_id,
                                         rejoins)
-         SELECT m.room_id, m.patient_id, 'relative', m.relative_name, printf('I%021d', i),
+         SELECT m.room_id, m.patient_id, 'relative', m.relative_name, printf('J%021d', i),
                 $2 - 7140 - i * $3, $2 - 5460 - i * $3,
                 CASE i % 10 WHEN 2 THEN 'connection-lost' WHEN 3 THEN 'revoked'
                             ELSE 'hangup' END,

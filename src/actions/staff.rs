@@ -169,9 +169,7 @@ pub async fn deactivate_staff(
     let committed = tx.commit().await;
     state.caches.staff_changed();
     committed?;
-    let signaling = state.signaling.clone();
-    let staff_id = staff_id.to_string();
-    tokio::spawn(async move { signaling.end_staff(&staff_id).await });
+    end_calls_of(state, staff_id);
     Ok(())
 }
 
@@ -310,32 +308,19 @@ pub async fn reset_password(
     let target = db::staff::find_by_id(&state.db, staff_id)
         .await?
         .ok_or_else(AppError::not_found)?;
-    let username = Username::parse(&target.username).ok();
-    if let Err(e) = check_new_password(
-        password,
-        confirmation,
-        username.as_ref(),
-        state.config.min_password_length,
-    ) {
-        return Ok(Err(vec![("password", e)]));
-    }
-    let hash = state.passwords.hash(password.to_string()).await?;
-    let mut tx = state.db.begin().await?;
-    db::staff::set_password(&mut tx, staff_id, &hash, true).await?;
-    db::audit::record(
-        &mut tx,
-        Some(&by.id),
-        AuditAction::StaffPasswordReset,
-        Some(staff_id),
+    let stored = store_password(
+        state,
+        &by.id,
+        &target.id,
+        &target.username,
+        (password, confirmation),
+        true,
     )
     .await?;
-    let committed = tx.commit().await;
-    state.caches.staff_changed();
-    committed?;
-    let signaling = state.signaling.clone();
-    let staff_id = staff_id.to_string();
-    tokio::spawn(async move { signaling.end_staff(&staff_id).await });
-    Ok(Ok(()))
+    if stored.is_ok() {
+        end_calls_of(state, staff_id);
+    }
+    Ok(stored)
 }
 
 /// A staff member changes their own password: the current one first. Their other sessions
@@ -360,7 +345,28 @@ pub async fn change_own_password(
     if password == current {
         return Ok(Err(vec![("password", FieldError::PasswordUnchanged)]));
     }
-    let username = Username::parse(&me.username).ok();
+    store_password(
+        state,
+        &me.id,
+        &me.id,
+        &me.username,
+        (password, confirmation),
+        false,
+    )
+    .await
+}
+
+/// Checks a new password (typed twice) against the rules, then stores its hash with its audit
+/// row: `temporary` when an administrator (`actor_id`) set it for someone else.
+async fn store_password(
+    state: &AppState,
+    actor_id: &str,
+    staff_id: &str,
+    username: &str,
+    (password, confirmation): (&str, &str),
+    temporary: bool,
+) -> Result<Result<(), FieldErrors>, AppError> {
+    let username = Username::parse(username).ok();
     if let Err(e) = check_new_password(
         password,
         confirmation,
@@ -370,17 +376,23 @@ pub async fn change_own_password(
         return Ok(Err(vec![("password", e)]));
     }
     let hash = state.passwords.hash(password.to_string()).await?;
+    let action = if temporary {
+        AuditAction::StaffPasswordReset
+    } else {
+        AuditAction::StaffPasswordChange
+    };
     let mut tx = state.db.begin().await?;
-    db::staff::set_password(&mut tx, &me.id, &hash, false).await?;
-    db::audit::record(
-        &mut tx,
-        Some(&me.id),
-        AuditAction::StaffPasswordChange,
-        Some(&me.id),
-    )
-    .await?;
+    db::staff::set_password(&mut tx, staff_id, &hash, temporary).await?;
+    db::audit::record(&mut tx, Some(actor_id), action, Some(staff_id)).await?;
     let committed = tx.commit().await;
     state.caches.staff_changed();
     committed?;
     Ok(Ok(()))
+}
+
+/// Ends the calls a staff member is in (their sessions ended), without waiting for it.
+fn end_calls_of(state: &AppState, staff_id: &str) {
+    let signaling = state.signaling.clone();
+    let staff_id = staff_id.to_string();
+    tokio::spawn(async move { signaling.end_staff(&staff_id).await });
 }

@@ -164,16 +164,9 @@ impl LoggedVisit {
     }
 }
 
-/// `limit` visits of the log matching `filter` from `page`, newest first, and whether there are
-/// more in the direction the page went (`limit + 1` were found).
-pub async fn page(
-    db: &SqlitePool,
-    filter: &LogFilter,
-    page: &Page,
-    limit: i64,
-) -> sqlx::Result<(Vec<LoggedVisit>, bool)> {
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "SELECT v.id, w.name AS ward, p.display_name AS patient_name, p.bed, v.starts_at,
+/// The columns of a [`LoggedVisit`].
+const LOGGED_VISIT: &str =
+    "SELECT v.id, w.name AS ward, p.display_name AS patient_name, p.bed, v.starts_at,
                 v.ends_at, v.ended_at, v.cancelled_at, v.cancel_reason, v.outcome,
                 v.override_reason, v.override_note, s.display_name AS created_by_name,
                 (SELECT MIN(l.joined_at) FROM visit_log l WHERE l.scheduled_visit_id = v.id)
@@ -183,13 +176,26 @@ pub async fn page(
                 (SELECT COUNT(*) FROM visit_log l
                  WHERE l.scheduled_visit_id = v.id AND l.left_at IS NULL) AS open_stays,
                 (SELECT COALESCE(SUM(l.rejoins), 0) FROM visit_log l
-                 WHERE l.scheduled_visit_id = v.id) AS rejoins
+                 WHERE l.scheduled_visit_id = v.id) AS rejoins";
+
+/// What a [`LoggedVisit`] is read from, up to the condition on the start (bound next).
+const FROM_VISITS: &str = "
          FROM visits v
          JOIN wards w ON w.id = v.ward_id
          JOIN patients p ON p.id = v.patient_id
          JOIN staff s ON s.id = v.created_by
-         WHERE v.starts_at <= ",
-    );
+         WHERE v.starts_at <= ";
+
+/// `limit` visits of the log matching `filter` from `page`, newest first, and whether there are
+/// more in the direction the page went (`limit + 1` were found).
+pub async fn page(
+    db: &SqlitePool,
+    filter: &LogFilter,
+    page: &Page,
+    limit: i64,
+) -> sqlx::Result<(Vec<LoggedVisit>, bool)> {
+    let mut query = QueryBuilder::<Sqlite>::new(LOGGED_VISIT);
+    query.push(FROM_VISITS);
     query.push_bind(filter.now);
     push_filters(&mut query, filter);
     let ascending = matches!(page, Page::Newer(_) | Page::Oldest);
@@ -352,25 +358,9 @@ pub async fn find(
         now: i64::MAX,
         ..LogFilter::default()
     };
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "SELECT v.id, w.name AS ward, p.display_name AS patient_name, p.bed, v.starts_at,
-                v.ends_at, v.ended_at, v.cancelled_at, v.cancel_reason, v.outcome,
-                v.override_reason, v.override_note, s.display_name AS created_by_name,
-                (SELECT MIN(l.joined_at) FROM visit_log l WHERE l.scheduled_visit_id = v.id)
-                    AS first_join,
-                (SELECT MAX(l.left_at) FROM visit_log l WHERE l.scheduled_visit_id = v.id)
-                    AS last_leave,
-                (SELECT COUNT(*) FROM visit_log l
-                 WHERE l.scheduled_visit_id = v.id AND l.left_at IS NULL) AS open_stays,
-                (SELECT COALESCE(SUM(l.rejoins), 0) FROM visit_log l
-                 WHERE l.scheduled_visit_id = v.id) AS rejoins,
-                v.ward_id
-         FROM visits v
-         JOIN wards w ON w.id = v.ward_id
-         JOIN patients p ON p.id = v.patient_id
-         JOIN staff s ON s.id = v.created_by
-         WHERE v.starts_at <= ",
-    );
+    let mut query = QueryBuilder::<Sqlite>::new(LOGGED_VISIT);
+    query.push(", v.ward_id");
+    query.push(FROM_VISITS);
     query.push_bind(filter.now);
     push_filters(&mut query, &filter);
     query.push(" AND v.id = ");

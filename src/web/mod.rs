@@ -164,6 +164,15 @@ pub struct FormErrors(HashMap<&'static str, String>);
 
 impl FormErrors {
     /// Records an error for a field.
+    /// The errors an action found, by field, as the form shows them.
+    pub fn of(fields: Vec<(&'static str, FieldError)>, t: &Text) -> Self {
+        let mut errors = FormErrors::default();
+        for (field, error) in fields {
+            errors.add(field, error, t);
+        }
+        errors
+    }
+
     pub fn add(&mut self, field: &'static str, error: FieldError, t: &Text) {
         self.0.insert(field, error.message(t));
     }

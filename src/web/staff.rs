@@ -127,10 +127,7 @@ pub async fn create(
             } else {
                 StatusCode::BAD_REQUEST
             };
-            let mut errors = FormErrors::default();
-            for (field, error) in fields {
-                errors.add(field, error, ctx.t);
-            }
+            let errors = FormErrors::of(fields, ctx.t);
             render_with_status(status, &page(&state, ctx, &admin, form, errors).await?)
         }
         Err(other) => Err(other.into()),
@@ -295,10 +292,7 @@ pub async fn update(
     match done {
         Ok(()) => Ok(Redirect::to(&format!("/admin/staff/{id}")).into_response()),
         Err(fields) => {
-            let mut errors = FormErrors::default();
-            for (field, error) in fields {
-                errors.add(field, error, ctx.t);
-            }
+            let errors = FormErrors::of(fields, ctx.t);
             let page = edit_page(
                 &state,
                 ctx,
@@ -354,10 +348,7 @@ pub async fn reset_password(
     match done {
         Ok(()) => Ok(Redirect::to(&format!("/admin/staff/{id}")).into_response()),
         Err(fields) => {
-            let mut errors = FormErrors::default();
-            for (field, error) in fields {
-                errors.add(field, error, ctx.t);
-            }
+            let errors = FormErrors::of(fields, ctx.t);
             let page = edit_page(
                 &state,
                 ctx,
@@ -420,10 +411,7 @@ pub async fn change_own_password(
             Ok(Redirect::to("/desk").into_response())
         }
         Err(fields) => {
-            let mut errors = FormErrors::default();
-            for (field, error) in fields {
-                errors.add(field, error, ctx.t);
-            }
+            let errors = FormErrors::of(fields, ctx.t);
             render_with_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &OwnPasswordPage {
