@@ -11,9 +11,13 @@ ALTER TABLE visits ADD COLUMN outcome TEXT
 -- The visits left to settle: those whose end has passed and are not settled yet.
 CREATE INDEX visits_unsettled ON visits (COALESCE(ended_at, ends_at)) WHERE outcome IS NULL;
 UPDATE visits SET outcome = 'cancelled' WHERE cancelled_at IS NOT NULL;
-CREATE INDEX visits_outcome_time ON visits (outcome, starts_at);
+-- Only settled visits: an index of the unsettled ones here would look better to the planner
+-- than `visits_unsettled` for "outcome IS NULL" and make every check of them a long scan.
+CREATE INDEX visits_outcome_time ON visits (outcome, starts_at) WHERE outcome IS NOT NULL;
 CREATE INDEX visits_creator_time ON visits (created_by, starts_at);
 CREATE INDEX admissions_admitted_by ON admissions (admitted_by);
+-- The stays of an invite (the retention purge, a relative's return).
+CREATE INDEX visit_log_invite ON visit_log (invite_id);
 
 -- What the call page reports about a stay's call (the latest of its summaries): average bitrate
 -- sent and received (kbit/s), packets lost (per thousand received), seconds its video was paused

@@ -405,9 +405,13 @@ async fn settle_visits(state: AppState) {
     }
 }
 
-/// At start and then once a day, removes the records older than `--retain-days`.
+/// Ten minutes after start and then once a day, removes the records older than
+/// `--retain-days` (not at once: a start is busy enough).
 async fn purge_expired(state: AppState) {
-    let mut every = tokio::time::interval(Duration::from_secs(24 * 60 * 60));
+    let mut every = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(10 * 60),
+        Duration::from_secs(24 * 60 * 60),
+    );
     loop {
         every.tick().await;
         match crate::actions::purge_expired(&state).await {

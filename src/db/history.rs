@@ -136,11 +136,15 @@ pub struct LoggedVisit {
     pub override_note: Option<String>,
     pub created_by_name: String,
     /// The first join.
+    #[sqlx(default)]
     pub first_join: Option<i64>,
     /// The last leave.
+    #[sqlx(default)]
     pub last_leave: Option<i64>,
     /// Stays still open.
+    #[sqlx(default)]
     pub open_stays: i64,
+    #[sqlx(default)]
     pub rejoins: i64,
 }
 
@@ -164,19 +168,48 @@ impl LoggedVisit {
     }
 }
 
-/// The columns of a [`LoggedVisit`].
+/// The columns of a [`LoggedVisit`] (what its stays add up to comes after, [`add_stays`]).
 const LOGGED_VISIT: &str =
     "SELECT v.id, w.name AS ward, p.display_name AS patient_name, p.bed, v.starts_at,
-                v.ends_at, v.ended_at, v.cancelled_at, v.cancel_reason, v.outcome,
-                v.override_reason, v.override_note, s.display_name AS created_by_name,
-                (SELECT MIN(l.joined_at) FROM visit_log l WHERE l.scheduled_visit_id = v.id)
-                    AS first_join,
-                (SELECT MAX(l.left_at) FROM visit_log l WHERE l.scheduled_visit_id = v.id)
-                    AS last_leave,
-                (SELECT COUNT(*) FROM visit_log l
-                 WHERE l.scheduled_visit_id = v.id AND l.left_at IS NULL) AS open_stays,
-                (SELECT COALESCE(SUM(l.rejoins), 0) FROM visit_log l
-                 WHERE l.scheduled_visit_id = v.id) AS rejoins";
+            v.ends_at, v.ended_at, v.cancelled_at, v.cancel_reason, v.outcome,
+            v.override_reason, v.override_note, s.display_name AS created_by_name";
+
+/// A visit's stays summed: first join, last leave, stays open, rejoins.
+type StaysSum = (Option<i64>, Option<i64>, i64, i64);
+
+/// Adds to each visit what its stays add up to: one grouped read for the whole page.
+async fn add_stays(db: &SqlitePool, visits: &mut [LoggedVisit]) -> sqlx::Result<()> {
+    if visits.is_empty() {
+        return Ok(());
+    }
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT scheduled_visit_id, MIN(joined_at), MAX(left_at),
+                SUM(CASE WHEN left_at IS NULL THEN 1 ELSE 0 END), SUM(rejoins)
+         FROM visit_log WHERE scheduled_visit_id IN (",
+    );
+    let mut list = query.separated(", ");
+    for visit in visits.iter() {
+        list.push_bind(visit.id.clone());
+    }
+    list.push_unseparated(") GROUP BY scheduled_visit_id");
+    let rows: Vec<(String, StaysSum)> = query
+        .build_query_as::<(String, Option<i64>, Option<i64>, i64, i64)>()
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(|(id, first, last, open, rejoins)| (id, (first, last, open, rejoins)))
+        .collect();
+    let by_id: std::collections::HashMap<String, StaysSum> = rows.into_iter().collect();
+    for visit in visits.iter_mut() {
+        if let Some((first, last, open, rejoins)) = by_id.get(&visit.id) {
+            visit.first_join = *first;
+            visit.last_leave = *last;
+            visit.open_stays = *open;
+            visit.rejoins = *rejoins;
+        }
+    }
+    Ok(())
+}
 
 /// What a [`LoggedVisit`] is read from, up to the condition on the start (bound next).
 const FROM_VISITS: &str = "
@@ -200,7 +233,11 @@ pub async fn page(
     push_filters(&mut query, filter);
     let ascending = matches!(page, Page::Newer(_) | Page::Oldest);
     match page {
+        // The bare bound first: the index's range starts at the cursor, not at the newest visit
+        // (the OR alone would have the planner walk every newer visit to reach it).
         Page::Older(c) => {
+            query.push(" AND v.starts_at <= ");
+            query.push_bind(c.starts_at);
             query.push(" AND (v.starts_at < ");
             query.push_bind(c.starts_at);
             query.push(" OR (v.starts_at = ");
@@ -210,6 +247,8 @@ pub async fn page(
             query.push("))");
         }
         Page::Newer(c) => {
+            query.push(" AND v.starts_at >= ");
+            query.push_bind(c.starts_at);
             query.push(" AND (v.starts_at > ");
             query.push_bind(c.starts_at);
             query.push(" OR (v.starts_at = ");
@@ -232,6 +271,7 @@ pub async fn page(
     if ascending {
         rows.reverse();
     }
+    add_stays(db, &mut rows).await?;
     Ok((rows, more))
 }
 
@@ -372,7 +412,13 @@ pub async fn find(
         ward_id: String,
     }
     let found: Option<Found> = query.build_query_as().fetch_optional(db).await?;
-    Ok(found.map(|f| (f.visit, f.ward_id)))
+    let Some(Found { visit, ward_id }) = found else {
+        return Ok(None);
+    };
+    let mut visits = [visit];
+    add_stays(db, &mut visits).await?;
+    let [visit] = visits;
+    Ok(Some((visit, ward_id)))
 }
 
 /// What a call page reports about its call so far.
@@ -471,47 +517,59 @@ impl Purged {
 
 /// Removes what is older than `cutoff` (Unix seconds): visits settled and over before it, with
 /// their stays, invites and admissions; stays outside any visit that ended before it; and the
-/// relatives (with their invites) of patients discharged before it. Children first, for the
-/// foreign keys.
+/// relatives (with their invites) of patients discharged before it. The ids to remove are
+/// collected first into temporary tables (each by an index), then removed children first, for
+/// the foreign keys: a day's purge of a large hospital holds the write lock briefly.
 pub async fn purge(conn: &mut SqliteConnection, cutoff: i64) -> sqlx::Result<Purged> {
-    const OLD_VISITS: &str = "SELECT id FROM visits
-         WHERE outcome IS NOT NULL AND COALESCE(ended_at, ends_at) < $1";
-    const GONE_RELATIVES: &str =
-        "SELECT r.id FROM relatives r JOIN patients p ON p.id = r.patient_id
-         WHERE p.discharged_at < $1";
-    let old_invites = format!(
-        "SELECT id FROM invites WHERE visit_id IN ({OLD_VISITS})
-            OR relative_id IN ({GONE_RELATIVES})
-            OR (visit_id IS NULL AND expires_at < $1)"
-    );
-    let run = |sql: String| sqlx::query(sqlx::AssertSqlSafe(sql)).bind(cutoff);
-    run(format!(
-        "DELETE FROM admissions WHERE visit_id IN ({OLD_VISITS}) OR invite_id IN ({old_invites})"
-    ))
-    .execute(&mut *conn)
-    .await?;
-    let stays = run(format!(
-        "DELETE FROM visit_log WHERE scheduled_visit_id IN ({OLD_VISITS})
-            OR invite_id IN ({old_invites})
-            OR (scheduled_visit_id IS NULL AND left_at < $1)"
-    ))
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    let invites = run(format!("DELETE FROM invites WHERE id IN ({old_invites})"))
+    for table in ["purge_visits", "purge_relatives", "purge_invites"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE TEMP TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY)"
+        )))
         .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    let visits = run(format!("DELETE FROM visits WHERE id IN ({OLD_VISITS})"))
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    let relatives = run(format!(
-        "DELETE FROM relatives WHERE id IN ({GONE_RELATIVES})"
-    ))
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+            .execute(&mut *conn)
+            .await?;
+    }
+    // A visit over before the cutoff started before it: the start's index finds them.
+    let steps = [
+        "INSERT INTO purge_visits SELECT id FROM visits
+         WHERE starts_at < $1 AND outcome IS NOT NULL AND COALESCE(ended_at, ends_at) < $1",
+        "INSERT INTO purge_relatives SELECT r.id FROM relatives r
+         JOIN patients p ON p.id = r.patient_id WHERE p.discharged_at < $1",
+        "INSERT OR IGNORE INTO purge_invites SELECT i.id FROM invites i
+         WHERE i.visit_id IN (SELECT id FROM purge_visits)",
+        "INSERT OR IGNORE INTO purge_invites SELECT i.id FROM invites i
+         WHERE i.relative_id IN (SELECT id FROM purge_relatives)",
+        "INSERT OR IGNORE INTO purge_invites SELECT id FROM invites
+         WHERE visit_id IS NULL AND expires_at < $1",
+        "DELETE FROM admissions WHERE visit_id IN (SELECT id FROM purge_visits)",
+        "DELETE FROM admissions WHERE invite_id IN (SELECT id FROM purge_invites)",
+    ];
+    for step in steps {
+        sqlx::query(step).bind(cutoff).execute(&mut *conn).await?;
+    }
+    let mut stays = 0;
+    for step in [
+        "DELETE FROM visit_log WHERE scheduled_visit_id IN (SELECT id FROM purge_visits)",
+        "DELETE FROM visit_log WHERE invite_id IN (SELECT id FROM purge_invites)",
+        "DELETE FROM visit_log WHERE scheduled_visit_id IS NULL AND left_at < $1",
+    ] {
+        stays += sqlx::query(step)
+            .bind(cutoff)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    let mut removed = [0; 3];
+    for (count, sql) in removed.iter_mut().zip([
+        "DELETE FROM invites WHERE id IN (SELECT id FROM purge_invites)",
+        "DELETE FROM visits WHERE id IN (SELECT id FROM purge_visits)",
+        "DELETE FROM relatives WHERE id IN (SELECT id FROM purge_relatives)",
+    ]) {
+        *count = sqlx::query(sql).execute(&mut *conn).await?.rows_affected();
+    }
+    let [invites, visits, relatives] = removed;
     Ok(Purged {
         visits,
         stays,

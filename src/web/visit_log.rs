@@ -30,8 +30,8 @@ use crate::{
     state::AppState,
 };
 
-/// Visits per page.
-const PAGE_VISITS: i64 = 100;
+/// Visits per page (enough for a screen, light on a phone).
+const PAGE_VISITS: i64 = 50;
 /// Stays outside a scheduled visit the newest page shows.
 const UNSCHEDULED_SHOWN: i64 = 50;
 /// Visits per database read of an export.
