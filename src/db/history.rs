@@ -227,17 +227,19 @@ pub async fn page(
     page: &Page,
     limit: i64,
 ) -> sqlx::Result<(Vec<LoggedVisit>, bool)> {
+    // One upper bound on the start, the tighter one: with two, the planner may walk the index
+    // from the looser (every newer visit) to reach the cursor.
+    let upper = match page {
+        Page::Older(c) => filter.now.min(c.starts_at),
+        _ => filter.now,
+    };
     let mut query = QueryBuilder::<Sqlite>::new(LOGGED_VISIT);
     query.push(FROM_VISITS);
-    query.push_bind(filter.now);
+    query.push_bind(upper);
     push_filters(&mut query, filter);
     let ascending = matches!(page, Page::Newer(_) | Page::Oldest);
     match page {
-        // The bare bound first: the index's range starts at the cursor, not at the newest visit
-        // (the OR alone would have the planner walk every newer visit to reach it).
         Page::Older(c) => {
-            query.push(" AND v.starts_at <= ");
-            query.push_bind(c.starts_at);
             query.push(" AND (v.starts_at < ");
             query.push_bind(c.starts_at);
             query.push(" OR (v.starts_at = ");
