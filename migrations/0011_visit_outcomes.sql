@@ -14,6 +14,9 @@ UPDATE visits SET outcome = 'cancelled' WHERE cancelled_at IS NOT NULL;
 -- Only settled visits: an index of the unsettled ones here would look better to the planner
 -- than `visits_unsettled` for "outcome IS NULL" and make every check of them a long scan.
 CREATE INDEX visits_outcome_time ON visits (outcome, starts_at) WHERE outcome IS NOT NULL;
+-- One ward's visits of one outcome by time (the log's usual filter), settled ones only.
+CREATE INDEX visits_ward_outcome_time ON visits (ward_id, outcome, starts_at)
+    WHERE outcome IS NOT NULL;
 CREATE INDEX visits_creator_time ON visits (created_by, starts_at);
 CREATE INDEX admissions_admitted_by ON admissions (admitted_by);
 -- The stays of an invite (the retention purge, a relative's return).
