@@ -393,13 +393,10 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     })
 }
 
-/// Every minute from a minute after start, settles the outcomes of the visits that are over
-/// (the log's pages also do it before they read, so a start need not).
+/// At start and every minute, settles the outcomes of the visits that are over (the log's pages
+/// also do it before they read; at start, so that the first page does not pay for the backlog).
 async fn settle_visits(state: AppState) {
-    let mut every = tokio::time::interval_at(
-        tokio::time::Instant::now() + Duration::from_secs(60),
-        Duration::from_secs(60),
-    );
+    let mut every = tokio::time::interval(Duration::from_secs(60));
     loop {
         every.tick().await;
         if let Err(err) = crate::actions::settle_visits(&state).await {
