@@ -143,23 +143,11 @@ pub async fn backup(config: &Config, file: &std::path::Path) -> anyhow::Result<(
             file.display()
         );
     }
+    let (en, es) = chain_summary(&chain);
     println!(
-        "Backup written to {file}: integrity ok; audit trail {state}, {rows} rows, last hash {head}\n\
-         Copia escrita en {file}: integridad correcta; registro de auditoría {estado}, {rows} filas, \
-         último hash {head}",
+        "Backup written to {file}: integrity ok; {en}\n\
+         Copia escrita en {file}: integridad correcta; {es}",
         file = file.display(),
-        state = if chain.broken.is_none() {
-            "intact"
-        } else {
-            "BROKEN"
-        },
-        estado = if chain.broken.is_none() {
-            "íntegro"
-        } else {
-            "ROTO"
-        },
-        rows = chain.rows,
-        head = chain.head,
     );
     Ok(())
 }
@@ -191,10 +179,10 @@ pub async fn restore(config: &Config, file: &std::path::Path) -> anyhow::Result<
     pool.close().await;
     let chain = chain?;
     drop(lock);
+    let (en, es) = chain_summary(&chain);
     println!(
-        "Restored {file} as {db}{kept}; audit trail {state}, {rows} rows, last hash {head}\n\
-         Restaurada {file} como {db}{guardada}; registro de auditoría {estado}, {rows} filas, \
-         último hash {head}",
+        "Restored {file} as {db}{kept}; {en}\n\
+         Restaurada {file} como {db}{guardada}; {es}",
         file = file.display(),
         db = target.display(),
         kept = kept
@@ -205,20 +193,27 @@ pub async fn restore(config: &Config, file: &std::path::Path) -> anyhow::Result<
             .as_ref()
             .map(|k| format!(" (la base de datos reemplazada está en {})", k.display()))
             .unwrap_or_default(),
-        state = if chain.broken.is_none() {
-            "intact"
-        } else {
-            "BROKEN"
-        },
-        estado = if chain.broken.is_none() {
-            "íntegro"
-        } else {
-            "ROTO"
-        },
-        rows = chain.rows,
-        head = chain.head,
     );
     Ok(())
+}
+
+/// The audit chain's state in English and Spanish, for the backup and restore summaries.
+fn chain_summary(chain: &db::audit::ChainState) -> (String, String) {
+    let (state, estado) = if chain.broken.is_none() {
+        ("intact", "íntegro")
+    } else {
+        ("BROKEN", "ROTO")
+    };
+    (
+        format!(
+            "audit trail {state}, {} rows, last hash {}",
+            chain.rows, chain.head
+        ),
+        format!(
+            "registro de auditoría {estado}, {} filas, último hash {}",
+            chain.rows, chain.head
+        ),
+    )
 }
 
 /// Creates an administrator. The password comes from a hidden prompt on a terminal, or from the

@@ -12,19 +12,7 @@ use visitas::{db, domain::AuditAction};
 
 /// `visitas audit verify` on a data directory: (exit success, stdout and stderr).
 fn verify(data_dir: &std::path::Path) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_visitas"))
-        .arg("audit")
-        .arg("verify")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .output()
-        .expect("the visitas binary runs");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), said)
+    visitas_cli(&["audit", "verify"], data_dir)
 }
 
 /// Where `needle` is in `haystack`, every time.
