@@ -28,7 +28,7 @@ use crate::{
     cache::Caches,
     config::Config,
     connections,
-    db::{self, sessions::SqliteSessionStore},
+    db::{self, sessions::SessionTable},
     domain::random_token,
     signaling,
     state::{AppState, Shared},
@@ -248,7 +248,7 @@ pub struct Server {
     task: JoinHandle<std::io::Result<()>>,
     background: Vec<JoinHandle<()>>,
     /// Held while the server runs: `visitas restore` refuses meanwhile.
-    _lock: db::DatabaseLock,
+    _lock: Option<db::DatabaseLock>,
 }
 
 impl Server {
@@ -268,7 +268,7 @@ impl Server {
 /// Opens the database, prepares TLS and starts serving on `config.bind`.
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     tls::install_crypto_provider();
-    config.validate().map_err(anyhow::Error::msg)?;
+    config.validate_for_serving().map_err(anyhow::Error::msg)?;
     connections::raise_open_files_limit();
     // Owner-only: the database holds patients' names, the directory the keys.
     db::create_private_dir(&config.data_dir)?;
@@ -282,13 +282,19 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         );
     }
     telemetry::install();
-    let Some(lock) = db::lock_database(&config.database_path())? else {
-        anyhow::bail!(
-            "another Visitas server is running on {} (stop it first)",
-            config.database_path().display()
-        );
+    let location = config.database_location();
+    // One server per SQLite file; on PostgreSQL, any number of nodes share the database.
+    let lock = match &location {
+        db::Location::File(path) => match db::lock_database(path)? {
+            Some(lock) => Some(lock),
+            None => anyhow::bail!(
+                "another Visitas server is running on {} (stop it first)",
+                path.display()
+            ),
+        },
+        db::Location::Postgres(_) => None,
     };
-    let db = db::open(&config.database_path()).await?;
+    let db = db::open(&location).await?;
 
     let generated = tls::GeneratedPaths {
         dir: config.tls_dir(),
@@ -329,9 +335,20 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             "closed visit log entries left open by an earlier crash"
         );
     }
-    let secret = ServerSecret::load_or_create(&config.data_dir.join("secret.key"))?;
+    let secret = match &config.secret_file {
+        Some(shared) => ServerSecret::load_shared(shared)?,
+        None => ServerSecret::load_or_create(&config.data_dir.join("secret.key"))?,
+    };
     let config = Arc::new(config);
     let caches = Arc::new(Caches::default());
+    if let db::Pool::Postgres(pool) = &db {
+        // Several nodes may share this database: each tells the others what it changed.
+        crate::nodes::connect(
+            pool.clone(),
+            caches.clone(),
+            crate::domain::RandomId::new().as_str().to_string(),
+        );
+    }
     let signaling = signaling::build(db.clone(), secret.clone(), config.clone(), caches.clone());
     let state = AppState::new(Shared {
         config,
@@ -340,7 +357,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         ca_pem: server_tls.ca_pem.as_deref().map(Arc::from),
         secret,
         signaling,
-        sessions: SqliteSessionStore::new(db.clone()),
+        sessions: SessionTable::new(db.clone()),
         caches,
         last_probe: std::sync::Mutex::new(None),
         write_gate: db::WriteGate::default(),
@@ -446,7 +463,7 @@ async fn unpair_unseen_devices(state: AppState) {
     }
 }
 
-async fn delete_expired_sessions(store: SqliteSessionStore) {
+async fn delete_expired_sessions(store: SessionTable) {
     let mut every = tokio::time::interval(Duration::from_secs(10 * 60));
     loop {
         every.tick().await;

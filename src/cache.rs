@@ -3,8 +3,11 @@
 //! On this kind of machine a query costs two thread switches (sqlx runs SQLite on a thread of
 //! its own), and those were most of a rooms page's time. The verbs in [`crate::actions`] that
 //! write accounts, rooms or patients clear the matching cache right after their commit
-//! ([`Caches::staff_changed`], [`Caches::rooms_changed`]); nothing else writes them. Only this
-//! process writes them: `visitas admin create` only adds accounts, which no cache holds yet.
+//! ([`Caches::staff_changed`], [`Caches::rooms_changed`]); nothing else writes them. On one
+//! SQLite file only this process writes them: `visitas admin create` only adds accounts, which no
+//! cache holds yet. On PostgreSQL several nodes write: each node's clears also go to the others
+//! through LISTEN/NOTIFY ([`crate::nodes`]), and a node that may have missed some (its listening
+//! connection was down) clears everything.
 //!
 //! A load that overlaps such a clear is used once and not kept (see [`Cached`]), so a page can
 //! never keep showing what a committed write changed.
@@ -172,20 +175,77 @@ impl<K: Hash + Eq, V: Clone> UntilDeskChanges<K, V> {
     }
 }
 
+/// What changed, as one node tells the others ([`crate::nodes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// An account ([`Caches::staff_changed`]).
+    Staff,
+    /// Rooms or patients ([`Caches::rooms_changed`]).
+    Rooms,
+    /// Wards, their hours or who works in them ([`Caches::wards_changed`]).
+    Wards,
+    /// Something the desk shows ([`DeskVersion::bump`]).
+    Desk,
+    /// Unknown: another node's changes may have been missed (its messages were lost while the
+    /// connection that carries them was down). Everything is read afresh.
+    Everything,
+}
+
+impl Change {
+    /// Its name in a message between nodes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Staff => "staff",
+            Change::Rooms => "rooms",
+            Change::Wards => "wards",
+            Change::Desk => "desk",
+            Change::Everything => "everything",
+        }
+    }
+
+    /// The change a message names.
+    pub fn parse(name: &str) -> Option<Change> {
+        [
+            Change::Staff,
+            Change::Rooms,
+            Change::Wards,
+            Change::Desk,
+            Change::Everything,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == name)
+    }
+}
+
 /// A counter of the changes the visit desk shows.
 #[derive(Debug, Default)]
 pub struct DeskVersion {
     count: std::sync::atomic::AtomicU64,
     /// Wakes the desks waiting for the count to move (`/desk/version?after=`).
     moved: tokio::sync::Notify,
+    /// Where this node's changes go to the other nodes (PostgreSQL only; see [`crate::nodes`]).
+    others: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Change>>,
 }
 
 impl DeskVersion {
     /// Call after anything the desk shows changed.
     pub fn bump(&self) {
+        self.bump_here();
+        self.tell_others(Change::Desk);
+    }
+
+    /// The same, for a change another node made.
+    fn bump_here(&self) {
         self.count
             .fetch_add(1, std::sync::atomic::Ordering::Release);
         self.moved.notify_waiters();
+    }
+
+    fn tell_others(&self, change: Change) {
+        if let Some(others) = self.others.get() {
+            // Closed only when the node is stopping.
+            let _ = others.send(change);
+        }
     }
 
     /// The current count.
@@ -215,21 +275,51 @@ impl DeskVersion {
 impl Caches {
     /// Call after committing a change to an account.
     pub fn staff_changed(&self) {
-        self.staff.clear();
+        self.apply(Change::Staff);
+        self.desk.tell_others(Change::Staff);
     }
 
     /// Call after committing a change to rooms or patients.
     pub fn rooms_changed(&self) {
-        self.open_rooms.clear();
-        self.desk.bump();
+        self.apply(Change::Rooms);
+        self.desk.tell_others(Change::Rooms);
     }
 
     /// Call after committing a change to wards, their hours or who works in them.
     pub fn wards_changed(&self) {
-        self.ward_rules.clear();
-        self.ward_access.clear();
-        self.open_rooms.clear();
-        self.desk.bump();
+        self.apply(Change::Wards);
+        self.desk.tell_others(Change::Wards);
+    }
+
+    /// Forgets what `change` makes stale, here only: for changes another node made.
+    pub fn apply(&self, change: Change) {
+        match change {
+            Change::Staff => self.staff.clear(),
+            Change::Rooms => {
+                self.open_rooms.clear();
+                self.desk.bump_here();
+            }
+            Change::Wards => {
+                self.ward_rules.clear();
+                self.ward_access.clear();
+                self.open_rooms.clear();
+                self.desk.bump_here();
+            }
+            Change::Desk => self.desk.bump_here(),
+            Change::Everything => {
+                self.staff.clear();
+                self.ward_rules.clear();
+                self.ward_access.clear();
+                self.open_rooms.clear();
+                self.desk.bump_here();
+            }
+        }
+    }
+
+    /// From now on, every change this node makes is also sent to `others` (once, at start, on
+    /// PostgreSQL).
+    pub fn tell_others_through(&self, others: tokio::sync::mpsc::UnboundedSender<Change>) {
+        let _ = self.desk.others.set(others);
     }
 }
 

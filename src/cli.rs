@@ -84,7 +84,7 @@ pub enum AdminAction {
 /// `visitas audit verify`: walks the chain and prints what it found, in both languages; an
 /// error (exit 1) when it is broken.
 pub async fn verify_audit(config: &Config) -> anyhow::Result<()> {
-    let pool = db::open(&config.database_path()).await?;
+    let pool = db::open(&config.database_location()).await?;
     let state = db::audit::verify(&pool).await;
     pool.close().await;
     let state = state.context("reading the audit trail")?;
@@ -130,8 +130,19 @@ pub async fn backup(config: &Config, file: &std::path::Path) -> anyhow::Result<(
                 file.display()
             )
         })?;
-    let pool = db::open(&config.database_path()).await?;
-    let copied = db::backup_into(&pool, file).await;
+    let Some(sqlite_file) = config.database_path() else {
+        bail!(
+            "`visitas backup` copies a SQLite database; back up PostgreSQL with its own tools \
+             (pg_dump, or the hospital's replicas)\n\
+             `visitas backup` copia una base de datos SQLite; haga la copia de PostgreSQL con sus \
+             propias herramientas (pg_dump, o las réplicas del hospital)"
+        );
+    };
+    let pool = db::open(&db::Location::File(sqlite_file)).await?;
+    let Some(sqlite) = pool.sqlite() else {
+        bail!("not a SQLite database");
+    };
+    let copied = db::backup_into(sqlite, file).await;
     pool.close().await;
     copied.context("copying the database")?;
     let (integrity, chain) = db::check_copy(file).await?;
@@ -154,7 +165,14 @@ pub async fn backup(config: &Config, file: &std::path::Path) -> anyhow::Result<(
 
 /// `visitas restore FILE`.
 pub async fn restore(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
-    let target = config.database_path();
+    let Some(target) = config.database_path() else {
+        bail!(
+            "`visitas restore` replaces a SQLite database; restore PostgreSQL with its own tools \
+             (pg_restore)\n\
+             `visitas restore` reemplaza una base de datos SQLite; restaure PostgreSQL con sus \
+             propias herramientas (pg_restore)"
+        );
+    };
     let Some(lock) = db::lock_database(&target)? else {
         bail!(
             "a Visitas server is running on {db}: stop it first, then restore\n\
@@ -174,7 +192,7 @@ pub async fn restore(config: &Config, file: &std::path::Path) -> anyhow::Result<
     }
     let kept = db::replace_database(&target, file)?;
     // The restored copy, migrated to this version, with its chain checked.
-    let pool = db::open(&target).await?;
+    let pool = db::open(&db::Location::File(target.clone())).await?;
     let chain = db::audit::verify(&pool).await;
     pool.close().await;
     let chain = chain?;
@@ -237,7 +255,7 @@ pub async fn create_admin(
         (password.clone(), password)
     };
 
-    let pool = db::open(&config.database_path()).await?;
+    let pool = db::open(&config.database_location()).await?;
     let passwords = Passwords::new().await?;
     let input = AccountInput {
         username,

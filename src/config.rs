@@ -23,18 +23,45 @@ pub struct Config {
     #[arg(long, env = "VISITAS_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,
 
-    /// SQLite database file [default: DATA_DIR/visitas.db].
+    /// The database: a SQLite file [default: DATA_DIR/visitas.db], or a PostgreSQL URL
+    /// (`postgres://user@host/db`, its password in PGPASSWORD or the URL) for several nodes on
+    /// one database.
     #[arg(long, env = "VISITAS_DATABASE", global = true)]
-    pub database: Option<PathBuf>,
+    pub database: Option<String>,
 
     /// PEM certificate chain of the hospital's own certificate (with --tls-key). Without it a
-    /// local CA and server certificate are generated in DATA_DIR/tls and renewed automatically.
+    /// local CA and server certificate are generated in DATA_DIR/tls and renewed automatically
+    /// (one box only: on PostgreSQL, with several nodes, the hospital's certificate is required).
     #[arg(long, env = "VISITAS_TLS_CERT", requires = "tls_key", global = true)]
     pub tls_cert: Option<PathBuf>,
 
     /// PEM private key for --tls-cert.
     #[arg(long, env = "VISITAS_TLS_KEY", requires = "tls_cert", global = true)]
     pub tls_key: Option<PathBuf>,
+
+    /// Load balancers whose `X-Forwarded-For` names the client (throttles and logs count that
+    /// address): addresses or networks (`10.0.0.5`, `10.0.0.0/24`), repeated or comma-separated.
+    /// From anyone else the header is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "VISITAS_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<IpNetwork>,
+
+    /// Every connection starts with a PROXY protocol header (v1 or v2, as HAProxy's `send-proxy`
+    /// or `send-proxy-v2` writes) naming the client: for a server reached only through such a
+    /// load balancer. A connection without one is closed.
+    #[arg(long, env = "VISITAS_PROXY_PROTOCOL", global = true)]
+    pub proxy_protocol: bool,
+
+    /// The server's secret key: signs call tickets and keys the hashes of access codes
+    /// [default: DATA_DIR/secret.key, created on first start]. Every node of one PostgreSQL
+    /// database must use the same key (required there): 32 random bytes in URL-safe base64 in an
+    /// owner-only file, e.g. `head -c 32 /dev/urandom | basenc --base64url | tr -d =`.
+    #[arg(long, env = "VISITAS_SECRET_FILE", global = true)]
+    pub secret_file: Option<PathBuf>,
 
     /// The address people use to reach this server, e.g. https://visitas.hospital.local:3000.
     /// Used in printed links and accepted as an origin [default: https://localhost:PORT].
@@ -390,16 +417,48 @@ impl Config {
         Ok(())
     }
 
+    /// [`Config::validate`], and what serving needs besides: on PostgreSQL (several nodes), the
+    /// hospital's certificate and a shared secret key.
+    pub fn validate_for_serving(&self) -> Result<(), String> {
+        self.validate()?;
+        if matches!(self.database_location(), crate::db::Location::Postgres(_)) {
+            // Each node would otherwise make its own CA and key, and a ticket or a certificate
+            // of one node would be worthless on the next.
+            if self.tls_cert.is_none() {
+                return Err(
+                    "on PostgreSQL (several nodes) the hospital's own certificate is \
+                            required: --tls-cert and --tls-key (the generated local CA is for one \
+                            box)"
+                        .into(),
+                );
+            }
+            if self.secret_file.is_none() {
+                return Err(
+                    "on PostgreSQL (several nodes) every node needs the same secret key: \
+                            --secret-file"
+                        .into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// How long before a visit's start its invites open, in seconds.
     pub fn invite_early_secs(&self) -> i64 {
         i64::from(self.invite_early_minutes) * 60
     }
 
-    /// The SQLite file in use.
-    pub fn database_path(&self) -> PathBuf {
-        self.database
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("visitas.db"))
+    /// The database in use.
+    pub fn database_location(&self) -> crate::db::Location {
+        crate::db::Location::parse(self.database.as_deref(), &self.data_dir)
+    }
+
+    /// The SQLite file in use, when the database is one.
+    pub fn database_path(&self) -> Option<PathBuf> {
+        match self.database_location() {
+            crate::db::Location::File(path) => Some(path),
+            crate::db::Location::Postgres(_) => None,
+        }
     }
 
     /// Where generated certificates live.
@@ -443,5 +502,63 @@ impl Config {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => format!("https://localhost:{port}"),
         }
+    }
+}
+
+/// An address or a network of them (`10.0.0.5`, `10.0.0.0/24`, `fd00::/8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNetwork {
+    base: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpNetwork {
+    /// True when `address` is in this network.
+    pub fn contains(&self, address: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        // An IPv4 client may reach a dual-stack socket as ::ffff:a.b.c.d.
+        let address = match address {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.base, address) {
+            (IpAddr::V4(base), IpAddr::V4(address)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(base) & mask == u32::from(address) & mask
+            }
+            (IpAddr::V6(base), IpAddr::V6(address)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(base) & mask == u128::from(address) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for IpNetwork {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (address, prefix) = match text.trim().split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text.trim(), None),
+        };
+        let base: std::net::IpAddr = address
+            .parse()
+            .map_err(|_| format!("{text:?} is not an IP address or network"))?;
+        let max = if base.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(prefix) => prefix
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{text:?}: the prefix must be 0 to {max}"))?,
+        };
+        Ok(IpNetwork { base, prefix })
     }
 }

@@ -20,6 +20,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod i18n;
+pub mod nodes;
 pub mod signaling;
 pub mod state;
 pub mod telemetry;

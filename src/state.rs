@@ -4,13 +4,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use sqlx::SqlitePool;
-
 use crate::{
     auth::{Passwords, secret::ServerSecret},
     cache::Caches,
     config::Config,
-    db::{self, sessions::SqliteSessionStore},
+    db::{self, sessions::SessionTable},
     signaling::Signaling,
 };
 
@@ -38,7 +36,7 @@ impl std::ops::Deref for AppState {
 #[derive(Debug)]
 pub struct Shared {
     pub config: Arc<Config>,
-    pub db: SqlitePool,
+    pub db: crate::db::Pool,
     pub passwords: Passwords,
     /// The generated CA certificate, when the server made its own.
     pub ca_pem: Option<Arc<str>>,
@@ -47,7 +45,7 @@ pub struct Shared {
     /// The running calls.
     pub signaling: Signaling,
     /// Staff and relatives' sessions (one store, one in-memory cache).
-    pub sessions: SqliteSessionStore,
+    pub sessions: SessionTable,
     /// Accounts and open rooms, kept in memory between writes.
     pub caches: Arc<Caches>,
     /// One checked write at a time asks SQLite for the write lock ([`db::begin_write`]).

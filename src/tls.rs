@@ -65,7 +65,8 @@ impl GeneratedPaths {
     pub fn server_cert(&self) -> PathBuf {
         self.dir.join("server.pem")
     }
-    fn server_key(&self) -> PathBuf {
+    /// The server certificate's private key.
+    pub fn server_key(&self) -> PathBuf {
         self.dir.join("server.key")
     }
 }

@@ -180,14 +180,18 @@ async fn every_page_of_the_three_flows_passes_axe() {
         .await;
     log_in(&staff, &app, "jefa.ana").await;
     let (visit, room, patient): (String, String, String) =
-        sqlx::query_as("SELECT id, room_id, patient_id FROM visits LIMIT 1")
-            .fetch_one(&app.db())
-            .await
-            .expect("a visit");
-    let (nurse,): (String,) = sqlx::query_as("SELECT id FROM staff WHERE role = 'nurse' LIMIT 1")
-        .fetch_one(&app.db())
-        .await
-        .expect("a nurse");
+        visitas::sql!(&app.db(), |c| sqlx::query_as(
+            "SELECT id, room_id, patient_id FROM visits LIMIT 1"
+        )
+        .fetch_one(&mut *c)
+        .await)
+        .expect("a visit");
+    let (nurse,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT id FROM staff WHERE role = 'nurse' LIMIT 1"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .expect("a nurse");
     for path in [
         format!("/admin/staff/{nurse}"),
         format!("/admin/staff/{nurse}/deactivate"),

@@ -26,12 +26,13 @@ fn positions(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
 }
 
 async fn audit_text(app: &TestApp) -> String {
-    let rows: Vec<(String,)> = sqlx::query_as(
+    let rows: Vec<(String,)> = visitas::sql!(&app.db(), |c| {
+        sqlx::query_as(
         "SELECT COALESCE(actor_id, '') || ' ' || action || ' ' || COALESCE(subject, '') || ' ' ||
                 COALESCE(detail, '') FROM audit_events ORDER BY id",
     )
-    .fetch_all(&app.db())
-    .await
+    .fetch_all(&mut *c).await
+    })
     .expect("the audit rows");
     rows.into_iter()
         .map(|(row,)| row)
@@ -69,17 +70,26 @@ async fn the_audit_rows_form_a_chain_that_one_changed_byte_breaks() {
     let before = app.count("audit_events").await;
     assert!(before >= 8, "the flow wrote its audit rows: {before}");
     let db = app.db();
-    let changed = sqlx::query("UPDATE audit_events SET action = 'login' WHERE id = 1")
-        .execute(&db)
-        .await;
+    let changed = visitas::sql!(&db, |c| sqlx::query(
+        "UPDATE audit_events SET action = 'login' WHERE id = 1"
+    )
+    .execute(&mut *c)
+    .await
+    .map(|done| done.rows_affected()));
     assert!(changed.is_err(), "an audit row cannot be changed");
-    let removed = sqlx::query("DELETE FROM audit_events WHERE id = 2")
-        .execute(&db)
-        .await;
+    let removed = visitas::sql!(&db, |c| sqlx::query(
+        "DELETE FROM audit_events WHERE id = 2"
+    )
+    .execute(&mut *c)
+    .await
+    .map(|done| done.rows_affected()));
     assert!(removed.is_err(), "an audit row cannot be removed");
-    let unsealed = sqlx::query("INSERT INTO audit_events (at, action) VALUES (1, 'login')")
-        .execute(&db)
-        .await;
+    let unsealed = visitas::sql!(&db, |c| sqlx::query(
+        "INSERT INTO audit_events (at, action) VALUES (1, 'login')"
+    )
+    .execute(&mut *c)
+    .await
+    .map(|done| done.rows_affected()));
     assert!(
         unsealed.is_err(),
         "an audit row without its hash is refused"
@@ -89,11 +99,12 @@ async fn the_audit_rows_form_a_chain_that_one_changed_byte_breaks() {
     let state = db::audit::verify(&db).await.expect("the chain reads");
     assert_eq!(state.broken, None);
     assert_eq!(state.rows, u64::try_from(before).expect("a count"));
-    let (refused,): (i64,) =
-        sqlx::query_as("SELECT id FROM audit_events WHERE action = 'invite.code_refused'")
-            .fetch_one(&db)
-            .await
-            .expect("the wrong code is audited");
+    let (refused,): (i64,) = visitas::sql!(&db, |c| sqlx::query_as(
+        "SELECT id FROM audit_events WHERE action = 'invite.code_refused'"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .expect("the wrong code is audited");
 
     // On the real binary, with the server stopped: intact.
     drop(db);
@@ -105,13 +116,28 @@ async fn the_audit_rows_form_a_chain_that_one_changed_byte_breaks() {
         "{said}"
     );
 
-    // One byte of that row's action, changed in the file itself (past every trigger).
-    let file = config.database_path();
-    let mut bytes = std::fs::read(&file).expect("the database file");
-    let found = positions(&bytes, b"invite.code_refused");
-    assert_eq!(found.len(), 1, "the action is stored once in the file");
-    bytes[found[0] + "invite.code_refuse".len()] = b'e';
-    std::fs::write(&file, &bytes).expect("the file written back");
+    // One byte of that row's action changed past every trigger: in the SQLite file itself, or
+    // by PostgreSQL's owner with the triggers turned off.
+    if let Some(file) = config.database_path() {
+        let mut bytes = std::fs::read(&file).expect("the database file");
+        let found = positions(&bytes, b"invite.code_refused");
+        assert_eq!(found.len(), 1, "the action is stored once in the file");
+        bytes[found[0] + "invite.code_refuse".len()] = b'e';
+        std::fs::write(&file, &bytes).expect("the file written back");
+    } else {
+        let db = helpers::open_database_of(&config.data_dir).await;
+        for statement in [
+            "ALTER TABLE audit_events DISABLE TRIGGER audit_events_guard",
+            "UPDATE audit_events SET action = 'invite.code_refusee' WHERE action = 'invite.code_refused'",
+        ] {
+            visitas::sql!(&db, |c| sqlx::query(statement)
+                .execute(&mut *c)
+                .await
+                .map(|done| done.rows_affected()))
+            .expect("changed past the trigger");
+        }
+        db.close().await;
+    }
 
     let (ok, said) = verify(&config.data_dir);
     assert!(!ok, "verify fails on a changed row: {said}");
@@ -131,16 +157,25 @@ async fn removing_the_last_rows_or_a_middle_one_breaks_the_chain_too() {
     let state = db::audit::verify(&db).await.expect("the chain reads");
     assert_eq!(state.broken, None);
 
-    // Without the triggers (someone with the file and a SQLite shell): the chain still tells.
-    sqlx::query("DROP TRIGGER audit_events_no_delete")
-        .execute(&db)
+    // Without the triggers (someone with the file and a SQLite shell, or PostgreSQL's owner):
+    // the chain still tells.
+    let drop_trigger = match db.engine() {
+        db::Engine::Sqlite => "DROP TRIGGER audit_events_no_delete",
+        db::Engine::Postgres => "DROP TRIGGER audit_events_guard ON audit_events",
+    };
+    visitas::sql!(&db, |c| sqlx::query(drop_trigger)
+        .execute(&mut *c)
         .await
-        .expect("dropped");
-    sqlx::query("DELETE FROM audit_events WHERE id = $1")
-        .bind(rows)
-        .execute(&db)
-        .await
-        .expect("removed");
+        .map(|done| done.rows_affected()))
+    .expect("dropped");
+    visitas::sql!(&db, |c| sqlx::query(
+        "DELETE FROM audit_events WHERE id = $1"
+    )
+    .bind(rows)
+    .execute(&mut *c)
+    .await
+    .map(|done| done.rows_affected()))
+    .expect("removed");
     let state = db::audit::verify(&db).await.expect("the chain reads");
     assert_eq!(
         state.broken,
@@ -149,10 +184,13 @@ async fn removing_the_last_rows_or_a_middle_one_breaks_the_chain_too() {
             head_seq: rows
         })
     );
-    sqlx::query("DELETE FROM audit_events WHERE id = 3")
-        .execute(&db)
-        .await
-        .expect("removed");
+    visitas::sql!(&db, |c| sqlx::query(
+        "DELETE FROM audit_events WHERE id = 3"
+    )
+    .execute(&mut *c)
+    .await
+    .map(|done| done.rows_affected()))
+    .expect("removed");
     let state = db::audit::verify(&db).await.expect("the chain reads");
     assert_eq!(state.broken, Some(db::audit::Break::Row(4)));
 }
@@ -172,11 +210,11 @@ async fn refused_logins_and_codes_are_audited_without_what_was_typed() {
         .await;
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
 
-    let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as(
+    let rows: Vec<(Option<String>, Option<String>)> = visitas::sql!(&app.db(), |c| sqlx::query_as(
         "SELECT subject, detail FROM audit_events WHERE action = 'login.refused' ORDER BY id",
     )
-    .fetch_all(&app.db())
-    .await
+    .fetch_all(&mut *c)
+    .await)
     .expect("the refusals");
     assert_eq!(
         rows,
@@ -199,11 +237,12 @@ async fn refused_logins_and_codes_are_audited_without_what_was_typed() {
     assert_eq!(deactivated.status(), StatusCode::SEE_OTHER);
     let (client, jar) = new_client();
     app.login_with(&client, &jar, "nurse.ana", PASSWORD).await;
-    let (detail,): (String,) = sqlx::query_as(
+    let (detail,): (String,) = visitas::sql!(&app.db(), |c| {
+        sqlx::query_as(
         "SELECT detail FROM audit_events WHERE action = 'login.refused' ORDER BY id DESC LIMIT 1",
     )
-    .fetch_one(&app.db())
-    .await
+    .fetch_one(&mut *c).await
+    })
     .expect("the refusal");
     assert_eq!(detail, "deactivated");
     assert!(!admin.is_empty());
@@ -226,12 +265,13 @@ async fn an_invite_locked_by_wrong_codes_is_audited_once() {
     let count = |action: &'static str| {
         let db = app.db();
         async move {
-            let (n,): (i64,) =
-                sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE action = $1")
-                    .bind(action)
-                    .fetch_one(&db)
-                    .await
-                    .expect("a count");
+            let (n,): (i64,) = visitas::sql!(&db, |c| sqlx::query_as(
+                "SELECT COUNT(*) FROM audit_events WHERE action = $1"
+            )
+            .bind(action)
+            .fetch_one(&mut *c)
+            .await)
+            .expect("a count");
             n
         }
     };
@@ -438,11 +478,23 @@ async fn generate_visits(app: &TestApp) -> Generated {
         now: chrono::Utc::now().timestamp(),
     };
     let db = app.db();
+    if db.engine() == db::Engine::Postgres {
+        // The generator below names rows with SQLite's printf('p%021d', i); PostgreSQL's
+        // spelling of that one format, in the throwaway test database only.
+        visitas::sql!(&db, |c| sqlx::query(
+            "CREATE OR REPLACE FUNCTION printf(fmt text, n bigint) RETURNS text
+             LANGUAGE sql IMMUTABLE AS $$ SELECT left(fmt, 1) || lpad(n::text, 21, '0') $$"
+        )
+        .execute(&mut *c)
+        .await
+        .map(|done| done.rows_affected()))
+        .expect("the test's printf");
+    }
     let mut tx = db.begin().await.expect("a transaction");
     let series = |n: i64| {
         format!("WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {n} - 1)")
     };
-    sqlx::query(sqlx::AssertSqlSafe(format!(
+    visitas::sql!(&mut tx, |c| sqlx::query(sqlx::AssertSqlSafe(format!(
         "{} INSERT INTO patients (id, display_name, bed, created_at, created_by, ward_id)
          SELECT printf('p%021d', i),
                 CASE i WHEN 5 THEN 'Zoe Núñez' WHEN 7 THEN 'Raúl Peña' ELSE 'Paciente ' || i END,
@@ -454,20 +506,22 @@ async fn generate_visits(app: &TestApp) -> Generated {
     .bind(&g.wards[0])
     .bind(&g.wards[1])
     .bind(&g.wards[2])
-    .execute(&mut *tx)
+    .execute(&mut *c)
     .await
+    .map(|done| done.rows_affected()))
     .expect("patients");
-    sqlx::query(sqlx::AssertSqlSafe(format!(
+    visitas::sql!(&mut tx, |c| sqlx::query(sqlx::AssertSqlSafe(format!(
         "{} INSERT INTO rooms (id, patient_id, created_at, created_by)
          SELECT printf('r%021d', i), printf('p%021d', i), $1, $2 FROM n",
         series(90)
     )))
     .bind(g.now)
     .bind(&admin)
-    .execute(&mut *tx)
+    .execute(&mut *c)
     .await
+    .map(|done| done.rows_affected()))
     .expect("rooms");
-    sqlx::query(
+    visitas::sql!(&mut tx, |c| sqlx::query(
         "INSERT INTO relatives (id, patient_id, display_name, relationship, lang, authorised_at,
                                 authorised_by)
          VALUES ('a000000000000000000005', printf('p%021d', 5), 'José Ñandú', 'hijo', 'es', $1, $2),
@@ -476,10 +530,11 @@ async fn generate_visits(app: &TestApp) -> Generated {
     )
     .bind(g.now)
     .bind(&admin)
-    .execute(&mut *tx)
+    .execute(&mut *c)
     .await
+    .map(|done| done.rows_affected()))
     .expect("relatives");
-    sqlx::query(sqlx::AssertSqlSafe(format!(
+    visitas::sql!(&mut tx, |c| sqlx::query(sqlx::AssertSqlSafe(format!(
         "{} INSERT INTO visits (id, patient_id, ward_id, room_id, starts_at, ends_at,
                                 override_reason, created_at, created_by, cancelled_at, outcome)
          SELECT printf('v%021d', i), printf('p%021d', i % 90),
@@ -499,12 +554,13 @@ async fn generate_visits(app: &TestApp) -> Generated {
     .bind(g.now)
     .bind(&g.scheduler)
     .bind(&admin)
-    .execute(&mut *tx)
+    .execute(&mut *c)
     .await
+    .map(|done| done.rows_affected()))
     .expect("visits");
     // An invite for each visit of patients 5 and 7; a nurse let patient 5's relative in on
     // every other one of theirs.
-    sqlx::query(sqlx::AssertSqlSafe(format!(
+    visitas::sql!(&mut tx, |c| sqlx::query(sqlx::AssertSqlSafe(format!(
         "{} INSERT INTO invites (id, room_id, relative_name, relationship, lang, token_hash,
                                  code_hash, created_at, created_by, expires_at, visit_id,
                                  relative_id)
@@ -515,10 +571,11 @@ async fn generate_visits(app: &TestApp) -> Generated {
     )))
     .bind(g.now)
     .bind(&admin)
-    .execute(&mut *tx)
+    .execute(&mut *c)
     .await
+    .map(|done| done.rows_affected()))
     .expect("invites");
-    sqlx::query(sqlx::AssertSqlSafe(format!(
+    visitas::sql!(&mut tx, |c| sqlx::query(sqlx::AssertSqlSafe(format!(
         "{} INSERT INTO admissions (invite_id, visit_id, how, admitted_at, admitted_by)
          SELECT printf('i%021d', i), printf('v%021d', i), 'nurse', $1, $2
          FROM n WHERE i % 90 = 5 AND (i / 90) % 2 = 0",
@@ -526,8 +583,9 @@ async fn generate_visits(app: &TestApp) -> Generated {
     )))
     .bind(g.now)
     .bind(&g.nurse)
-    .execute(&mut *tx)
+    .execute(&mut *c)
     .await
+    .map(|done| done.rows_affected()))
     .expect("admissions");
     tx.commit().await.expect("committed");
     g
@@ -718,19 +776,20 @@ async fn the_visit_log_filters_pages_and_exports_fifty_thousand_visits() {
     assert_eq!(html.matches("<tr data-logged-visit=").count(), 0);
     let elsewhere = app.get(&format!("/visit-log/v{:021}", 1)).await;
     assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND);
-    let (refused,): (i64,) = sqlx::query_as(
+    let (refused,): (i64,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
         "SELECT COUNT(*) FROM audit_events WHERE action = 'access.refused' AND actor_id = $1",
     )
     .bind(&g.nurse)
-    .fetch_one(&app.db())
-    .await
+    .fetch_one(&mut *c)
+    .await)
     .expect("a count");
     assert_eq!(refused, 1);
-    let (exports,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE action = 'visit_log.export'")
-            .fetch_one(&app.db())
-            .await
-            .expect("a count");
+    let (exports,): (i64,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'visit_log.export'"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .expect("a count");
     assert!(exports >= 14, "every export is audited: {exports}");
 
     // Bad filters are said, in the person's language, and list nothing.
@@ -800,11 +859,13 @@ fn link(html: &str, rel: &str) -> Option<String> {
 async fn a_visits_detail_shows_its_stays_who_let_them_in_and_the_calls_quality() {
     let app = spawn_app().await;
     let (patient, card) = visit_running(&app).await;
-    let (visit,): (String,) = sqlx::query_as("SELECT id FROM visits WHERE patient_id = $1")
-        .bind(&patient)
-        .fetch_one(&app.db())
-        .await
-        .expect("the visit");
+    let (visit,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT id FROM visits WHERE patient_id = $1"
+    )
+    .bind(&patient)
+    .fetch_one(&mut *c)
+    .await)
+    .expect("the visit");
     let (device, _) = app.admitted_relative(&card).await;
     let ticket = app.ticket_with(&device, "/visit/ticket").await;
     let mut call = helpers::socket::with_ticket(&app, &ticket, None).await;
@@ -826,12 +887,13 @@ async fn a_visits_detail_shows_its_stays_who_let_them_in_and_the_calls_quality()
     call.emit("leave", Value::Null).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        let (sent, left): (Option<i64>, Option<i64>) = sqlx::query_as(
-            "SELECT sent_kbps, left_at FROM visit_log WHERE role = 'relative' ORDER BY id DESC",
-        )
-        .fetch_one(&app.db())
-        .await
-        .expect("the stay");
+        let (sent, left): (Option<i64>, Option<i64>) =
+            visitas::sql!(&app.db(), |c| sqlx::query_as(
+                "SELECT sent_kbps, left_at FROM visit_log WHERE role = 'relative' ORDER BY id DESC",
+            )
+            .fetch_one(&mut *c)
+            .await)
+            .expect("the stay");
         if sent == Some(420) && left.is_some() {
             break;
         }
@@ -859,7 +921,13 @@ async fn a_visits_detail_shows_its_stays_who_let_them_in_and_the_calls_quality()
 
 /// `visitas ARGS --data-dir DATA` on the real binary: (success, what it printed).
 fn visitas_cli(args: &[&str], data_dir: &std::path::Path) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_visitas"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_visitas"));
+    // On the PostgreSQL leg, the test's database, unless the test keeps a SQLite file there
+    // (backup and restore work on SQLite files only).
+    if !data_dir.join("visitas.db").exists() {
+        command.args(helpers::postgres::node_flags(data_dir));
+    }
+    let output = command
         .args(args)
         .arg("--data-dir")
         .arg(data_dir)
@@ -877,7 +945,8 @@ fn visitas_cli(args: &[&str], data_dir: &std::path::Path) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_during_a_write_storm_restores_every_acknowledged_write() {
-    let app = spawn_app().await;
+    // Backups by copy are SQLite's (PostgreSQL has its own tools): on every leg, a SQLite server.
+    let app = spawn_app_with(helpers::on_sqlite).await;
     app.logged_in_nurse().await;
     let backups = tempfile::tempdir().expect("a directory for the backup");
     let backup = backups.path().join("visitas-backup.db");
@@ -989,20 +1058,22 @@ async fn a_backup_taken_during_a_write_storm_restores_every_acknowledged_write()
         });
     assert!(kept, "the replaced database is kept");
     let app = helpers::start_in(dir, config).await;
-    let stored: Vec<(String,)> =
-        sqlx::query_as("SELECT record_number FROM patients WHERE record_number IS NOT NULL")
-            .fetch_all(&app.db())
-            .await
-            .expect("the patients");
+    let stored: Vec<(String,)> = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT record_number FROM patients WHERE record_number IS NOT NULL"
+    )
+    .fetch_all(&mut *c)
+    .await)
+    .expect("the patients");
     let stored: std::collections::HashSet<String> = stored.into_iter().map(|(r,)| r).collect();
     let missing: Vec<&String> = before.iter().filter(|r| !stored.contains(*r)).collect();
     assert!(
         missing.is_empty(),
         "acknowledged before the backup, lost: {missing:?}"
     );
-    let (integrity,): (String,) = sqlx::query_as("PRAGMA integrity_check")
-        .fetch_one(&app.db())
-        .await
+    let (integrity,): (String,) =
+        visitas::sql!(&app.db(), |c| sqlx::query_as("PRAGMA integrity_check")
+            .fetch_one(&mut *c)
+            .await)
         .expect("the check");
     assert_eq!(integrity, "ok");
     let chain = db::audit::verify(&app.db()).await.expect("the chain");
@@ -1026,20 +1097,24 @@ async fn records_older_than_the_retention_are_removed_and_the_purge_audited() {
     let db = app.db();
     let long_ago = chrono::Utc::now().timestamp() - 500 * 86_400;
     // The running visit, made old and settled; its relative's patient discharged long ago too.
-    sqlx::query(
+    visitas::sql!(&db, |c| sqlx::query(
         "UPDATE visits SET starts_at = $1, ends_at = $1 + 1800, created_at = $1,
                            outcome = 'missed'",
     )
     .bind(long_ago)
-    .execute(&db)
+    .execute(&mut *c)
     .await
+    .map(|done| done.rows_affected()))
     .expect("aged");
-    sqlx::query("UPDATE patients SET discharged_at = $1 WHERE id = $2")
-        .bind(long_ago + 3600)
-        .bind(&patient)
-        .execute(&db)
-        .await
-        .expect("discharged");
+    visitas::sql!(&db, |c| sqlx::query(
+        "UPDATE patients SET discharged_at = $1 WHERE id = $2"
+    )
+    .bind(long_ago + 3600)
+    .bind(&patient)
+    .execute(&mut *c)
+    .await
+    .map(|done| done.rows_affected()))
+    .expect("discharged");
     // A recent visit of another patient stays.
     let other = app.register_patient("Luis Recent", "").await;
     let son = app.authorise(&other, "Iván", "es").await;
@@ -1054,16 +1129,19 @@ async fn records_older_than_the_retention_are_removed_and_the_purge_audited() {
     assert_eq!((purged.visits, purged.invites, purged.relatives), (1, 1, 1));
     assert_eq!(app.count("visits").await, 1);
     assert_eq!(app.count("relatives").await, 1);
-    let (left,): (String,) = sqlx::query_as("SELECT display_name FROM relatives")
-        .fetch_one(&db)
-        .await
-        .expect("the relative left");
+    let (left,): (String,) = visitas::sql!(&db, |c| sqlx::query_as(
+        "SELECT display_name FROM relatives"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .expect("the relative left");
     assert_eq!(left, "Iván");
-    let (detail,): (String,) =
-        sqlx::query_as("SELECT detail FROM audit_events WHERE action = 'retention.purge'")
-            .fetch_one(&db)
-            .await
-            .expect("the purge is audited");
+    let (detail,): (String,) = visitas::sql!(&db, |c| sqlx::query_as(
+        "SELECT detail FROM audit_events WHERE action = 'retention.purge'"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .expect("the purge is audited");
     assert_eq!(
         detail,
         "older than 400 days: visits=1 stays=0 invites=1 relatives=1"
@@ -1180,14 +1258,16 @@ async fn metrics_follow_a_visit_and_name_no_one() {
     assert!(after.contains(r#"visitas_db_connections{state="idle"}"#));
 
     // No identifier and no name anywhere.
-    let (visit,): (String,) = sqlx::query_as("SELECT id FROM visits")
-        .fetch_one(&app.db())
-        .await
-        .expect("the visit");
-    let (room, invite): (String, String) = sqlx::query_as("SELECT room_id, id FROM invites")
-        .fetch_one(&app.db())
-        .await
-        .expect("the invite");
+    let (visit,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as("SELECT id FROM visits")
+        .fetch_one(&mut *c)
+        .await)
+    .expect("the visit");
+    let (room, invite): (String, String) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT room_id, id FROM invites"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .expect("the invite");
     let token = card.link.rsplit('/').next().expect("a token").to_string();
     for (what, secret) in [
         ("patient id", patient.as_str()),
@@ -1252,11 +1332,13 @@ async fn metrics_are_refused_to_other_machines_without_the_token() {
 // Staff management, confirmations, messages after actions.
 
 async fn password_hash(app: &TestApp, id: &str) -> String {
-    let (hash,): (String,) = sqlx::query_as("SELECT password_hash FROM staff WHERE id = $1")
-        .bind(id)
-        .fetch_one(&app.db())
-        .await
-        .expect("the account");
+    let (hash,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT password_hash FROM staff WHERE id = $1"
+    )
+    .bind(id)
+    .fetch_one(&mut *c)
+    .await)
+    .expect("the account");
     hash
 }
 
@@ -1330,11 +1412,13 @@ async fn staff_are_edited_reactivated_and_given_a_temporary_password() {
             .await
             .contains("última cuenta de administración activa")
     );
-    let (role,): (String,) = sqlx::query_as("SELECT role FROM staff WHERE id = $1")
-        .bind(&admin)
-        .fetch_one(&app.db())
-        .await
-        .expect("the admin");
+    let (role,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT role FROM staff WHERE id = $1"
+    )
+    .bind(&admin)
+    .fetch_one(&mut *c)
+    .await)
+    .expect("the admin");
     assert_eq!(role, "admin");
 
     // Deactivated after being asked, then reactivated.
@@ -1464,11 +1548,10 @@ async fn staff_are_edited_reactivated_and_given_a_temporary_password() {
 async fn destructive_actions_ask_first_and_say_what_will_happen() {
     let app = spawn_app().await;
     let (patient, card) = visit_running(&app).await;
-    let (visit, room, invite, relative): (String, String, String, String) = sqlx::query_as(
+    let (visit, room, invite, relative): (String, String, String, String) = visitas::sql!(&app.db(), |c| sqlx::query_as(
         "SELECT v.id, v.room_id, i.id, i.relative_id FROM visits v JOIN invites i ON i.visit_id = v.id",
     )
-    .fetch_one(&app.db())
-    .await
+    .fetch_one(&mut *c).await)
     .expect("the visit");
     let (device, _) = app.admitted_relative(&card).await;
     let ticket = app.ticket_with(&device, "/visit/ticket").await;
@@ -1508,16 +1591,18 @@ async fn destructive_actions_ask_first_and_say_what_will_happen() {
     assert!(close.contains("1 persona sale de la llamada ahora."));
 
     // Asking changed nothing.
-    let (discharged, revoked, cancelled): (Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
+    let (discharged, revoked, cancelled): (Option<i64>, Option<i64>, Option<i64>) =
+        visitas::sql!(&app.db(), |c| {
+            sqlx::query_as(
         "SELECT p.discharged_at, i.revoked_at, v.cancelled_at FROM patients p, invites i, visits v
              WHERE p.id = $1 AND i.id = $2 AND v.id = $3",
     )
     .bind(&patient)
     .bind(&invite)
     .bind(&visit)
-    .fetch_one(&app.db())
-    .await
-    .expect("the rows");
+    .fetch_one(&mut *c).await
+        })
+        .expect("the rows");
     assert_eq!((discharged, revoked, cancelled), (None, None, None));
 
     // Another ward's nurse is not even asked.

@@ -59,11 +59,14 @@ async fn unknown_user_and_wrong_password_get_the_same_answer() {
 async fn a_deactivated_account_cannot_log_in() {
     let app = spawn_app().await;
     let id = app.create_staff(Role::Nurse, "nurse.ana").await;
-    sqlx::query("UPDATE staff SET active = 0 WHERE id = $1")
-        .bind(&id)
-        .execute(&app.db())
-        .await
-        .unwrap();
+    visitas::sql!(&app.db(), |c| sqlx::query(
+        "UPDATE staff SET active = FALSE WHERE id = $1"
+    )
+    .bind(&id)
+    .execute(&mut *c)
+    .await
+    .map(|done| done.rows_affected()))
+    .unwrap();
 
     let response = app.login("nurse.ana").await;
 

@@ -221,12 +221,13 @@ async fn a_nurse_schedules_a_visit_now_and_the_desk_follows_it_from_call_to_end(
 
     let deadline = tokio::time::Instant::now() + CONNECT;
     loop {
-        let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT role, display_name, joined_at, left_at FROM visit_log ORDER BY id",
-        )
-        .fetch_all(&app.db())
-        .await
-        .unwrap();
+        let rows: Vec<(String, String, i64, Option<i64>)> =
+            visitas::sql!(&app.db(), |c| sqlx::query_as(
+                "SELECT role, display_name, joined_at, left_at FROM visit_log ORDER BY id",
+            )
+            .fetch_all(&mut *c)
+            .await)
+            .unwrap();
         let patient = rows.iter().find(|r| r.0 == "patient");
         let relative = rows.iter().find(|r| r.0 == "relative");
         if let (Some(patient), Some(relative)) = (patient, relative)
@@ -296,12 +297,13 @@ async fn three_parties_each_receive_video_from_both_others() {
     pablo.eval("window.visitas.sendSummary()").await;
     let deadline = std::time::Instant::now() + CONNECT;
     loop {
-        let (sent, received): (Option<i64>, Option<i64>) = sqlx::query_as(
-            "SELECT sent_kbps, received_kbps FROM visit_log WHERE display_name = 'Pablo'",
-        )
-        .fetch_one(&app.db())
-        .await
-        .unwrap();
+        let (sent, received): (Option<i64>, Option<i64>) =
+            visitas::sql!(&app.db(), |c| sqlx::query_as(
+                "SELECT sent_kbps, received_kbps FROM visit_log WHERE display_name = 'Pablo'",
+            )
+            .fetch_one(&mut *c)
+            .await)
+            .unwrap();
         if sent.is_some_and(|k| k > 0) && received.is_some_and(|k| k > 0) {
             break;
         }
@@ -532,11 +534,13 @@ async fn a_relative_early_sees_the_countdown_and_the_visit_opens_by_itself() {
         .await;
 
     // "Not now", chosen by the nurse, shows on their screen in their language (Spanish).
-    let (invite,): (String,) = sqlx::query_as("SELECT id FROM invites WHERE visit_id = $1")
-        .bind(&visit)
-        .fetch_one(&app.db())
-        .await
-        .unwrap();
+    let (invite,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT id FROM invites WHERE visit_id = $1"
+    )
+    .bind(&visit)
+    .fetch_one(&mut *c)
+    .await)
+    .unwrap();
     let told = app
         .post(
             &format!("/waiting/{invite}/not-now"),

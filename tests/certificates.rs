@@ -4,14 +4,15 @@ mod helpers;
 
 use std::{fs, os::unix::fs::PermissionsExt};
 
-use helpers::{spawn_app, start_in, text};
+use helpers::{start_in, text};
 use reqwest::StatusCode;
 use visitas::tls::{GeneratedPaths, ensure_generated, first_pem_der, local_names};
 use x509_parser::{extensions::ParsedExtension, prelude::*};
 
 #[tokio::test]
 async fn the_certificate_is_reused_across_restarts_and_fit_for_phones() {
-    let app = spawn_app().await;
+    // The generated CA is a single-box feature: a SQLite server on every leg.
+    let app = helpers::spawn_app_with(helpers::on_sqlite).await;
     let tls = app.tls_dir();
     let server_pem = fs::read_to_string(tls.join("server.pem")).unwrap();
     let ca_pem = fs::read_to_string(tls.join("ca.pem")).unwrap();
@@ -125,7 +126,8 @@ async fn a_new_address_gets_a_new_certificate() {
 
 #[tokio::test]
 async fn administrators_can_download_the_ca() {
-    let app = spawn_app().await;
+    // The generated CA is a single-box feature: a SQLite server on every leg.
+    let app = helpers::spawn_app_with(helpers::on_sqlite).await;
     app.create_staff(visitas::domain::Role::Admin, "admin.root")
         .await;
     app.login("admin.root").await;

@@ -134,14 +134,17 @@ async fn under_a_lax_umask_every_file_the_server_and_cli_create_is_owner_only() 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
 
+    // The files are the point: a SQLite database on every leg.
+    let file = data.join("visitas.db");
+    let sqlite = ["--database", file.to_str().unwrap()];
     // The README's order: the administrator from the command line first, then the server.
-    let created = process::admin_create("umask 022", &data, "jefa.ana", &[], helpers::PASSWORD);
+    let created = process::admin_create("umask 022", &data, "jefa.ana", &sqlite, helpers::PASSWORD);
     assert!(
         created.status.success(),
         "{}",
         String::from_utf8_lossy(&created.stderr)
     );
-    let server = process::ServerProcess::start("umask 022", &data, &[]).await;
+    let server = process::ServerProcess::start("umask 022", &data, &sqlite).await;
     // A login writes a session, so the WAL and its index exist and hold something.
     let (client, jar) = helpers::new_client();
     let login = client.get(server.url("/login")).send().await.unwrap();
@@ -194,23 +197,16 @@ async fn a_copy_of_the_database_holds_no_usable_session_id() {
     let patient = app.register_patient("Ana", "").await;
     assert!(!patient.is_empty());
 
-    let db = app.config.database_path();
-    let mut files = 0;
-    for suffix in ["", "-wal", "-shm"] {
-        let path = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
-        };
-        files += 1;
+    let stored = app.stored_bytes().await;
+    for (place, bytes) in &stored {
         assert!(
             !bytes
                 .windows(cookie.len())
                 .any(|window| window == cookie.as_bytes()),
-            "the session id is in {}",
-            path.display()
+            "the session id is in {place}"
         );
     }
-    assert!(files >= 2, "the database and its WAL were read");
+    assert!(stored.len() >= 2, "the database and its WAL were read");
     assert_eq!(app.count("sessions").await, 1, "the session is stored");
     let stored: String = app.scalar("SELECT id FROM sessions").await;
     assert_eq!(stored.len(), 64, "a SHA-256 in hex: {stored}");
@@ -245,7 +241,7 @@ async fn eleven_hundred_idle_connections_do_not_take_down_a_server_with_1024_ope
     // Soft and hard limit 1,024, as systemd gives a service by default: it cannot raise them.
     let server = process::ServerProcess::start("ulimit -n 1024", &data, &[]).await;
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", server.port).parse().unwrap();
-    let tls = helpers::trusting_ca(&data.join("tls"));
+    let tls = helpers::trusting_ca(&helpers::postgres::ca_dir_for(&data));
 
     let attempts = (0..1_100).map(|_| helpers::raw_tls(addr, tls.clone()));
     let mut idle: Vec<_> = futures_util::future::join_all(attempts)
@@ -292,7 +288,7 @@ async fn eleven_hundred_idle_connections_do_not_take_down_a_server_with_1024_ope
 #[tokio::test]
 async fn a_client_trickling_one_header_line_a_second_is_cut() {
     let app = spawn_app().await;
-    let mut stream = helpers::raw_tls(app.addr, helpers::trusting_ca(&app.tls_dir()))
+    let mut stream = helpers::raw_tls(app.addr, helpers::trusting_ca(&app.ca_dir()))
         .await
         .expect("a connection");
     stream
@@ -424,7 +420,12 @@ async fn a_full_disk_refuses_calls_it_cannot_record_says_why_and_recovers_within
         return;
     };
     let data = disk.path().join("data");
-    let app = spawn_app_with(|c| c.data_dir = data.clone()).await;
+    // SQLite's file on a small disk: on every leg.
+    let app = spawn_app_with(|c| {
+        c.data_dir = data.clone();
+        helpers::on_sqlite(c);
+    })
+    .await;
     let (_, room) = app.nurse_with_room("Ana").await;
     let bedside_ticket = app
         .ticket_with(&app.client, &format!("/rooms/{room}/ticket?as=patient"))
@@ -447,10 +448,13 @@ async fn a_full_disk_refuses_calls_it_cannot_record_says_why_and_recovers_within
 
     // An empty WAL, as after a checkpoint: every write from now on needs fresh blocks (a WAL
     // with room left in it would take a few small writes before the disk shows as full).
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&app.db())
-        .await
-        .unwrap();
+    visitas::sql!(&app.db(), |c| sqlx::query(
+        "PRAGMA wal_checkpoint(TRUNCATE)"
+    )
+    .execute(&mut *c)
+    .await
+    .map(|done| done.rows_affected()))
+    .unwrap();
     let filler = disk.fill();
 
     // A relative's join cannot be recorded: refused, and no call starts without its row.

@@ -23,11 +23,13 @@ async fn room(app: &TestApp) -> String {
 }
 
 async fn patient_of(app: &TestApp, room: &str) -> String {
-    let (patient,): (String,) = sqlx::query_as("SELECT patient_id FROM rooms WHERE id = $1")
-        .bind(room)
-        .fetch_one(&app.db())
-        .await
-        .expect("the room's patient");
+    let (patient,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT patient_id FROM rooms WHERE id = $1"
+    )
+    .bind(room)
+    .fetch_one(&mut *c)
+    .await)
+    .expect("the room's patient");
     patient
 }
 
@@ -106,25 +108,23 @@ async fn only_hashes_of_the_link_and_code_are_stored() {
     let token = card.link.rsplit('/').next().unwrap().to_string();
     let code = card.code.replace(' ', "");
 
-    let (token_hash, code_hash): (String, String) =
-        sqlx::query_as("SELECT token_hash, code_hash FROM invites")
-            .fetch_one(&app.db())
-            .await
-            .unwrap();
+    let (token_hash, code_hash): (String, String) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT token_hash, code_hash FROM invites"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .unwrap();
 
     assert_eq!(token_hash, visitas::domain::sha256_hex(&token));
     assert!(!code_hash.contains(&code));
-    let (audit,): (String,) =
-        sqlx::query_as("SELECT group_concat(coalesce(subject, '') || action) FROM audit_events")
-            .fetch_one(&app.db())
-            .await
-            .unwrap();
+    let (audit,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT string_agg(coalesce(subject, '') || action, ',') FROM audit_events"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .unwrap();
     assert!(!audit.contains(&code) && !audit.contains(&token));
-    drop(app.db());
-    let db_bytes = std::fs::read(app.config.database_path()).unwrap();
-    let wal =
-        std::fs::read(app.config.database_path().with_extension("db-wal")).unwrap_or_default();
-    for haystack in [db_bytes, wal] {
+    for (_, haystack) in app.stored_bytes().await {
         let text = String::from_utf8_lossy(&haystack);
         assert!(
             !text.contains(&token),
@@ -280,16 +280,20 @@ async fn expired_revoked_and_closed_room_invites_say_so_in_the_relative_s_langua
     let room = room(&app).await;
     let expired = app.create_invite(&room, "Ana").await;
     let revoked = app.create_invite(&room, "Beto").await;
-    sqlx::query("UPDATE invites SET expires_at = $1 WHERE relative_name = 'Ana'")
-        .bind(chrono::Utc::now().timestamp() - 1)
-        .execute(&app.db())
-        .await
-        .unwrap();
-    let (revoked_id,): (String,) =
-        sqlx::query_as("SELECT id FROM invites WHERE relative_name = 'Beto'")
-            .fetch_one(&app.db())
-            .await
-            .unwrap();
+    visitas::sql!(&app.db(), |c| sqlx::query(
+        "UPDATE invites SET expires_at = $1 WHERE relative_name = 'Ana'"
+    )
+    .bind(chrono::Utc::now().timestamp() - 1)
+    .execute(&mut *c)
+    .await
+    .map(|done| done.rows_affected()))
+    .unwrap();
+    let (revoked_id,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT id FROM invites WHERE relative_name = 'Beto'"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .unwrap();
     app.post(&format!("/rooms/{room}/invites/{revoked_id}/revoke"), &[])
         .await;
     let (relative, _) = new_client();
@@ -371,11 +375,12 @@ async fn revoking_removes_the_relative_from_the_call_within_two_seconds() {
         matches!(again, helpers::socket::Handshake::Refused(_)),
         "the old ticket no longer works"
     );
-    let (reason,): (Option<String>,) =
-        sqlx::query_as("SELECT end_reason FROM visit_log WHERE role = 'relative'")
-            .fetch_one(&app.db())
-            .await
-            .unwrap();
+    let (reason,): (Option<String>,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT end_reason FROM visit_log WHERE role = 'relative'"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .unwrap();
     assert_eq!(reason.as_deref(), Some("revoked"));
 }
 
@@ -393,10 +398,12 @@ async fn closing_the_room_or_discharging_ends_the_call_for_everyone() {
         .await
         .expect("told within 2 s");
     assert_eq!(ended["reason"], "room-closed");
-    let (fran,): (String,) = sqlx::query_as("SELECT id FROM relatives WHERE display_name = 'Fran'")
-        .fetch_one(&app.db())
-        .await
-        .unwrap();
+    let (fran,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT id FROM relatives WHERE display_name = 'Fran'"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .unwrap();
     let refused = app
         .post(
             &format!("/patients/{patient_id}/visits/now"),
@@ -497,11 +504,12 @@ async fn parallel_guesses_cannot_get_more_than_five_tries() {
         judged <= 4,
         "at most four 'wrong, try again' answers: {statuses:?}"
     );
-    let (attempts, locked): (i64, Option<i64>) =
-        sqlx::query_as("SELECT failed_attempts, locked_at FROM invites")
-            .fetch_one(&app.db())
-            .await
-            .unwrap();
+    let (attempts, locked): (i64, Option<i64>) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT failed_attempts, locked_at FROM invites"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .unwrap();
     assert_eq!(attempts, 5);
     assert!(locked.is_some());
     let right = app.type_code(&relative, &jar, &card.code).await;

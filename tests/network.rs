@@ -52,10 +52,12 @@ async fn call_across(netns: &Netns, engine: Engine, grace: u64) -> (TestApp, Bro
 
 /// (rejoins, end reason) of each of the relative's stays.
 async fn relative_stays(app: &TestApp) -> Vec<(i64, Option<String>)> {
-    sqlx::query_as("SELECT rejoins, end_reason FROM visit_log WHERE role = 'relative' ORDER BY id")
-        .fetch_all(&app.db())
-        .await
-        .expect("the visit log")
+    visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT rejoins, end_reason FROM visit_log WHERE role = 'relative' ORDER BY id"
+    )
+    .fetch_all(&mut *c)
+    .await)
+    .expect("the visit log")
 }
 
 async fn five_second_cut(engine: Engine) {
@@ -245,16 +247,15 @@ async fn a_server_killed_and_started_again_mid_call_does_not_stop_the_media() {
     let _server = ServerProcess::start_bound("", &data, &bind, &flags).await;
 
     // Both pages rejoin by themselves and take their stays back.
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", data.join("visitas.db").display()))
-        .await
-        .unwrap();
+    let db = helpers::open_database_of(&data).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let stays: Vec<(String, Option<i64>, i64)> =
-            sqlx::query_as("SELECT role, left_at, rejoins FROM visit_log ORDER BY id")
-                .fetch_all(&db)
-                .await
-                .unwrap();
+        let stays: Vec<(String, Option<i64>, i64)> = visitas::sql!(&db, |c| sqlx::query_as(
+            "SELECT role, left_at, rejoins FROM visit_log ORDER BY id"
+        )
+        .fetch_all(&mut *c)
+        .await)
+        .unwrap();
         if stays == vec![("patient".into(), None, 1), ("relative".into(), None, 1)] {
             break;
         }

@@ -143,11 +143,11 @@ async fn discharge_closes_open_rooms_and_refuses_new_ones() {
     assert_eq!(refused.status(), StatusCode::CONFLICT);
     assert!(text(refused).await.contains("dado de alta"));
     assert_eq!(app.count("rooms").await, 2);
-    let (audited,): (i64,) = sqlx::query_as(
+    let (audited,): (i64,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
         "SELECT COUNT(*) FROM audit_events WHERE action IN ('patient.discharge', 'room.close')",
     )
-    .fetch_one(&app.db())
-    .await
+    .fetch_one(&mut *c)
+    .await)
     .unwrap();
     assert_eq!(
         audited, 3,

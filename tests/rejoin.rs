@@ -32,11 +32,11 @@ async fn join(socket: &mut SocketClient, session: &str, resume: bool) -> Value {
 
 /// (left_at, end_reason, rejoins) of every relative's stay, oldest first.
 async fn relative_stays(app: &TestApp) -> Vec<(Option<i64>, Option<String>, i64)> {
-    sqlx::query_as(
+    visitas::sql!(&app.db(), |c| sqlx::query_as(
         "SELECT left_at, end_reason, rejoins FROM visit_log WHERE role = 'relative' ORDER BY id",
     )
-    .fetch_all(&app.db())
-    .await
+    .fetch_all(&mut *c)
+    .await)
     .expect("the visit log")
 }
 
@@ -166,11 +166,12 @@ async fn a_server_restart_does_not_end_the_visit() {
         .expect("told");
     assert_eq!(joined["id"], lola);
 
-    let stays: Vec<(String, Option<i64>, i64)> =
-        sqlx::query_as("SELECT role, left_at, rejoins FROM visit_log ORDER BY id")
-            .fetch_all(&app.db())
-            .await
-            .unwrap();
+    let stays: Vec<(String, Option<i64>, i64)> = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT role, left_at, rejoins FROM visit_log ORDER BY id"
+    )
+    .fetch_all(&mut *c)
+    .await)
+    .unwrap();
     assert_eq!(
         stays,
         vec![("patient".into(), None, 1), ("relative".into(), None, 1)],

@@ -135,16 +135,20 @@ async fn a_visit_inside_visiting_hours_is_booked_with_an_invite_for_each_relativ
     .await;
 
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let (starts, ends): (i64, i64) = sqlx::query_as("SELECT starts_at, ends_at FROM visits")
-        .fetch_one(&app.db())
-        .await
-        .unwrap();
+    let (starts, ends): (i64, i64) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT starts_at, ends_at FROM visits"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .unwrap();
     assert_eq!(starts, madrid_utc(day, 17, 30), "stored in UTC");
     assert_eq!(ends - starts, 45 * 60);
-    let windows: Vec<(i64, i64)> = sqlx::query_as("SELECT opens_at, expires_at FROM invites")
-        .fetch_all(&app.db())
-        .await
-        .unwrap();
+    let windows: Vec<(i64, i64)> = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT opens_at, expires_at FROM invites"
+    )
+    .fetch_all(&mut *c)
+    .await)
+    .unwrap();
     assert_eq!(windows.len(), 2, "one invite per relative");
     for (opens, expires) in windows {
         assert_eq!(opens, starts - 15 * 60, "opens 15 minutes before");
@@ -208,16 +212,19 @@ async fn an_override_books_outside_hours_and_is_audited_and_marked_on_the_desk()
         "\"other\" needs its explanation"
     );
 
-    let (reason,): (String,) = sqlx::query_as("SELECT override_reason FROM visits")
-        .fetch_one(&app.db())
-        .await
-        .unwrap();
+    let (reason,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT override_reason FROM visits"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .unwrap();
     assert_eq!(reason, "end-of-life");
-    let (detail,): (String,) =
-        sqlx::query_as("SELECT detail FROM audit_events WHERE action = 'visit.schedule_override'")
-            .fetch_one(&app.db())
-            .await
-            .unwrap();
+    let (detail,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT detail FROM audit_events WHERE action = 'visit.schedule_override'"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .unwrap();
     assert_eq!(detail, "end-of-life");
     let desk = text(app.get(&format!("/desk?date={day}")).await).await;
     assert!(
@@ -442,11 +449,11 @@ async fn a_repeat_books_each_day_alone_and_lists_the_days_it_could_not_book() {
     assert_eq!(series, 1);
     assert_eq!(app.count("visits").await, 5);
     // Each day changes alone.
-    let (one,): (String,) = sqlx::query_as(
+    let (one,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
         "SELECT id FROM visits WHERE series_id IS NOT NULL ORDER BY starts_at LIMIT 1",
     )
-    .fetch_one(&app.db())
-    .await
+    .fetch_one(&mut *c)
+    .await)
     .unwrap();
     let cancelled = app
         .post(&format!("/visits/{one}/cancel"), &[("reason", "Prueba")])
@@ -604,13 +611,14 @@ async fn visits_on_the_days_clocks_change_keep_their_wall_clock_times() {
         assert_eq!(response.status(), StatusCode::OK, "month {month}");
         for day in [before, change, change + chrono::Duration::days(1)] {
             let at = madrid_utc(day, 16, 0);
-            let found: i64 =
-                sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM visits WHERE starts_at = $1")
-                    .bind(at)
-                    .fetch_one(&app.db())
-                    .await
-                    .unwrap()
-                    .0;
+            let found: i64 = visitas::sql!(&app.db(), |c| sqlx::query_as::<_, (i64,)>(
+                "SELECT COUNT(*) FROM visits WHERE starts_at = $1"
+            )
+            .bind(at)
+            .fetch_one(&mut *c)
+            .await)
+            .unwrap()
+            .0;
             assert_eq!(found, 1, "one visit at 16:00 on {day}");
             let desk = text(app.get(&format!("/desk?date={day}")).await).await;
             assert_eq!(
@@ -634,13 +642,14 @@ async fn visits_on_the_days_clocks_change_keep_their_wall_clock_times() {
         .earliest()
         .unwrap()
         .timestamp();
-    let found: i64 =
-        sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM visits WHERE starts_at = $1")
-            .bind(first_half_past_two)
-            .fetch_one(&app.db())
-            .await
-            .unwrap()
-            .0;
+    let found: i64 = visitas::sql!(&app.db(), |c| sqlx::query_as::<_, (i64,)>(
+        "SELECT COUNT(*) FROM visits WHERE starts_at = $1"
+    )
+    .bind(first_half_past_two)
+    .fetch_one(&mut *c)
+    .await)
+    .unwrap()
+    .0;
     assert_eq!(found, 1);
 }
 
@@ -654,10 +663,12 @@ async fn the_hospital_s_zone_rules_even_when_the_machine_is_elsewhere() {
 
     book(&app, &w, day, "11:30", "30").await;
 
-    let (starts,): (i64,) = sqlx::query_as("SELECT starts_at FROM visits")
-        .fetch_one(&app.db())
-        .await
-        .unwrap();
+    let (starts,): (i64,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT starts_at FROM visits"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .unwrap();
     let expected = auckland
         .from_local_datetime(&day.and_hms_opt(11, 30, 0).unwrap())
         .earliest()
@@ -948,11 +959,12 @@ async fn a_cancelled_visit_tells_the_relative_and_refuses_them() {
     let opened = app.get_with(&device, &TestApp::invite_path(&card)).await;
     assert_eq!(opened.status(), StatusCode::GONE);
     assert!(text(opened).await.contains("ha sido anulada"));
-    let (reason,): (String,) =
-        sqlx::query_as("SELECT detail FROM audit_events WHERE action = 'visit.cancel'")
-            .fetch_one(&app.db())
-            .await
-            .unwrap();
+    let (reason,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT detail FROM audit_events WHERE action = 'visit.cancel'"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .unwrap();
     assert_eq!(reason, "Prueba diagnóstica");
     let again = app
         .post(
@@ -968,13 +980,15 @@ async fn a_nurse_of_one_ward_reaches_nothing_of_another_and_each_refusal_is_audi
     let app = madrid_app().await;
     let w = ward_with(&app, "00:00-24:00", 4).await;
     let visit = book(&app, &w, madrid_day(2), "12:00", "30").await;
-    let (invite,): (String,) = sqlx::query_as("SELECT id FROM invites")
-        .fetch_one(&app.db())
-        .await
+    let (invite,): (String,) =
+        visitas::sql!(&app.db(), |c| sqlx::query_as("SELECT id FROM invites")
+            .fetch_one(&mut *c)
+            .await)
         .unwrap();
-    let (room,): (String,) = sqlx::query_as("SELECT room_id FROM visits")
-        .fetch_one(&app.db())
-        .await
+    let (room,): (String,) =
+        visitas::sql!(&app.db(), |c| sqlx::query_as("SELECT room_id FROM visits")
+            .fetch_one(&mut *c)
+            .await)
         .unwrap();
     // Bea works in another ward.
     let bea = app.create_staff(Role::Nurse, "nurse.bea").await;
@@ -1028,12 +1042,12 @@ async fn a_nurse_of_one_ward_reaches_nothing_of_another_and_each_refusal_is_audi
     .await;
     assert!(!desk.contains(&visit), "nor on her desk");
 
-    let (refusals,): (i64,) = sqlx::query_as(
+    let (refusals,): (i64,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
         "SELECT COUNT(*) FROM audit_events WHERE action = 'access.refused' AND actor_id = $1",
     )
     .bind(&bea)
-    .fetch_one(&app.db())
-    .await
+    .fetch_one(&mut *c)
+    .await)
     .unwrap();
     assert_eq!(
         refusals,
@@ -1122,11 +1136,13 @@ async fn the_visit_log_groups_each_visit_with_its_stays_and_shows_missed_ones() 
     let w = ward_with(&app, "00:00-24:00", 4).await;
     // A visit that happened: the bedside and the relative in the call, then ended by the nurse.
     let held = app.visit_now(&w.patient, &[&w.relative]).await;
-    let (room,): (String,) = sqlx::query_as("SELECT room_id FROM visits WHERE id = $1")
-        .bind(&held)
-        .fetch_one(&app.db())
-        .await
-        .unwrap();
+    let (room,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT room_id FROM visits WHERE id = $1"
+    )
+    .bind(&held)
+    .fetch_one(&mut *c)
+    .await)
+    .unwrap();
     let ticket = app
         .ticket_with(&app.client, &format!("/rooms/{room}/ticket?as=patient"))
         .await;
@@ -1225,10 +1241,12 @@ async fn visit_now_outside_the_hours_needs_an_override_and_records_it() {
         )
         .await;
     assert_eq!(started.status(), StatusCode::SEE_OTHER);
-    let (reason,): (String,) = sqlx::query_as("SELECT override_reason FROM visits")
-        .fetch_one(&app.db())
-        .await
-        .unwrap();
+    let (reason,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT override_reason FROM visits"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .unwrap();
     assert_eq!(reason, "end-of-life");
 }
 
@@ -1236,11 +1254,14 @@ async fn visit_now_outside_the_hours_needs_an_override_and_records_it() {
 async fn the_relatives_call_page_knows_whom_to_call_and_their_next_visit() {
     let app = madrid_app().await;
     let w = ward_with(&app, "00:00-24:00", 4).await;
-    sqlx::query("UPDATE wards SET phone = '+34 91 555 01 23' WHERE id = $1")
-        .bind(&w.ward)
-        .execute(&app.db())
-        .await
-        .unwrap();
+    visitas::sql!(&app.db(), |c| sqlx::query(
+        "UPDATE wards SET phone = '+34 91 555 01 23' WHERE id = $1"
+    )
+    .bind(&w.ward)
+    .execute(&mut *c)
+    .await
+    .map(|done| done.rows_affected()))
+    .unwrap();
     let day = madrid_day(3);
     book(&app, &w, day, "12:00", "30").await;
     let now = app.visit_now(&w.patient, &[&w.relative]).await;

@@ -261,11 +261,10 @@ async fn joins_and_leaves_are_written_to_the_visit_log() {
 
     let deadline = tokio::time::Instant::now() + SOON;
     loop {
-        let rows: Vec<VisitLogRow> = sqlx::query_as(
+        let rows: Vec<VisitLogRow> = visitas::sql!(&app.db(), |c| sqlx::query_as(
             "SELECT role, display_name, staff_id, invite_id, joined_at, left_at, end_reason FROM visit_log ORDER BY id",
         )
-        .fetch_all(&app.db())
-        .await
+        .fetch_all(&mut *c).await)
         .unwrap();
         if rows.iter().all(|r| r.5.is_some()) {
             assert_eq!(rows.len(), 2);
@@ -344,11 +343,12 @@ async fn a_second_socket_of_the_same_person_takes_their_place_instead_of_filling
         Some(json!({ "reason": "replaced" }))
     );
     assert!(before.is_closed_within(SOON).await);
-    let stays: Vec<(Option<i64>, i64)> =
-        sqlx::query_as("SELECT left_at, rejoins FROM visit_log WHERE role = 'relative'")
-            .fetch_all(&app.db())
-            .await
-            .unwrap();
+    let stays: Vec<(Option<i64>, i64)> = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT left_at, rejoins FROM visit_log WHERE role = 'relative'"
+    )
+    .fetch_all(&mut *c)
+    .await)
+    .unwrap();
     assert_eq!(stays, vec![(None, 1)], "one open stay with one rejoin");
 }
 

@@ -20,18 +20,21 @@ const SOON: Duration = Duration::from_secs(5);
 /// A relative of the room's patient, with a visit started now that does not let them in on
 /// arrival: their invite id and their connected, not yet joined, socket.
 async fn waiting_relative(app: &TestApp, room: &str, name: &str) -> (String, SocketClient) {
-    let (patient,): (String,) = sqlx::query_as("SELECT patient_id FROM rooms WHERE id = $1")
-        .bind(room)
-        .fetch_one(&app.db())
-        .await
-        .expect("a test step");
+    let (patient,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT patient_id FROM rooms WHERE id = $1"
+    )
+    .bind(room)
+    .fetch_one(&mut *c)
+    .await)
+    .expect("a test step");
     let relative = app.authorise(&patient, name, "en").await;
-    let running: Option<(String,)> = sqlx::query_as(
+    let running: Option<(String,)> = visitas::sql!(&app.db(), |c| {
+        sqlx::query_as(
         "SELECT id FROM visits WHERE room_id = $1 AND cancelled_at IS NULL AND ended_at IS NULL",
     )
     .bind(room)
-    .fetch_optional(&app.db())
-    .await
+    .fetch_optional(&mut *c).await
+    })
     .expect("a test step");
     let visit = match running {
         Some((visit,)) => {
@@ -49,13 +52,14 @@ async fn waiting_relative(app: &TestApp, room: &str, name: &str) -> (String, Soc
     let card = app.card_of(&visit, &relative).await;
     let (device, _) = app.admitted_relative(&card).await;
     let ticket = app.ticket_with(&device, "/visit/ticket").await;
-    let (invite,): (String,) =
-        sqlx::query_as("SELECT id FROM invites WHERE visit_id = $1 AND relative_id = $2")
-            .bind(&visit)
-            .bind(&relative)
-            .fetch_one(&app.db())
-            .await
-            .expect("a test step");
+    let (invite,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT id FROM invites WHERE visit_id = $1 AND relative_id = $2"
+    )
+    .bind(&visit)
+    .bind(&relative)
+    .fetch_one(&mut *c)
+    .await)
+    .expect("a test step");
     (invite, with_ticket(app, &ticket, None).await)
 }
 
@@ -71,20 +75,24 @@ async fn join_with_check(socket: &mut SocketClient) -> Value {
 }
 
 async fn audit_count(app: &TestApp, action: &str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE action = $1")
-        .bind(action)
-        .fetch_one(&app.db())
-        .await
-        .expect("a test step");
+    let (n,): (i64,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT COUNT(*) FROM audit_events WHERE action = $1"
+    )
+    .bind(action)
+    .fetch_one(&mut *c)
+    .await)
+    .expect("a test step");
     n
 }
 
 async fn admissions(app: &TestApp, invite: &str) -> Vec<(String, Option<String>)> {
-    sqlx::query_as("SELECT how, admitted_by FROM admissions WHERE invite_id = $1")
-        .bind(invite)
-        .fetch_all(&app.db())
-        .await
-        .expect("a test step")
+    visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT how, admitted_by FROM admissions WHERE invite_id = $1"
+    )
+    .bind(invite)
+    .fetch_all(&mut *c)
+    .await)
+    .expect("a test step")
 }
 
 #[tokio::test]
@@ -148,10 +156,12 @@ async fn the_nurse_admits_and_the_relative_is_in_the_call_at_once_and_stays_admi
         .await
         .expect("told");
     assert_eq!(joined["name"], json!("Marta"));
-    let staff: (String,) = sqlx::query_as("SELECT id FROM staff WHERE role = 'nurse'")
-        .fetch_one(&app.db())
-        .await
-        .expect("a test step");
+    let staff: (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT id FROM staff WHERE role = 'nurse'"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .expect("a test step");
     assert_eq!(
         admissions(&app, &invite).await,
         vec![("nurse".to_string(), Some(staff.0))]
@@ -176,12 +186,13 @@ async fn the_nurse_admits_and_the_relative_is_in_the_call_at_once_and_stays_admi
 
 /// A fresh device of the relative holding `invite`, past the code.
 async fn relative_device_for(app: &TestApp, invite: &str) -> (Client, Arc<Jar>) {
-    let (visit, relative): (String, String) =
-        sqlx::query_as("SELECT visit_id, relative_id FROM invites WHERE id = $1")
-            .bind(invite)
-            .fetch_one(&app.db())
-            .await
-            .expect("a test step");
+    let (visit, relative): (String, String) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT visit_id, relative_id FROM invites WHERE id = $1"
+    )
+    .bind(invite)
+    .fetch_one(&mut *c)
+    .await)
+    .expect("a test step");
     let card = app.card_of(&visit, &relative).await;
     app.admitted_relative(&card).await
 }
@@ -254,11 +265,12 @@ async fn not_now_shows_the_chosen_message_and_a_made_up_one_is_refused() {
     assert_eq!(good.status(), StatusCode::SEE_OTHER);
     let told = relative.expect_event("not-now", SOON).await.expect("told");
     assert_eq!(told, json!({ "message": "resting" }));
-    let details: Vec<(Option<String>,)> =
-        sqlx::query_as("SELECT detail FROM audit_events WHERE action = 'visit.not_now'")
-            .fetch_all(&app.db())
-            .await
-            .expect("a test step");
+    let details: Vec<(Option<String>,)> = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT detail FROM audit_events WHERE action = 'visit.not_now'"
+    )
+    .fetch_all(&mut *c)
+    .await)
+    .expect("a test step");
     assert_eq!(details, vec![(Some("resting".to_string()),)]);
     let panel = text(app.get("/desk/waiting").await).await;
     assert!(panel.contains("data-told"), "the desk shows what was said");
@@ -285,11 +297,13 @@ async fn sending_away_ends_the_invite_with_the_reason_on_their_screen() {
         json!({ "reason": "sent-away", "message": "not-today" })
     );
     assert!(relative.is_closed_within(SOON).await);
-    let (revoked,): (Option<i64>,) = sqlx::query_as("SELECT revoked_at FROM invites WHERE id = $1")
-        .bind(&invite)
-        .fetch_one(&app.db())
-        .await
-        .expect("a test step");
+    let (revoked,): (Option<i64>,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT revoked_at FROM invites WHERE id = $1"
+    )
+    .bind(&invite)
+    .fetch_one(&mut *c)
+    .await)
+    .expect("a test step");
     assert!(revoked.is_some());
     assert_eq!(audit_count(&app, "visit.send_away").await, 1);
 }
@@ -352,11 +366,13 @@ async fn tablet(app: &TestApp) -> (Client, Arc<Jar>, String) {
 }
 
 async fn patient_of(app: &TestApp, room: &str) -> String {
-    let (patient,): (String,) = sqlx::query_as("SELECT patient_id FROM rooms WHERE id = $1")
-        .bind(room)
-        .fetch_one(&app.db())
-        .await
-        .expect("a test step");
+    let (patient,): (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT patient_id FROM rooms WHERE id = $1"
+    )
+    .bind(room)
+    .fetch_one(&mut *c)
+    .await)
+    .expect("a test step");
     patient
 }
 
@@ -387,11 +403,12 @@ async fn a_pairing_code_works_once_expires_and_wrong_codes_are_throttled() {
     assert_eq!(pair(code).await, StatusCode::BAD_REQUEST, "used up");
 
     let (_, _, stale) = tablet(&app).await;
-    sqlx::query(
+    visitas::sql!(&app.db(), |c| sqlx::query(
         "UPDATE bedside_devices SET pairing_expires_at = 1 WHERE pairing_expires_at IS NOT NULL",
     )
-    .execute(&app.db())
+    .execute(&mut *c)
     .await
+    .map(|done| done.rows_affected()))
     .expect("a test step");
     assert_eq!(pair(stale).await, StatusCode::BAD_REQUEST, "expired");
     let (_, _, good) = tablet(&app).await;
@@ -403,11 +420,12 @@ async fn a_pairing_code_works_once_expires_and_wrong_codes_are_throttled() {
         StatusCode::TOO_MANY_REQUESTS,
         "the fifth wrong code holds the nurse back, even before a right one"
     );
-    let (paired,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM bedside_devices WHERE paired_at IS NOT NULL")
-            .fetch_one(&app.db())
-            .await
-            .expect("a test step");
+    let (paired,): (i64,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT COUNT(*) FROM bedside_devices WHERE paired_at IS NOT NULL"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .expect("a test step");
     assert_eq!(paired, 1);
     assert_eq!(audit_count(&app, "device.pair").await, 1);
     assert_eq!(audit_count(&app, "device.pair_refused").await, 6);
@@ -499,11 +517,12 @@ async fn an_admitted_relative_rings_the_bedside_and_unpairing_cuts_it_within_two
         .await
         .expect("the patient is in");
 
-    let device: (String,) =
-        sqlx::query_as("SELECT id FROM bedside_devices WHERE paired_at IS NOT NULL")
-            .fetch_one(&app.db())
-            .await
-            .expect("a test step");
+    let device: (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT id FROM bedside_devices WHERE paired_at IS NOT NULL"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .expect("a test step");
     let unpaired_at = Instant::now();
     let response = app
         .post(
@@ -548,10 +567,13 @@ async fn a_ward_that_admits_by_itself_lets_relatives_in_when_the_bedside_is_read
     app.logged_in_nurse().await;
     let patient = app.register_patient("Ana", "").await;
     let room = app.create_room(&patient).await;
-    sqlx::query("UPDATE wards SET auto_admit = 1")
-        .execute(&app.db())
-        .await
-        .expect("a test step");
+    visitas::sql!(&app.db(), |c| sqlx::query(
+        "UPDATE wards SET auto_admit = TRUE"
+    )
+    .execute(&mut *c)
+    .await
+    .map(|done| done.rows_affected()))
+    .expect("a test step");
     let (invite, mut relative) = waiting_relative(&app, &room, "Marta").await;
     let ack = join_with_check(&mut relative).await;
     assert_eq!(ack["waiting"], json!(true), "no bedside yet: they wait");
@@ -568,11 +590,12 @@ async fn a_ward_that_admits_by_itself_lets_relatives_in_when_the_bedside_is_read
         vec![("auto".to_string(), None)]
     );
     standby.expect_event("incoming", SOON).await.expect("rung");
-    let details: Vec<(Option<String>,)> =
-        sqlx::query_as("SELECT detail FROM audit_events WHERE action = 'visit.admit'")
-            .fetch_all(&app.db())
-            .await
-            .expect("a test step");
+    let details: Vec<(Option<String>,)> = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT detail FROM audit_events WHERE action = 'visit.admit'"
+    )
+    .fetch_all(&mut *c)
+    .await)
+    .expect("a test step");
     assert_eq!(details, vec![(Some("auto".to_string()),)]);
 }
 
@@ -593,31 +616,34 @@ async fn discharge_unpairs_the_bedside_and_so_does_a_month_unseen() {
 
     assert_eq!(discharged.status(), StatusCode::SEE_OTHER);
     assert!(standby.connection_ends_within(Duration::from_secs(2)).await);
-    let reasons: Vec<(Option<String>,)> =
-        sqlx::query_as("SELECT unpair_reason FROM bedside_devices WHERE patient_id = $1")
-            .bind(&patient)
-            .fetch_all(&app.db())
-            .await
-            .unwrap();
+    let reasons: Vec<(Option<String>,)> = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT unpair_reason FROM bedside_devices WHERE patient_id = $1"
+    )
+    .bind(&patient)
+    .fetch_all(&mut *c)
+    .await)
+    .unwrap();
     assert_eq!(reasons, vec![(Some("discharge".to_string()),)]);
 
     // The other tablet, not seen for 31 days.
-    sqlx::query(
+    visitas::sql!(&app.db(), |c| sqlx::query(
         "UPDATE bedside_devices SET last_seen_at = last_seen_at - 31 * 86400 WHERE patient_id = $1",
     )
     .bind(&other)
-    .execute(&app.db())
+    .execute(&mut *c)
     .await
+    .map(|done| done.rows_affected()))
     .unwrap();
     let state = &app.server.as_ref().unwrap().state;
     let unpaired = visitas::actions::unpair_unseen(state, 30).await.unwrap();
     assert_eq!(unpaired, 1);
-    let (reason,): (Option<String>,) =
-        sqlx::query_as("SELECT unpair_reason FROM bedside_devices WHERE patient_id = $1")
-            .bind(&other)
-            .fetch_one(&app.db())
-            .await
-            .unwrap();
+    let (reason,): (Option<String>,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT unpair_reason FROM bedside_devices WHERE patient_id = $1"
+    )
+    .bind(&other)
+    .fetch_one(&mut *c)
+    .await)
+    .unwrap();
     assert_eq!(reason.as_deref(), Some("unseen"));
     assert_eq!(audit_count(&app, "device.unpair").await, 2);
 }
@@ -637,12 +663,13 @@ async fn the_nurse_chooses_how_the_bedside_answers_and_a_made_up_choice_changes_
         )
         .await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
-    let unchanged: (String, bool) =
-        sqlx::query_as("SELECT bedside_answer, camera_off_at_start FROM patients WHERE id = $1")
-            .bind(&patient)
-            .fetch_one(&app.db())
-            .await
-            .unwrap();
+    let unchanged: (String, bool) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT bedside_answer, camera_off_at_start FROM patients WHERE id = $1"
+    )
+    .bind(&patient)
+    .fetch_one(&mut *c)
+    .await)
+    .unwrap();
     assert_eq!(unchanged, ("auto".to_string(), false));
 
     let good = app
@@ -667,14 +694,14 @@ async fn the_qr_code_opens_a_pairing_page_for_the_nurses_own_patients_only() {
     let patient = app.register_patient("Ana", "").await;
     let (tablet_client, _, code) = tablet(&app).await;
     let other_ward = app.ward("Pediatría", "00:00-24:00").await;
-    let stranger: (String,) = sqlx::query_as(
+    let stranger: (String,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
         "INSERT INTO patients (id, display_name, ward_id, bed, created_at, created_by)
          SELECT 'zzzzzzzzzzzzzzzzzzzzzz', 'Luis', $1, '1', 0, id FROM staff LIMIT 1
          RETURNING id",
     )
     .bind(&other_ward)
-    .fetch_one(&app.db())
-    .await
+    .fetch_one(&mut *c)
+    .await)
     .unwrap();
 
     let page = text(app.get(&format!("/pair?code={code}")).await).await;
@@ -758,16 +785,22 @@ async fn the_ward_admits_by_itself_only_while_its_setting_is_on() {
     app.logged_in_nurse().await;
     let patient = app.register_patient("Ana", "").await;
     let room = app.create_room(&patient).await;
-    sqlx::query("UPDATE wards SET auto_admit = 1")
-        .execute(&app.db())
-        .await
-        .unwrap();
+    visitas::sql!(&app.db(), |c| sqlx::query(
+        "UPDATE wards SET auto_admit = TRUE"
+    )
+    .execute(&mut *c)
+    .await
+    .map(|done| done.rows_affected()))
+    .unwrap();
     let (invite, mut relative) = waiting_relative(&app, &room, "Marta").await;
     join_with_check(&mut relative).await;
-    sqlx::query("UPDATE wards SET auto_admit = 0")
-        .execute(&app.db())
-        .await
-        .unwrap();
+    visitas::sql!(&app.db(), |c| sqlx::query(
+        "UPDATE wards SET auto_admit = FALSE"
+    )
+    .execute(&mut *c)
+    .await
+    .map(|done| done.rows_affected()))
+    .unwrap();
 
     let (_client, _standby) = standing_bedside(&app, &room).await;
 
@@ -787,11 +820,12 @@ async fn one_address_cannot_hoard_pairing_codes() {
     let refused = app.post_with(&client, &jar, "/bedside/pairing", &[]).await;
 
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-    let (pending,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM bedside_devices WHERE pairing_expires_at IS NOT NULL")
-            .fetch_one(&app.db())
-            .await
-            .unwrap();
+    let (pending,): (i64,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT COUNT(*) FROM bedside_devices WHERE pairing_expires_at IS NOT NULL"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .unwrap();
     assert_eq!(pending, visitas::actions::MAX_CODES_PER_ADDRESS);
 }
 
@@ -823,12 +857,13 @@ async fn an_administrator_sets_the_wards_bedside_settings_on_its_form() {
     let settings = |app: &TestApp, ward: String| {
         let db = app.db();
         async move {
-            let row: (bool, bool) =
-                sqlx::query_as("SELECT auto_admit, bedside_shows_name FROM wards WHERE id = $1")
-                    .bind(ward)
-                    .fetch_one(&db)
-                    .await
-                    .expect("the ward");
+            let row: (bool, bool) = visitas::sql!(&db, |c| sqlx::query_as(
+                "SELECT auto_admit, bedside_shows_name FROM wards WHERE id = $1"
+            )
+            .bind(ward)
+            .fetch_one(&mut *c)
+            .await)
+            .expect("the ward");
             row
         }
     };

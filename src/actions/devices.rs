@@ -2,8 +2,6 @@
 //! unpairing (by a nurse, on discharge or transfer, or when unseen too long), and the patient's
 //! bedside settings.
 
-use sqlx::SqliteConnection;
-
 use crate::{
     auth::secret::ServerSecret,
     db::{self, devices::Device},
@@ -62,7 +60,7 @@ pub async fn start_pairing(
         None => {
             let id = RandomId::new().to_string();
             let token = random_token(32);
-            db::devices::create(&mut *tx, &id, &sha256_hex(&token), now).await?;
+            db::devices::create(&mut tx, &id, &sha256_hex(&token), now).await?;
             (id, Some(token))
         }
     };
@@ -171,19 +169,26 @@ async fn refuse(
 /// Unpairs the patient's devices but `keep`, with their audit rows, inside the caller's
 /// transaction; the ids, whose sockets the caller ends after the commit ([`end_devices`]).
 pub(super) async fn unpair_in(
-    conn: &mut SqliteConnection,
+    conn: impl Into<crate::db::Handle<'_>>,
     patient_id: &str,
     keep: Option<&str>,
     by: Option<&StaffMember>,
     reason: UnpairReason,
 ) -> Result<Vec<String>, AppError> {
+    let mut conn = conn.into();
     let by_id = by.map(|s| s.id.as_str());
-    let ids =
-        db::devices::unpair_patient(conn, patient_id, keep, by_id, reason.as_str(), db::now())
-            .await?;
+    let ids = db::devices::unpair_patient(
+        &mut conn,
+        patient_id,
+        keep,
+        by_id,
+        reason.as_str(),
+        db::now(),
+    )
+    .await?;
     for id in &ids {
         db::audit::record_detail(
-            conn,
+            &mut conn,
             by_id,
             AuditAction::DeviceUnpair,
             Some(id),

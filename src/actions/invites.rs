@@ -1,8 +1,6 @@
 //! Invites: one per relative of a visit, revoking one, a relative's right code, and reading a
 //! card's secrets back for printing it again.
 
-use sqlx::SqliteConnection;
-
 use crate::{
     auth::{access_code::code_hash, secret::ServerSecret},
     db::{self, relatives::Relative},
@@ -34,11 +32,12 @@ pub(super) struct InviteFor<'a> {
 /// Creates the invite of one relative to a visit, inside the caller's transaction. `None` when
 /// the room closed.
 pub(super) async fn issue_invite(
-    conn: &mut SqliteConnection,
+    conn: impl Into<crate::db::Handle<'_>>,
     secret: &ServerSecret,
     by: &StaffMember,
     target: &InviteFor<'_>,
 ) -> Result<Option<String>, AppError> {
+    let mut conn = conn.into();
     let InviteFor {
         room_id,
         visit_id,
@@ -71,11 +70,11 @@ pub(super) async fn issue_invite(
         opens_at: span.start - early_secs,
         sealed_secrets: &sealed,
     };
-    if !db::invites::create(conn, &new).await? {
+    if !db::invites::create(&mut conn, &new).await? {
         return Ok(None);
     }
     db::audit::record(
-        conn,
+        &mut conn,
         Some(&by.id),
         AuditAction::InviteCreate,
         Some(id.as_str()),
@@ -136,7 +135,7 @@ pub async fn accept_code(state: &AppState, invite_id: &str) -> Result<(), AppErr
         Some(invite_id),
     )
     .await?;
-    db::invites::mark_opened(&mut *conn, invite_id).await?;
+    db::invites::mark_opened(&mut conn, invite_id).await?;
     state.caches.desk.bump();
     Ok(())
 }

@@ -1,8 +1,6 @@
 //! Staff accounts: creating one (the one way used by the setup link, the staff page and
 //! `visitas admin create`), deactivating one, and recording a login.
 
-use sqlx::SqlitePool;
-
 use crate::{
     auth::{Passwords, password::check_new_password},
     db::{self, StorageFailure},
@@ -62,7 +60,7 @@ impl From<CreateStaffError> for AppError {
 /// Validates and stores a new account, with its audit row in the same transaction. With
 /// `setup_token`, the token is consumed in that transaction too, so a link creates one account.
 pub async fn create_staff(
-    pool: &SqlitePool,
+    pool: &crate::db::Pool,
     passwords: &Passwords,
     min_password_chars: usize,
     input: AccountInput<'_>,
@@ -147,12 +145,12 @@ pub async fn deactivate_staff(
         return Err(AppError::conflict(|t| t.err_self_deactivate));
     }
     let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
-    let target = db::staff::find_by_id(&mut *tx, staff_id)
+    let target = db::staff::find_by_id(&mut tx, staff_id)
         .await?
         .ok_or_else(AppError::not_found)?;
     if target.role() == Role::Admin
         && target.active
-        && db::staff::active_admins(&mut *tx).await? <= 1
+        && db::staff::active_admins(&mut tx).await? <= 1
     {
         return Err(AppError::conflict(|t| t.err_last_admin));
     }
@@ -248,11 +246,11 @@ pub async fn update_staff(
         return Ok(Err(invalid));
     };
     let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
-    let current = db::staff::find_by_id(&mut *tx, staff_id)
+    let current = db::staff::find_by_id(&mut tx, staff_id)
         .await?
         .ok_or_else(AppError::not_found)?;
     let demoted = current.role() == Role::Admin && role == Role::Nurse;
-    if demoted && current.active && db::staff::active_admins(&mut *tx).await? <= 1 {
+    if demoted && current.active && db::staff::active_admins(&mut tx).await? <= 1 {
         return Ok(Err(vec![("role", FieldError::LastAdmin)]));
     }
     db::staff::update(&mut tx, staff_id, &name, role).await?;

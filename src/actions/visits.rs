@@ -5,7 +5,6 @@
 //! both get it.
 
 use chrono::{NaiveDate, NaiveTime};
-use sqlx::SqliteConnection;
 
 use super::{
     invites::{InviteFor, issue_invite},
@@ -106,7 +105,7 @@ fn check_request(
 /// Checks one visit's time against the ward's hours, the patient's other visits and the ward's
 /// limit. `except` is the visit being moved.
 async fn check_span(
-    conn: &mut SqliteConnection,
+    conn: impl Into<crate::db::Handle<'_>>,
     zone: HospitalZone,
     rules: &WardRules,
     patient_id: &str,
@@ -114,16 +113,17 @@ async fn check_span(
     overridden: bool,
     except: Option<&str>,
 ) -> Result<Result<(), Refusal>, AppError> {
+    let mut conn = conn.into();
     if !overridden && !rules.hours.allows(zone, span) {
         return Ok(Err(Refusal::OutsideHours));
     }
-    let mine = db::visits::patient_spans(conn, patient_id, span, except).await?;
+    let mine = db::visits::patient_spans(&mut conn, patient_id, span, except).await?;
     if let Some(other) = mine.first() {
         return Ok(Err(Refusal::Overlap {
             other_start: other.start,
         }));
     }
-    let ward = db::visits::ward_spans(conn, &rules.ward.id, span, except).await?;
+    let ward = db::visits::ward_spans(&mut conn, &rules.ward.id, span, except).await?;
     if peak_with_one_more(span, &ward) > rules.ward.max_video_visits {
         return Ok(Err(Refusal::WardFull {
             max: rules.ward.max_video_visits,
@@ -143,21 +143,28 @@ fn span_at(zone: HospitalZone, date: NaiveDate, start: NaiveTime, minutes: i64) 
 
 /// The patient's open room, opened now when there is none.
 pub(super) async fn room_for(
-    conn: &mut SqliteConnection,
+    conn: impl Into<crate::db::Handle<'_>>,
     by: &StaffMember,
     patient_id: &str,
 ) -> Result<String, AppError> {
-    if let Some(room) = db::rooms::list_for_patient(&mut *conn, patient_id)
+    let mut conn = conn.into();
+    if let Some(room) = db::rooms::list_for_patient(&mut conn, patient_id)
         .await?
         .into_iter()
         .find(|r| r.is_open())
     {
         return Ok(room.id);
     }
-    let Some(room_id) = db::rooms::create(conn, patient_id, &by.id).await? else {
+    let Some(room_id) = db::rooms::create(&mut conn, patient_id, &by.id).await? else {
         return Err(AppError::conflict(|t| t.err_patient_discharged));
     };
-    db::audit::record(conn, Some(&by.id), AuditAction::RoomCreate, Some(&room_id)).await?;
+    db::audit::record(
+        &mut conn,
+        Some(&by.id),
+        AuditAction::RoomCreate,
+        Some(&room_id),
+    )
+    .await?;
     Ok(room_id)
 }
 
@@ -173,7 +180,7 @@ pub async fn schedule_visit(
     let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
     // Read again inside the write lock: a discharge, a "no visits" or a withdrawal that
     // committed since the form was read wins.
-    let Some(patient) = db::patients::find(&mut *tx, &request.patient.id).await? else {
+    let Some(patient) = db::patients::find(&mut tx, &request.patient.id).await? else {
         return Err(AppError::not_found());
     };
     let Some(rules) = all_rules.iter().find(|r| r.ward.id == patient.ward_id) else {
@@ -181,7 +188,7 @@ pub async fn schedule_visit(
     };
     let mut relatives = Vec::with_capacity(request.relatives.len());
     for relative in &request.relatives {
-        match db::relatives::find(&mut *tx, &relative.id).await? {
+        match db::relatives::find(&mut tx, &relative.id).await? {
             Some(fresh) if fresh.patient_id == patient.id => relatives.push(fresh),
             _ => return Err(AppError::not_found()),
         }
@@ -334,14 +341,14 @@ pub async fn reschedule_visit(
         return Ok(Err(Refusal::NonexistentTime));
     };
     let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
-    let Some(fresh) = db::visits::find(&mut *tx, &visit.id).await? else {
+    let Some(fresh) = db::visits::find(&mut tx, &visit.id).await? else {
         return Err(AppError::not_found());
     };
     let now = db::now();
     if !fresh.is_changeable(now) {
         return Ok(Err(Refusal::NotChangeable));
     }
-    let Some(patient) = db::patients::find(&mut *tx, &fresh.patient_id).await? else {
+    let Some(patient) = db::patients::find(&mut tx, &fresh.patient_id).await? else {
         return Err(AppError::not_found());
     };
     let Some(rules) = all_rules.iter().find(|r| r.ward.id == fresh.ward_id) else {
@@ -478,13 +485,13 @@ pub async fn add_relative_to_visit(
     relative_id: &str,
 ) -> Result<Result<(), Refusal>, AppError> {
     let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
-    let Some(visit) = db::visits::find(&mut *tx, visit_id).await? else {
+    let Some(visit) = db::visits::find(&mut tx, visit_id).await? else {
         return Err(AppError::not_found());
     };
     if !visit.is_changeable(db::now()) {
         return Ok(Err(Refusal::NotChangeable));
     }
-    let Some(relative) = db::relatives::find(&mut *tx, relative_id)
+    let Some(relative) = db::relatives::find(&mut tx, relative_id)
         .await?
         .filter(|r| r.patient_id == visit.patient_id)
     else {
@@ -493,7 +500,7 @@ pub async fn add_relative_to_visit(
     if !relative.is_authorised() {
         return Ok(Err(Refusal::RelativeWithdrawn(relative.display_name)));
     }
-    let invites = db::visits::invites_of(&mut *tx, visit_id).await?;
+    let invites = db::visits::invites_of(&mut tx, visit_id).await?;
     let active: Vec<_> = invites.iter().filter(|i| i.revoked_at.is_none()).collect();
     if active
         .iter()

@@ -27,15 +27,16 @@ pub async fn admit_relative(
 }
 
 async fn admit_in(
-    conn: &mut sqlx::SqliteConnection,
+    conn: impl Into<crate::db::Handle<'_>>,
     by: &StaffMember,
     invite_id: &str,
     how: AdmissionHow,
 ) -> Result<bool, AppError> {
-    let admitted = db::admissions::admit(conn, invite_id, how, Some(&by.id)).await?;
+    let mut conn = conn.into();
+    let admitted = db::admissions::admit(&mut conn, invite_id, how, Some(&by.id)).await?;
     if admitted {
         db::audit::record_detail(
-            conn,
+            &mut conn,
             Some(&by.id),
             AuditAction::VisitAdmit,
             Some(invite_id),

@@ -4,7 +4,6 @@
 //! the link token as SHA-256, the code as an HMAC ([`super::access_code`]).
 
 use serde::{Deserialize, Serialize};
-use sqlx::SqlitePool;
 use tower_sessions::Session;
 
 use super::{
@@ -38,7 +37,7 @@ pub struct InviteSession {
 }
 
 /// The invite an invite link names, if any.
-pub async fn invite_of_link(db: &SqlitePool, token: &str) -> sqlx::Result<Option<Invite>> {
+pub async fn invite_of_link(db: &crate::db::Pool, token: &str) -> sqlx::Result<Option<Invite>> {
     if token.len() > MAX_TOKEN_LEN {
         return Ok(None);
     }
@@ -86,7 +85,7 @@ pub enum CodeCheck {
 /// Checks a code against an invite. Both limits are reserved before the code is compared, so
 /// parallel guesses cannot slip past either.
 pub async fn check_code(
-    db: &SqlitePool,
+    db: &crate::db::Pool,
     secret: &ServerSecret,
     invite: &Invite,
     client: &str,
@@ -105,7 +104,7 @@ pub async fn check_code(
     };
     // One pool connection at a time, never two held at once: under a burst of requests, holding
     // one while waiting for another can exhaust the pool.
-    let reserved = db::invites::reserve_code_attempt(&mut *db.acquire().await?, &invite.id).await?;
+    let reserved = db::invites::reserve_code_attempt(db, &invite.id).await?;
     let Some(attempts) = reserved else {
         db::invites::forget_code_failure(db, slot).await?;
         return Ok(CodeCheck::Locked);
@@ -136,7 +135,7 @@ pub async fn check_code(
         });
     }
     db::invites::forget_code_failure(db, slot).await?;
-    if !db::invites::release_code_attempt(&mut *db.acquire().await?, &invite.id).await? {
+    if !db::invites::release_code_attempt(db, &invite.id).await? {
         return Ok(CodeCheck::Locked);
     }
     Ok(CodeCheck::Right)

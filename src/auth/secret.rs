@@ -44,6 +44,35 @@ impl ServerSecret {
         Ok(Self(key))
     }
 
+    /// Reads the key file given with `--secret-file` (shared by several nodes): it must exist,
+    /// hold a key, and be readable by its owner only.
+    pub fn load_shared(path: &Path) -> anyhow::Result<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = fs::metadata(path).with_context(|| {
+            format!("reading the secret key {} (--secret-file)", path.display())
+        })?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            anyhow::bail!(
+                "the secret key {} is readable by other users: chmod 600 it",
+                path.display()
+            );
+        }
+        let text = fs::read_to_string(path)
+            .with_context(|| format!("reading the secret key {}", path.display()))?;
+        Self::decode(text.trim()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} does not hold a 32-byte key in URL-safe base64",
+                path.display()
+            )
+        })
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let text = text.trim_end_matches('=');
+        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        Some(Self(bytes.try_into().ok()?))
+    }
+
     /// A key for tests and tools that need no persistence.
     pub fn random() -> Self {
         let mut key = [0u8; 32];

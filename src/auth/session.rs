@@ -6,7 +6,6 @@
 //! deactivating it ends its sessions at once.
 
 use serde::{Deserialize, Serialize};
-use sqlx::SqlitePool;
 use tower_sessions::Session;
 
 use crate::{cache::Caches, config::Config, db, domain::StaffMember, error::AppError};
@@ -48,7 +47,7 @@ pub async fn log_out(session: &Session) -> Result<(), AppError> {
 /// at the account (deactivated accounts are signed out here). Counts as activity.
 pub async fn current_staff(
     session: &Session,
-    db: &SqlitePool,
+    db: &crate::db::Pool,
     config: &Config,
     caches: &Caches,
 ) -> Result<StaffMember, AppError> {

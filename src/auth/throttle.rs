@@ -12,7 +12,6 @@
 
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use tokio::time::Instant;
 
 use crate::db::{self, throttle::Limits};
@@ -39,7 +38,7 @@ const WAIT_FOR_PENDING: Duration = Duration::from_secs(15);
 
 /// Reserves an attempt, or says how many minutes to wait.
 pub async fn begin_attempt(
-    pool: &SqlitePool,
+    pool: &crate::db::Pool,
     account: &str,
     client: &str,
 ) -> sqlx::Result<Result<Attempt, i64>> {
@@ -61,12 +60,12 @@ pub async fn begin_attempt(
 }
 
 /// The attempt succeeded: it does not count as a failure.
-pub async fn succeeded(pool: &SqlitePool, attempt: Attempt) -> sqlx::Result<()> {
+pub async fn succeeded(pool: &crate::db::Pool, attempt: Attempt) -> sqlx::Result<()> {
     db::throttle::forget_attempt(pool, attempt.0).await
 }
 
 /// The attempt failed: it counts from now on.
-pub async fn failed(pool: &SqlitePool, attempt: Attempt) -> sqlx::Result<()> {
+pub async fn failed(pool: &crate::db::Pool, attempt: Attempt) -> sqlx::Result<()> {
     db::throttle::confirm_failure(pool, attempt.0).await?;
     db::throttle::prune(pool).await
 }

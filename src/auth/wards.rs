@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use sqlx::SqlitePool;
-
 use crate::{cache::Caches, db, domain::StaffMember};
 
 /// The wards a staff member reaches.
@@ -21,7 +19,7 @@ impl WardAccess {
     /// What `staff` reaches, from the cache or the database.
     pub async fn of(
         staff: &StaffMember,
-        db: &SqlitePool,
+        db: &crate::db::Pool,
         caches: &Caches,
     ) -> sqlx::Result<WardAccess> {
         if staff.is_admin() {

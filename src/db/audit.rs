@@ -7,7 +7,9 @@
 //! whole chain and names the first row that does not match.
 
 use futures_util::TryStreamExt;
-use sqlx::{Connection, SqliteConnection, SqlitePool};
+use sqlx::Connection;
+
+use super::Handle;
 
 use crate::domain::{AuditAction, sha256_hex};
 
@@ -16,7 +18,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// Records that `actor` did `action` to `subject`.
 pub async fn record(
-    conn: &mut SqliteConnection,
+    conn: impl Into<Handle<'_>>,
     actor_id: Option<&str>,
     action: AuditAction,
     subject: Option<&str>,
@@ -30,60 +32,64 @@ pub async fn record(
 /// Inside the caller's transaction, or a transaction of its own on a bare connection: the row
 /// and the chain's end move together.
 pub async fn record_detail(
-    conn: &mut SqliteConnection,
+    conn: impl Into<Handle<'_>>,
     actor_id: Option<&str>,
     action: AuditAction,
     subject: Option<&str>,
     detail: Option<&str>,
 ) -> sqlx::Result<()> {
-    if conn.is_in_transaction() {
-        return append(conn, actor_id, action, subject, detail).await;
-    }
-    let mut tx = conn.begin().await?;
-    append(&mut tx, actor_id, action, subject, detail).await?;
-    tx.commit().await
+    crate::on_db!(conn, |conn| {
+        if conn.is_in_transaction() {
+            return append(conn, actor_id, action, subject, detail).await;
+        }
+        let mut tx = conn.begin().await?;
+        append(&mut *tx, actor_id, action, subject, detail).await?;
+        tx.commit().await
+    })
 }
 
 async fn append(
-    conn: &mut SqliteConnection,
+    conn: impl Into<Handle<'_>>,
     actor_id: Option<&str>,
     action: AuditAction,
     subject: Option<&str>,
     detail: Option<&str>,
 ) -> sqlx::Result<()> {
-    // Taking the chain's end first takes the write lock (SQLite) or the row's lock (PostgreSQL):
-    // the writers line up here, each gets the next id and its predecessor's hash.
-    let (id, previous): (i64, String) =
-        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-            .fetch_one(&mut *conn)
-            .await?;
-    let row = Row {
-        id,
-        at: super::now(),
-        actor_id: actor_id.map(str::to_string),
-        action: action.as_str().to_string(),
-        subject: subject.map(str::to_string),
-        detail: detail.map(str::to_string),
-    };
-    let hash = chain_hash(previous_or_genesis(&previous), &row);
-    sqlx::query(
-        "INSERT INTO audit_events (id, at, actor_id, action, subject, detail, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(row.id)
-    .bind(row.at)
-    .bind(&row.actor_id)
-    .bind(&row.action)
-    .bind(&row.subject)
-    .bind(&row.detail)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+    crate::on_db!(conn, |conn| {
+        // Taking the chain's end first takes the write lock (SQLite) or the row's lock (PostgreSQL):
+        // the writers line up here, each gets the next id and its predecessor's hash.
+        let (id, previous): (i64, String) =
+            sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+                .fetch_one(&mut *conn)
+                .await?;
+        let row = Row {
+            id,
+            at: super::now(),
+            actor_id: actor_id.map(str::to_string),
+            action: action.as_str().to_string(),
+            subject: subject.map(str::to_string),
+            detail: detail.map(str::to_string),
+        };
+        let hash = chain_hash(previous_or_genesis(&previous), &row);
+        sqlx::query(
+            "INSERT INTO audit_events (id, at, actor_id, action, subject, detail, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(row.id)
+        .bind(row.at)
+        .bind(&row.actor_id)
+        .bind(&row.action)
+        .bind(&row.subject)
+        .bind(&row.detail)
         .bind(&hash)
         .execute(&mut *conn)
         .await?;
-    Ok(())
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+            .bind(&hash)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    })
 }
 
 fn previous_or_genesis(previous: &str) -> &str {
@@ -122,46 +128,54 @@ pub fn chain_hash(previous: &str, row: &Row) -> String {
 
 /// Gives the rows written before the chain existed their hashes, in order, and the chain's end
 /// its hash. Run at every start; does nothing once they are sealed.
-pub async fn seal_older_rows(pool: &SqlitePool) -> sqlx::Result<u64> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let (unsealed,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE hash IS NULL")
-            .fetch_one(&mut *tx)
+pub async fn seal_older_rows(pool: impl Into<Handle<'_>>) -> sqlx::Result<u64> {
+    crate::on_db!(pool, |pool| {
+        use sqlx::Connection;
+        let mut tx = pool.begin().await?;
+        // A write first: it takes the write lock (SQLite) or the chain end's row (PostgreSQL),
+        // so two servers starting at once seal in turn.
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+            .execute(&mut *tx)
             .await?;
-    if unsealed == 0 {
-        // Ended here, not left to the drop: a connection handed back inside a transaction is
-        // closed by the pool.
-        tx.rollback().await?;
-        return Ok(0);
-    }
-    let rows: Vec<(Row, Option<String>)> = sqlx::query_as::<_, RowWithHash>(
-        "SELECT id, at, actor_id, action, subject, detail, hash FROM audit_events ORDER BY id",
-    )
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .map(|r| (r.row, r.hash))
-    .collect();
-    let mut previous = GENESIS.to_string();
-    for (row, stored) in rows {
-        let hash = chain_hash(&previous, &row);
-        if stored.is_none() {
-            sqlx::query("UPDATE audit_events SET hash = $1 WHERE id = $2")
-                .bind(&hash)
-                .bind(row.id)
-                .execute(&mut *tx)
+        let (unsealed,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM audit_events WHERE hash IS NULL")
+                .fetch_one(&mut *tx)
                 .await?;
+        if unsealed == 0 {
+            // Ended here, not left to the drop: a connection handed back inside a transaction is
+            // closed by the pool.
+            tx.rollback().await?;
+            return Ok(0);
         }
-        previous = stored.unwrap_or(hash);
-    }
-    sqlx::query(
-        "UPDATE audit_head SET hash = $1, seq = (SELECT COALESCE(MAX(id), 0) FROM audit_events) WHERE id = 1",
-    )
-    .bind(&previous)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(u64::try_from(unsealed).unwrap_or(0))
+        let rows: Vec<(Row, Option<String>)> = sqlx::query_as::<_, RowWithHash>(
+            "SELECT id, at, actor_id, action, subject, detail, hash FROM audit_events ORDER BY id",
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| (r.row, r.hash))
+        .collect();
+        let mut previous = GENESIS.to_string();
+        for (row, stored) in rows {
+            let hash = chain_hash(&previous, &row);
+            if stored.is_none() {
+                sqlx::query("UPDATE audit_events SET hash = $1 WHERE id = $2")
+                    .bind(&hash)
+                    .bind(row.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            previous = stored.unwrap_or(hash);
+        }
+        sqlx::query(
+            "UPDATE audit_head SET hash = $1, seq = (SELECT COALESCE(MAX(id), 0) FROM audit_events) WHERE id = 1",
+        )
+        .bind(&previous)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(u64::try_from(unsealed).unwrap_or(0))
+    })
 }
 
 #[derive(sqlx::FromRow)]
@@ -193,51 +207,60 @@ pub enum Break {
 }
 
 /// Walks the whole chain in order, streaming (a million rows hold no more memory than one).
-pub async fn verify(pool: &SqlitePool) -> sqlx::Result<ChainState> {
-    let mut conn = pool.acquire().await?;
-    // One snapshot for the rows and the chain's end; ended here, not left to the drop (a
-    // connection handed back inside a transaction is closed by the pool).
-    let mut tx = conn.begin().await?;
-    let state = walk(&mut tx).await;
-    tx.rollback().await?;
-    state
+pub async fn verify(pool: impl Into<Handle<'_>>) -> sqlx::Result<ChainState> {
+    crate::on_db!(pool, |pool| {
+        // One snapshot for the rows and the chain's end; ended here, not left to the drop (a
+        // connection handed back inside a transaction is closed by the pool).
+        let mut tx = pool.begin().await?;
+        if super::engine_of(&*tx) == super::Engine::Postgres {
+            // PostgreSQL's default gives each statement its own snapshot.
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let state = walk(&mut *tx).await;
+        tx.rollback().await?;
+        state
+    })
 }
 
-async fn walk(conn: &mut SqliteConnection) -> sqlx::Result<ChainState> {
-    let (head_seq, head): (i64, String) =
-        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&mut *conn)
-            .await?;
-    let mut state = ChainState {
-        rows: 0,
-        head: head.clone(),
-        broken: None,
-    };
-    let mut previous = GENESIS.to_string();
-    let mut last = 0;
-    let mut rows = sqlx::query_as::<_, RowWithHash>(
-        "SELECT id, at, actor_id, action, subject, detail, hash FROM audit_events ORDER BY id",
-    )
-    .fetch(&mut *conn);
-    while let Some(found) = rows.try_next().await? {
-        state.rows += 1;
-        last = found.row.id;
-        let hash = chain_hash(&previous, &found.row);
-        if found.hash.as_deref() != Some(hash.as_str()) {
-            state.broken = Some(Break::Row(found.row.id));
-            return Ok(state);
+async fn walk(conn: impl Into<Handle<'_>>) -> sqlx::Result<ChainState> {
+    crate::on_db!(conn, |conn| {
+        let (head_seq, head): (i64, String) =
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .fetch_one(&mut *conn)
+                .await?;
+        let mut state = ChainState {
+            rows: 0,
+            head: head.clone(),
+            broken: None,
+        };
+        let mut previous = GENESIS.to_string();
+        let mut last = 0;
+        let mut rows = sqlx::query_as::<_, RowWithHash>(
+            "SELECT id, at, actor_id, action, subject, detail, hash FROM audit_events ORDER BY id",
+        )
+        .fetch(&mut *conn);
+        while let Some(found) = rows.try_next().await? {
+            state.rows += 1;
+            last = found.row.id;
+            let hash = chain_hash(&previous, &found.row);
+            if found.hash.as_deref() != Some(hash.as_str()) {
+                state.broken = Some(Break::Row(found.row.id));
+                return Ok(state);
+            }
+            previous = hash;
         }
-        previous = hash;
-    }
-    let end_holds = if state.rows == 0 {
-        head_seq == 0
-    } else {
-        last == head_seq && previous == head
-    };
-    if !end_holds {
-        state.broken = Some(Break::End { last, head_seq });
-    }
-    Ok(state)
+        let end_holds = if state.rows == 0 {
+            head_seq == 0
+        } else {
+            last == head_seq && previous == head
+        };
+        if !end_holds {
+            state.broken = Some(Break::End { last, head_seq });
+        }
+        Ok(state)
+    })
 }
 
 /// Which audit rows the audit page lists.
@@ -269,29 +292,31 @@ pub struct Listed {
 /// The newest rows matching `filter` with an id below `before` (keyset paging: as fast on the
 /// last page as on the first), at most `limit`.
 pub async fn page(
-    pool: &SqlitePool,
+    pool: impl Into<Handle<'_>>,
     filter: &Filter,
     before: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Vec<Listed>> {
-    sqlx::query_as(
-        "SELECT a.id, a.at, a.actor_id, s.display_name AS actor_name, s.username AS actor_username,
-                a.action, a.subject, a.detail
-         FROM audit_events a LEFT JOIN staff s ON s.id = a.actor_id
-         WHERE ($1 IS NULL OR a.actor_id = $1) AND ($2 IS NULL OR a.action = $2)
-           AND ($3 IS NULL OR a.at >= $3) AND ($4 IS NULL OR a.at < $4)
-           AND ($5 IS NULL OR a.id < $5)
-         ORDER BY a.id DESC
-         LIMIT $6",
-    )
-    .bind(&filter.actor_id)
-    .bind(&filter.action)
-    .bind(filter.from)
-    .bind(filter.until)
-    .bind(before)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+    crate::on_db!(pool, |pool| {
+        sqlx::query_as(
+            "SELECT a.id, a.at, a.actor_id, s.display_name AS actor_name, s.username AS actor_username,
+                    a.action, a.subject, a.detail
+             FROM audit_events a LEFT JOIN staff s ON s.id = a.actor_id
+             WHERE ($1 IS NULL OR a.actor_id = $1) AND ($2 IS NULL OR a.action = $2)
+               AND ($3 IS NULL OR a.at >= $3) AND ($4 IS NULL OR a.at < $4)
+               AND ($5 IS NULL OR a.id < $5)
+             ORDER BY a.id DESC
+             LIMIT $6",
+        )
+        .bind(&filter.actor_id)
+        .bind(&filter.action)
+        .bind(filter.from)
+        .bind(filter.until)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&mut *pool)
+        .await
+    })
 }
 
 #[cfg(test)]

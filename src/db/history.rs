@@ -4,20 +4,24 @@
 //! summaries the call pages send.
 
 use futures_util::TryStreamExt;
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor, SqlitePool};
+use sqlx::{FromRow, QueryBuilder};
+
+use super::Handle;
 
 use crate::domain::VisitOutcome;
 
 /// True when some visit is over and not settled yet (a read, so that pages can ask cheaply).
-pub async fn unsettled_exist(db: impl SqliteExecutor<'_>, now: i64) -> sqlx::Result<bool> {
-    let found: Option<(i64,)> = sqlx::query_as(UNSETTLED_EXIST)
-        .bind(now)
-        .fetch_optional(db)
-        .await?;
-    Ok(found.is_some())
+pub async fn unsettled_exist(db: impl Into<Handle<'_>>, now: i64) -> sqlx::Result<bool> {
+    crate::on_db!(db, |db| {
+        let found: Option<(i64,)> = sqlx::query_as(UNSETTLED_EXIST)
+            .bind(now)
+            .fetch_optional(&mut *db)
+            .await?;
+        Ok(found.is_some())
+    })
 }
 
-const UNSETTLED_EXIST: &str = "SELECT 1 FROM visits
+const UNSETTLED_EXIST: &str = "SELECT starts_at FROM visits
      WHERE outcome IS NULL AND COALESCE(ended_at, ends_at) <= $1
        AND NOT EXISTS (SELECT 1 FROM visit_log l
                        WHERE l.scheduled_visit_id = visits.id AND l.role = 'relative'
@@ -27,33 +31,35 @@ const UNSETTLED_EXIST: &str = "SELECT 1 FROM visits
 /// Settles the outcome of every visit that is over (its end passed and no relative is left in
 /// its call: the bedside tablet may stay on); how many it settled. A cancelled visit is settled when it is cancelled. See the
 /// migration for the order the outcomes are tried in.
-pub async fn settle_outcomes(db: impl SqliteExecutor<'_>, now: i64) -> sqlx::Result<u64> {
-    let done = sqlx::query(
-        "UPDATE visits SET outcome = CASE
-             WHEN cancelled_at IS NOT NULL THEN 'cancelled'
-             WHEN EXISTS (SELECT 1 FROM visit_log l
-                          WHERE l.scheduled_visit_id = visits.id AND l.end_reason = 'revoked'
-                            AND (visits.ended_at IS NULL OR l.left_at < visits.ended_at))
-               OR EXISTS (SELECT 1 FROM invites i
-                          WHERE i.visit_id = visits.id AND i.revoked_at IS NOT NULL
-                            AND i.revoked_at < COALESCE(visits.ended_at, visits.ends_at))
-               THEN 'revoked'
-             WHEN NOT EXISTS (SELECT 1 FROM visit_log l
-                              WHERE l.scheduled_visit_id = visits.id AND l.role = 'relative')
-               THEN 'missed'
-             WHEN EXISTS (SELECT 1 FROM visit_log l
-                          WHERE l.scheduled_visit_id = visits.id AND l.end_reason = 'connection-lost')
-               THEN 'network'
-             ELSE 'completed' END
-         WHERE outcome IS NULL AND COALESCE(ended_at, ends_at) <= $1
-           AND NOT EXISTS (SELECT 1 FROM visit_log l
-                           WHERE l.scheduled_visit_id = visits.id AND l.role = 'relative'
-                         AND l.left_at IS NULL)",
-    )
-    .bind(now)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected())
+pub async fn settle_outcomes(db: impl Into<Handle<'_>>, now: i64) -> sqlx::Result<u64> {
+    crate::on_db!(db, |db| {
+        let done = sqlx::query(
+            "UPDATE visits SET outcome = CASE
+                 WHEN cancelled_at IS NOT NULL THEN 'cancelled'
+                 WHEN EXISTS (SELECT 1 FROM visit_log l
+                              WHERE l.scheduled_visit_id = visits.id AND l.end_reason = 'revoked'
+                                AND (visits.ended_at IS NULL OR l.left_at < visits.ended_at))
+                   OR EXISTS (SELECT 1 FROM invites i
+                              WHERE i.visit_id = visits.id AND i.revoked_at IS NOT NULL
+                                AND i.revoked_at < COALESCE(visits.ended_at, visits.ends_at))
+                   THEN 'revoked'
+                 WHEN NOT EXISTS (SELECT 1 FROM visit_log l
+                                  WHERE l.scheduled_visit_id = visits.id AND l.role = 'relative')
+                   THEN 'missed'
+                 WHEN EXISTS (SELECT 1 FROM visit_log l
+                              WHERE l.scheduled_visit_id = visits.id AND l.end_reason = 'connection-lost')
+                   THEN 'network'
+                 ELSE 'completed' END
+             WHERE outcome IS NULL AND COALESCE(ended_at, ends_at) <= $1
+               AND NOT EXISTS (SELECT 1 FROM visit_log l
+                               WHERE l.scheduled_visit_id = visits.id AND l.role = 'relative'
+                             AND l.left_at IS NULL)",
+        )
+        .bind(now)
+        .execute(&mut *db)
+        .await?;
+        Ok(done.rows_affected())
+    })
 }
 
 /// Which visits the log lists. Every field narrows; the default lists every visit that has
@@ -178,37 +184,40 @@ const LOGGED_VISIT: &str =
 type StaysSum = (Option<i64>, Option<i64>, i64, i64);
 
 /// Adds to each visit what its stays add up to: one grouped read for the whole page.
-async fn add_stays(db: &SqlitePool, visits: &mut [LoggedVisit]) -> sqlx::Result<()> {
-    if visits.is_empty() {
-        return Ok(());
-    }
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "SELECT scheduled_visit_id, MIN(joined_at), MAX(left_at),
-                SUM(CASE WHEN left_at IS NULL THEN 1 ELSE 0 END), SUM(rejoins)
-         FROM visit_log WHERE scheduled_visit_id IN (",
-    );
-    let mut list = query.separated(", ");
-    for visit in visits.iter() {
-        list.push_bind(visit.id.clone());
-    }
-    list.push_unseparated(") GROUP BY scheduled_visit_id");
-    let rows: Vec<(String, StaysSum)> = query
-        .build_query_as::<(String, Option<i64>, Option<i64>, i64, i64)>()
-        .fetch_all(db)
-        .await?
-        .into_iter()
-        .map(|(id, first, last, open, rejoins)| (id, (first, last, open, rejoins)))
-        .collect();
-    let by_id: std::collections::HashMap<String, StaysSum> = rows.into_iter().collect();
-    for visit in visits.iter_mut() {
-        if let Some((first, last, open, rejoins)) = by_id.get(&visit.id) {
-            visit.first_join = *first;
-            visit.last_leave = *last;
-            visit.open_stays = *open;
-            visit.rejoins = *rejoins;
+async fn add_stays(db: impl Into<Handle<'_>>, visits: &mut [LoggedVisit]) -> sqlx::Result<()> {
+    crate::on_db!(db, |db| {
+        if visits.is_empty() {
+            return Ok(());
         }
-    }
-    Ok(())
+        let mut query = QueryBuilder::new(
+            "SELECT scheduled_visit_id, MIN(joined_at), MAX(left_at),
+                    CAST(SUM(CASE WHEN left_at IS NULL THEN 1 ELSE 0 END) AS BIGINT),
+                    CAST(SUM(rejoins) AS BIGINT)
+             FROM visit_log WHERE scheduled_visit_id IN (",
+        );
+        let mut list = query.separated(", ");
+        for visit in visits.iter() {
+            list.push_bind(visit.id.clone());
+        }
+        list.push_unseparated(") GROUP BY scheduled_visit_id");
+        let rows: Vec<(String, StaysSum)> = query
+            .build_query_as::<(String, Option<i64>, Option<i64>, i64, i64)>()
+            .fetch_all(&mut *db)
+            .await?
+            .into_iter()
+            .map(|(id, first, last, open, rejoins)| (id, (first, last, open, rejoins)))
+            .collect();
+        let by_id: std::collections::HashMap<String, StaysSum> = rows.into_iter().collect();
+        for visit in visits.iter_mut() {
+            if let Some((first, last, open, rejoins)) = by_id.get(&visit.id) {
+                visit.first_join = *first;
+                visit.last_leave = *last;
+                visit.open_stays = *open;
+                visit.rejoins = *rejoins;
+            }
+        }
+        Ok(())
+    })
 }
 
 /// What a [`LoggedVisit`] is read from, up to the condition on the start (bound next).
@@ -222,64 +231,70 @@ const FROM_VISITS: &str = "
 /// `limit` visits of the log matching `filter` from `page`, newest first, and whether there are
 /// more in the direction the page went (`limit + 1` were found).
 pub async fn page(
-    db: &SqlitePool,
+    db: impl Into<Handle<'_>>,
     filter: &LogFilter,
     page: &Page,
     limit: i64,
 ) -> sqlx::Result<(Vec<LoggedVisit>, bool)> {
-    // One upper bound on the start, the tighter one: with two, the planner may walk the index
-    // from the looser (every newer visit) to reach the cursor.
-    let upper = match page {
-        Page::Older(c) => filter.now.min(c.starts_at),
-        _ => filter.now,
-    };
-    let mut query = QueryBuilder::<Sqlite>::new(LOGGED_VISIT);
-    query.push(FROM_VISITS);
-    query.push_bind(upper);
-    push_filters(&mut query, filter);
-    let ascending = matches!(page, Page::Newer(_) | Page::Oldest);
-    match page {
-        Page::Older(c) => {
-            query.push(" AND (v.starts_at < ");
-            query.push_bind(c.starts_at);
-            query.push(" OR (v.starts_at = ");
-            query.push_bind(c.starts_at);
-            query.push(" AND v.id < ");
-            query.push_bind(c.id.clone());
-            query.push("))");
+    crate::on_db!(db, |db| {
+        // One upper bound on the start, the tighter one: with two, the planner may walk the index
+        // from the looser (every newer visit) to reach the cursor.
+        let upper = match page {
+            Page::Older(c) => filter.now.min(c.starts_at),
+            _ => filter.now,
+        };
+        let mut query = QueryBuilder::new(LOGGED_VISIT);
+        query.push(FROM_VISITS);
+        query.push_bind(upper);
+        push_filters(&mut query, filter);
+        let ascending = matches!(page, Page::Newer(_) | Page::Oldest);
+        match page {
+            Page::Older(c) => {
+                query.push(" AND (v.starts_at < ");
+                query.push_bind(c.starts_at);
+                query.push(" OR (v.starts_at = ");
+                query.push_bind(c.starts_at);
+                query.push(" AND v.id < ");
+                query.push_bind(c.id.clone());
+                query.push("))");
+            }
+            Page::Newer(c) => {
+                query.push(" AND v.starts_at >= ");
+                query.push_bind(c.starts_at);
+                query.push(" AND (v.starts_at > ");
+                query.push_bind(c.starts_at);
+                query.push(" OR (v.starts_at = ");
+                query.push_bind(c.starts_at);
+                query.push(" AND v.id > ");
+                query.push_bind(c.id.clone());
+                query.push("))");
+            }
+            Page::Newest | Page::Oldest => {}
         }
-        Page::Newer(c) => {
-            query.push(" AND v.starts_at >= ");
-            query.push_bind(c.starts_at);
-            query.push(" AND (v.starts_at > ");
-            query.push_bind(c.starts_at);
-            query.push(" OR (v.starts_at = ");
-            query.push_bind(c.starts_at);
-            query.push(" AND v.id > ");
-            query.push_bind(c.id.clone());
-            query.push("))");
+        query.push(if ascending {
+            " ORDER BY v.starts_at, v.id LIMIT "
+        } else {
+            " ORDER BY v.starts_at DESC, v.id DESC LIMIT "
+        });
+        query.push_bind(limit + 1);
+        let mut rows: Vec<LoggedVisit> = query.build_query_as().fetch_all(&mut *db).await?;
+        let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        if ascending {
+            rows.reverse();
         }
-        Page::Newest | Page::Oldest => {}
-    }
-    query.push(if ascending {
-        " ORDER BY v.starts_at, v.id LIMIT "
-    } else {
-        " ORDER BY v.starts_at DESC, v.id DESC LIMIT "
-    });
-    query.push_bind(limit + 1);
-    let mut rows: Vec<LoggedVisit> = query.build_query_as().fetch_all(db).await?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    if ascending {
-        rows.reverse();
-    }
-    add_stays(db, &mut rows).await?;
-    Ok((rows, more))
+        add_stays(&mut *db, &mut rows).await?;
+        Ok((rows, more))
+    })
 }
 
 /// The filters' conditions, each only when it is set: the planner then uses the index that fits
 /// (a ward's visits by time, an outcome's by time, one person's by time).
-fn push_filters(query: &mut QueryBuilder<Sqlite>, filter: &LogFilter) {
+fn push_filters<DB: sqlx::Database>(query: &mut QueryBuilder<DB>, filter: &LogFilter)
+where
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
     if let Some(wards) = &filter.readable_wards {
         if wards.is_empty() {
             query.push(" AND 1 = 0");
@@ -306,23 +321,23 @@ fn push_filters(query: &mut QueryBuilder<Sqlite>, filter: &LogFilter) {
     }
     if let Some(outcome) = filter.outcome {
         query.push(" AND v.outcome = ");
-        query.push_bind(outcome.as_str());
+        query.push_bind(outcome.as_str().to_string());
     }
     if filter.override_used {
         query.push(" AND v.override_reason IS NOT NULL");
     }
     if let Some(name) = &filter.patient {
-        query.push(" AND p.display_name LIKE ");
+        query.push(" AND lower(p.display_name) LIKE lower(");
         query.push_bind(contains_pattern(name));
-        query.push(" ESCAPE '\\'");
+        query.push(") ESCAPE '\\'");
     }
     if let Some(name) = &filter.relative {
         query.push(
             " AND EXISTS (SELECT 1 FROM invites i JOIN relatives r ON r.id = i.relative_id
-                          WHERE i.visit_id = v.id AND r.display_name LIKE ",
+                          WHERE i.visit_id = v.id AND lower(r.display_name) LIKE lower(",
         );
         query.push_bind(contains_pattern(name));
-        query.push(" ESCAPE '\\')");
+        query.push(") ESCAPE '\\')");
     }
     if let Some(staff) = &filter.staff_id {
         query.push(" AND (v.created_by = ");
@@ -335,8 +350,9 @@ fn push_filters(query: &mut QueryBuilder<Sqlite>, filter: &LogFilter) {
     }
 }
 
-/// A LIKE pattern matching names that contain `text` (`%`, `_` and `\` taken literally). SQLite's
-/// LIKE ignores the case of ASCII letters only: "ana" finds "Ana", "ángela" does not find "Ángela".
+/// A LIKE pattern matching names that contain `text` (`%`, `_` and `\` taken literally), compared
+/// in lower case. SQLite's `lower` knows ASCII letters only: there "ana" finds "Ana", "ángela" does
+/// not find "Ángela" (PostgreSQL's finds both).
 fn contains_pattern(text: &str) -> String {
     let escaped: String = text
         .trim()
@@ -351,76 +367,82 @@ fn contains_pattern(text: &str) -> String {
 
 /// The invited relatives of some visits: (visit id, name), in invite order.
 pub async fn relatives_of(
-    db: &SqlitePool,
+    db: impl Into<Handle<'_>>,
     visit_ids: &[String],
 ) -> sqlx::Result<Vec<(String, String)>> {
-    if visit_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "SELECT i.visit_id, r.display_name FROM invites i JOIN relatives r ON r.id = i.relative_id
-         WHERE i.visit_id IN (",
-    );
-    let mut list = query.separated(", ");
-    for id in visit_ids {
-        list.push_bind(id.clone());
-    }
-    list.push_unseparated(") ORDER BY i.created_at, i.id");
-    query.build_query_as().fetch_all(db).await
+    crate::on_db!(db, |db| {
+        if visit_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::new(
+            "SELECT i.visit_id, r.display_name FROM invites i JOIN relatives r ON r.id = i.relative_id
+             WHERE i.visit_id IN (",
+        );
+        let mut list = query.separated(", ");
+        for id in visit_ids {
+            list.push_bind(id.clone());
+        }
+        list.push_unseparated(") ORDER BY i.created_at, i.id");
+        query.build_query_as().fetch_all(&mut *db).await
+    })
 }
 
 /// Who let relatives into some visits: (visit id, staff name when a nurse did, how).
 pub async fn admissions_of(
-    db: &SqlitePool,
+    db: impl Into<Handle<'_>>,
     visit_ids: &[String],
 ) -> sqlx::Result<Vec<(String, Option<String>, String)>> {
-    if visit_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "SELECT a.visit_id, s.display_name, a.how FROM admissions a
-         LEFT JOIN staff s ON s.id = a.admitted_by WHERE a.visit_id IN (",
-    );
-    let mut list = query.separated(", ");
-    for id in visit_ids {
-        list.push_bind(id.clone());
-    }
-    list.push_unseparated(") ORDER BY a.admitted_at");
-    query.build_query_as().fetch_all(db).await
+    crate::on_db!(db, |db| {
+        if visit_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::new(
+            "SELECT a.visit_id, s.display_name, a.how FROM admissions a
+             LEFT JOIN staff s ON s.id = a.admitted_by WHERE a.visit_id IN (",
+        );
+        let mut list = query.separated(", ");
+        for id in visit_ids {
+            list.push_bind(id.clone());
+        }
+        list.push_unseparated(") ORDER BY a.admitted_at");
+        query.build_query_as().fetch_all(&mut *db).await
+    })
 }
 
 /// One visit of the log by id, if the reader may see its ward.
 pub async fn find(
-    db: &SqlitePool,
+    db: impl Into<Handle<'_>>,
     id: &str,
     readable_wards: Option<&[String]>,
 ) -> sqlx::Result<Option<(LoggedVisit, String)>> {
-    let filter = LogFilter {
-        readable_wards: readable_wards.map(<[String]>::to_vec),
-        now: i64::MAX,
-        ..LogFilter::default()
-    };
-    let mut query = QueryBuilder::<Sqlite>::new(LOGGED_VISIT);
-    query.push(", v.ward_id");
-    query.push(FROM_VISITS);
-    query.push_bind(filter.now);
-    push_filters(&mut query, &filter);
-    query.push(" AND v.id = ");
-    query.push_bind(id.to_string());
-    #[derive(FromRow)]
-    struct Found {
-        #[sqlx(flatten)]
-        visit: LoggedVisit,
-        ward_id: String,
-    }
-    let found: Option<Found> = query.build_query_as().fetch_optional(db).await?;
-    let Some(Found { visit, ward_id }) = found else {
-        return Ok(None);
-    };
-    let mut visits = [visit];
-    add_stays(db, &mut visits).await?;
-    let [visit] = visits;
-    Ok(Some((visit, ward_id)))
+    crate::on_db!(db, |db| {
+        let filter = LogFilter {
+            readable_wards: readable_wards.map(<[String]>::to_vec),
+            now: i64::MAX,
+            ..LogFilter::default()
+        };
+        let mut query = QueryBuilder::new(LOGGED_VISIT);
+        query.push(", v.ward_id");
+        query.push(FROM_VISITS);
+        query.push_bind(filter.now);
+        push_filters(&mut query, &filter);
+        query.push(" AND v.id = ");
+        query.push_bind(id.to_string());
+        #[derive(FromRow)]
+        struct Found {
+            #[sqlx(flatten)]
+            visit: LoggedVisit,
+            ward_id: String,
+        }
+        let found: Option<Found> = query.build_query_as().fetch_optional(&mut *db).await?;
+        let Some(Found { visit, ward_id }) = found else {
+            return Ok(None);
+        };
+        let mut visits = [visit];
+        add_stays(&mut *db, &mut visits).await?;
+        let [visit] = visits;
+        Ok(Some((visit, ward_id)))
+    })
 }
 
 /// What a call page reports about its call so far.
@@ -434,23 +456,25 @@ pub struct Quality {
 
 /// Stores a stay's latest call-quality summary (each summary covers the whole stay so far).
 pub async fn record_quality(
-    db: impl SqliteExecutor<'_>,
+    db: impl Into<Handle<'_>>,
     stay_id: i64,
     quality: Quality,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE visit_log SET sent_kbps = $2, received_kbps = $3, loss_permille = $4,
-                              audio_only_secs = $5
-         WHERE id = $1",
-    )
-    .bind(stay_id)
-    .bind(quality.sent_kbps)
-    .bind(quality.received_kbps)
-    .bind(quality.loss_permille)
-    .bind(quality.audio_only_secs)
-    .execute(db)
-    .await?;
-    Ok(())
+    crate::on_db!(db, |db| {
+        sqlx::query(
+            "UPDATE visit_log SET sent_kbps = $2, received_kbps = $3, loss_permille = $4,
+                                  audio_only_secs = $5
+             WHERE id = $1",
+        )
+        .bind(stay_id)
+        .bind(quality.sent_kbps)
+        .bind(quality.received_kbps)
+        .bind(quality.loss_permille)
+        .bind(quality.audio_only_secs)
+        .execute(&mut *db)
+        .await?;
+        Ok(())
+    })
 }
 
 /// One visit as the statistics count it.
@@ -468,37 +492,39 @@ pub struct Counted {
 /// Streams the settled visits started in [from, until) in the readable wards into `each`
 /// (a year of visits holds no more memory than one).
 pub async fn for_each_counted(
-    db: &SqlitePool,
+    db: impl Into<Handle<'_>>,
     readable_wards: Option<&[String]>,
     from: i64,
     until: i64,
     mut each: impl FnMut(Counted),
 ) -> sqlx::Result<()> {
-    let filter = LogFilter {
-        readable_wards: readable_wards.map(<[String]>::to_vec),
-        from: Some(from),
-        until: Some(until),
-        now: i64::MAX,
-        ..LogFilter::default()
-    };
-    let mut query = QueryBuilder::<Sqlite>::new(
-        "SELECT w.name AS ward, v.starts_at, v.outcome,
-                (SELECT MAX(l.left_at) - MIN(l.joined_at) FROM visit_log l
-                 WHERE l.scheduled_visit_id = v.id) AS length_secs,
-                EXISTS (SELECT 1 FROM visit_log l WHERE l.scheduled_visit_id = v.id
-                          AND (l.rejoins > 0 OR l.end_reason = 'connection-lost'))
-                    AS network_trouble
-         FROM visits v JOIN wards w ON w.id = v.ward_id
-         JOIN patients p ON p.id = v.patient_id
-         WHERE v.outcome IS NOT NULL AND v.starts_at <= ",
-    );
-    query.push_bind(filter.now);
-    push_filters(&mut query, &filter);
-    let mut rows = query.build_query_as::<Counted>().fetch(db);
-    while let Some(row) = rows.try_next().await? {
-        each(row);
-    }
-    Ok(())
+    crate::on_db!(db, |db| {
+        let filter = LogFilter {
+            readable_wards: readable_wards.map(<[String]>::to_vec),
+            from: Some(from),
+            until: Some(until),
+            now: i64::MAX,
+            ..LogFilter::default()
+        };
+        let mut query = QueryBuilder::new(
+            "SELECT w.name AS ward, v.starts_at, v.outcome,
+                    (SELECT MAX(l.left_at) - MIN(l.joined_at) FROM visit_log l
+                     WHERE l.scheduled_visit_id = v.id) AS length_secs,
+                    EXISTS (SELECT 1 FROM visit_log l WHERE l.scheduled_visit_id = v.id
+                              AND (l.rejoins > 0 OR l.end_reason = 'connection-lost'))
+                        AS network_trouble
+             FROM visits v JOIN wards w ON w.id = v.ward_id
+             JOIN patients p ON p.id = v.patient_id
+             WHERE v.outcome IS NOT NULL AND v.starts_at <= ",
+        );
+        query.push_bind(filter.now);
+        push_filters(&mut query, &filter);
+        let mut rows = query.build_query_as::<Counted>().fetch(&mut *db);
+        while let Some(row) = rows.try_next().await? {
+            each(row);
+        }
+        Ok(())
+    })
 }
 
 /// What a retention purge removed.
@@ -522,60 +548,67 @@ impl Purged {
 /// relatives (with their invites) of patients discharged before it. The ids to remove are
 /// collected first into temporary tables (each by an index), then removed children first, for
 /// the foreign keys: a day's purge of a large hospital holds the write lock briefly.
-pub async fn purge(conn: &mut SqliteConnection, cutoff: i64) -> sqlx::Result<Purged> {
-    for table in ["purge_visits", "purge_relatives", "purge_invites"] {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "CREATE TEMP TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY)"
-        )))
-        .execute(&mut *conn)
-        .await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+pub async fn purge(conn: impl Into<Handle<'_>>, cutoff: i64) -> sqlx::Result<Purged> {
+    crate::on_db!(conn, |conn| {
+        for table in ["purge_visits", "purge_relatives", "purge_invites"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE TEMP TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY)"
+            )))
             .execute(&mut *conn)
             .await?;
-    }
-    // A visit over before the cutoff started before it: the start's index finds them.
-    let steps = [
-        "INSERT INTO purge_visits SELECT id FROM visits
-         WHERE starts_at < $1 AND outcome IS NOT NULL AND COALESCE(ended_at, ends_at) < $1",
-        "INSERT INTO purge_relatives SELECT r.id FROM relatives r
-         JOIN patients p ON p.id = r.patient_id WHERE p.discharged_at < $1",
-        "INSERT OR IGNORE INTO purge_invites SELECT i.id FROM invites i
-         WHERE i.visit_id IN (SELECT id FROM purge_visits)",
-        "INSERT OR IGNORE INTO purge_invites SELECT i.id FROM invites i
-         WHERE i.relative_id IN (SELECT id FROM purge_relatives)",
-        "INSERT OR IGNORE INTO purge_invites SELECT id FROM invites
-         WHERE visit_id IS NULL AND expires_at < $1",
-        "DELETE FROM admissions WHERE visit_id IN (SELECT id FROM purge_visits)",
-        "DELETE FROM admissions WHERE invite_id IN (SELECT id FROM purge_invites)",
-    ];
-    for step in steps {
-        sqlx::query(step).bind(cutoff).execute(&mut *conn).await?;
-    }
-    let mut stays = 0;
-    for step in [
-        "DELETE FROM visit_log WHERE scheduled_visit_id IN (SELECT id FROM purge_visits)",
-        "DELETE FROM visit_log WHERE invite_id IN (SELECT id FROM purge_invites)",
-        "DELETE FROM visit_log WHERE scheduled_visit_id IS NULL AND left_at < $1",
-    ] {
-        stays += sqlx::query(step)
-            .bind(cutoff)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-    }
-    let mut removed = [0; 3];
-    for (count, sql) in removed.iter_mut().zip([
-        "DELETE FROM invites WHERE id IN (SELECT id FROM purge_invites)",
-        "DELETE FROM visits WHERE id IN (SELECT id FROM purge_visits)",
-        "DELETE FROM relatives WHERE id IN (SELECT id FROM purge_relatives)",
-    ]) {
-        *count = sqlx::query(sql).execute(&mut *conn).await?.rows_affected();
-    }
-    let [invites, visits, relatives] = removed;
-    Ok(Purged {
-        visits,
-        stays,
-        invites,
-        relatives,
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                .execute(&mut *conn)
+                .await?;
+        }
+        // A visit over before the cutoff started before it: the start's index finds them.
+        let steps = [
+            "INSERT INTO purge_visits SELECT id FROM visits
+             WHERE starts_at < $1 AND outcome IS NOT NULL AND COALESCE(ended_at, ends_at) < $1",
+            "INSERT INTO purge_relatives SELECT r.id FROM relatives r
+             JOIN patients p ON p.id = r.patient_id WHERE p.discharged_at < $1",
+            "INSERT INTO purge_invites SELECT i.id FROM invites i
+             WHERE i.visit_id IN (SELECT id FROM purge_visits) ON CONFLICT DO NOTHING",
+            "INSERT INTO purge_invites SELECT i.id FROM invites i
+             WHERE i.relative_id IN (SELECT id FROM purge_relatives) ON CONFLICT DO NOTHING",
+            "INSERT INTO purge_invites SELECT id FROM invites
+             WHERE visit_id IS NULL AND expires_at < $1 ON CONFLICT DO NOTHING",
+            "DELETE FROM admissions WHERE visit_id IN (SELECT id FROM purge_visits)",
+            "DELETE FROM admissions WHERE invite_id IN (SELECT id FROM purge_invites)",
+        ];
+        // PostgreSQL refuses a parameter its statement does not use.
+        let bound = |step: &'static str| {
+            let query = sqlx::query(step);
+            if step.contains("$1") {
+                query.bind(cutoff)
+            } else {
+                query
+            }
+        };
+        for step in steps {
+            bound(step).execute(&mut *conn).await?;
+        }
+        let mut stays = 0;
+        for step in [
+            "DELETE FROM visit_log WHERE scheduled_visit_id IN (SELECT id FROM purge_visits)",
+            "DELETE FROM visit_log WHERE invite_id IN (SELECT id FROM purge_invites)",
+            "DELETE FROM visit_log WHERE scheduled_visit_id IS NULL AND left_at < $1",
+        ] {
+            stays += bound(step).execute(&mut *conn).await?.rows_affected();
+        }
+        let mut removed = [0; 3];
+        for (count, sql) in removed.iter_mut().zip([
+            "DELETE FROM invites WHERE id IN (SELECT id FROM purge_invites)",
+            "DELETE FROM visits WHERE id IN (SELECT id FROM purge_visits)",
+            "DELETE FROM relatives WHERE id IN (SELECT id FROM purge_relatives)",
+        ]) {
+            *count = sqlx::query(sql).execute(&mut *conn).await?.rows_affected();
+        }
+        let [invites, visits, relatives] = removed;
+        Ok(Purged {
+            visits,
+            stays,
+            invites,
+            relatives,
+        })
     })
 }

@@ -1,8 +1,10 @@
-//! The SQLite database: opening, migrating, and one module per table family. Functions here take
-//! an executor and plain values; they know nothing about HTTP.
+//! The database (SQLite by default, or PostgreSQL for several nodes): opening, migrating, and one
+//! module per table family. Functions here take a [`Handle`] (the pool, a transaction, a
+//! connection) and plain values; they know nothing about HTTP.
 
 pub mod admissions;
 pub mod audit;
+mod backend;
 pub mod devices;
 pub mod history;
 pub mod invites;
@@ -21,19 +23,106 @@ pub mod wards;
 use std::{path::Path, str::FromStr, time::Duration};
 
 use anyhow::Context;
+pub use backend::{Conn, Dialect, Engine, Handle, Held, Pool, Side, Tx, engine_of};
 use sqlx::{
     SqlitePool,
+    postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-/// Opens (creating when missing) and migrates the database at `path`.
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file: one node.
+    File(std::path::PathBuf),
+    /// A PostgreSQL URL (`postgres://` or `postgresql://`): any number of nodes. It may hold a
+    /// password: never logged.
+    Postgres(String),
+}
+
+impl Location {
+    /// `--database`: a PostgreSQL URL, else a file path; none means `visitas.db` in the data
+    /// directory.
+    pub fn parse(setting: Option<&str>, data_dir: &Path) -> Location {
+        match setting {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Location::Postgres(url.to_string())
+            }
+            Some(path) => Location::File(path.into()),
+            None => Location::File(data_dir.join("visitas.db")),
+        }
+    }
+
+    /// What logs and messages may show: the file, or the PostgreSQL server and database without
+    /// the user or password.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::File(path) => path.display().to_string(),
+            Location::Postgres(url) => match PgConnectOptions::from_str(url) {
+                Ok(options) => format!(
+                    "PostgreSQL database {} on {}",
+                    options.get_database().unwrap_or("(default)"),
+                    options.get_host()
+                ),
+                Err(_) => "PostgreSQL (unreadable URL)".to_string(),
+            },
+        }
+    }
+}
+
+/// Opens and migrates the database: a SQLite file (created when missing) or PostgreSQL.
+pub async fn open(location: &Location) -> anyhow::Result<Pool> {
+    match location {
+        Location::File(path) => Ok(Pool::Sqlite(open_sqlite(path).await?)),
+        Location::Postgres(url) => Ok(Pool::Postgres(open_postgres(url).await?)),
+    }
+}
+
+/// Opens and migrates a PostgreSQL database (which must exist; its tables are made here).
+///
+/// Each node keeps a few connections: PostgreSQL serves many nodes' writers at once, and a
+/// hospital's database server is shared with its other services.
+async fn open_postgres(url: &str) -> anyhow::Result<sqlx::PgPool> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|_| anyhow::anyhow!("--database is not a valid PostgreSQL URL"))?
+        .application_name("visitas");
+    let pool = PgPoolOptions::new()
+        .max_connections(10)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .with_context(|| {
+            format!(
+                "connecting to {}",
+                Location::Postgres(url.into()).describe()
+            )
+        })?;
+    // Nodes starting together: the first migrates, the others wait on the lock sqlx takes.
+    sqlx::migrate!("./migrations/postgres")
+        .run(&pool)
+        .await
+        .context("applying database migrations")?;
+    let handle = Pool::Postgres(pool.clone());
+    let sealed = audit::seal_older_rows(&handle)
+        .await
+        .context("sealing the audit trail's older rows")?;
+    if sealed > 0 {
+        tracing::info!(
+            rows = sealed,
+            "the audit trail's older rows joined its hash chain"
+        );
+    }
+    Ok(pool)
+}
+
+/// Opens (creating when missing) and migrates the SQLite database at `path`.
 ///
 /// WAL lets readers go on while one writer commits; `synchronous=FULL` makes every acknowledged
 /// commit survive a power cut, which matters more here than write speed.
 ///
 /// The file is created owner-only (0600) before SQLite sees it, whatever the umask: SQLite gives
 /// its `-wal` and `-shm` files the database's own mode.
-pub async fn open(path: &Path) -> anyhow::Result<SqlitePool> {
+async fn open_sqlite(path: &Path) -> anyhow::Result<SqlitePool> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         create_private_dir(parent)?;
     }
@@ -79,11 +168,11 @@ pub async fn open(path: &Path) -> anyhow::Result<SqlitePool> {
         .connect_with(options)
         .await
         .with_context(|| format!("opening the database {}", path.display()))?;
-    sqlx::migrate!("./migrations")
+    sqlx::migrate!("./migrations/sqlite")
         .run(&pool)
         .await
         .context("applying database migrations")?;
-    let sealed = audit::seal_older_rows(&pool)
+    let sealed = audit::seal_older_rows(&Pool::Sqlite(pool.clone()))
         .await
         .context("sealing the audit trail's older rows")?;
     if sealed > 0 {
@@ -155,7 +244,7 @@ pub async fn check_copy(file: &Path) -> anyhow::Result<(String, audit::ChainStat
             .map(|(line,)| line)
             .collect::<Vec<_>>()
             .join("; ");
-        let chain = audit::verify(&pool).await?;
+        let chain = audit::verify(&Pool::Sqlite(pool.clone())).await?;
         Ok::<_, sqlx::Error>((integrity, chain))
     }
     .await;
@@ -252,6 +341,18 @@ impl StorageFailure {
         let sqlx::Error::Database(db) = err else {
             return None;
         };
+        if db
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .is_some()
+        {
+            // PostgreSQL's SQLSTATE: its server's disk, not ours, but the person is told the same.
+            return match db.code()?.as_ref() {
+                "53100" => Some(StorageFailure::DiskFull),
+                "25006" => Some(StorageFailure::ReadOnly),
+                "58030" => Some(StorageFailure::Io),
+                _ => None,
+            };
+        }
         Self::from_code(db.code()?.parse().ok()?)
     }
 
@@ -295,14 +396,17 @@ impl StorageFailure {
 
 /// Checks that the database can write now: a small write that needs fresh pages, committed. What
 /// `/healthz` asks, so that it says `ok` only while writes succeed.
-pub async fn probe_write(pool: &SqlitePool) -> sqlx::Result<()> {
+pub async fn probe_write(pool: &Pool) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
-    sqlx::query("INSERT INTO health_probe (filler) VALUES (zeroblob(8192))")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM health_probe")
-        .execute(&mut *tx)
-        .await?;
+    crate::on_db!(&mut tx, |conn| {
+        sqlx::query("INSERT INTO health_probe (filler) VALUES ($1)")
+            .bind(vec![0u8; 8192])
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM health_probe")
+            .execute(&mut *conn)
+            .await?;
+    });
     tx.commit().await
 }
 
@@ -313,9 +417,10 @@ pub async fn probe_write(pool: &SqlitePool) -> sqlx::Result<()> {
 #[derive(Debug, Default)]
 pub struct WriteGate(std::sync::Arc<tokio::sync::Mutex<()>>);
 
-/// A transaction holding SQLite's write lock from its start (and this process's write gate).
+/// A transaction holding the database's write lock from its start (and this process's write
+/// gate).
 pub struct WriteTx {
-    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: Tx,
     _gate: tokio::sync::OwnedMutexGuard<()>,
 }
 
@@ -326,26 +431,35 @@ impl WriteTx {
     }
 }
 
-impl std::ops::Deref for WriteTx {
-    type Target = sqlx::SqliteConnection;
-
-    fn deref(&self) -> &sqlx::SqliteConnection {
-        &self.tx
+impl<'a> From<&'a mut WriteTx> for Handle<'a> {
+    fn from(tx: &'a mut WriteTx) -> Self {
+        Handle::from(&mut tx.tx)
     }
 }
 
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut sqlx::SqliteConnection {
-        &mut self.tx
-    }
-}
+/// The PostgreSQL advisory lock the checked writes of every node take in turn (any number: it
+/// names only this lock, in this database).
+const WRITE_LOCK: i64 = 0x5669_7369_7461_7301;
 
 /// Begins a transaction that takes the write lock at once. Use it where a transaction reads
 /// what decides its write (the rules of a visit): a deferred one would fail with "database is
 /// busy" when another writer committed between its read and its write, instead of waiting.
-pub async fn begin_write(pool: &SqlitePool, gate: &WriteGate) -> sqlx::Result<WriteTx> {
+///
+/// On PostgreSQL the lock is a transaction-level advisory lock, so the checked writes of all
+/// nodes line up just as one SQLite file's writers do; other writes go on beside them.
+pub async fn begin_write(pool: &Pool, gate: &WriteGate) -> sqlx::Result<WriteTx> {
     let gate = gate.0.clone().lock_owned().await;
-    let tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let tx = match pool {
+        Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+        Pool::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(WRITE_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            Tx::Postgres(tx)
+        }
+    };
     Ok(WriteTx { tx, _gate: gate })
 }
 
@@ -354,7 +468,7 @@ pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// True when an error is SQLite refusing a duplicate in a UNIQUE column.
+/// True when an error is the database refusing a duplicate in a UNIQUE column.
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
 }

@@ -1,6 +1,8 @@
 //! The register of relatives authorised to visit a patient.
 
-use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+use sqlx::FromRow;
+
+use super::Handle;
 
 use crate::domain::RandomId;
 
@@ -49,86 +51,96 @@ pub struct NewRelative<'a> {
 
 /// Stores a relative for an admitted patient; `None` when the patient is discharged or unknown.
 pub async fn create(
-    conn: &mut SqliteConnection,
+    conn: impl Into<Handle<'_>>,
     new: &NewRelative<'_>,
     by: &str,
 ) -> sqlx::Result<Option<String>> {
-    let id = RandomId::new();
-    let done = sqlx::query(
-        "INSERT INTO relatives (id, patient_id, display_name, relationship, lang, contact, note,
-                                authorised_at, authorised_by)
-         SELECT $1, id, $3, $4, $5, $6, $7, $8, $9 FROM patients
-         WHERE id = $2 AND discharged_at IS NULL",
-    )
-    .bind(id.as_str())
-    .bind(new.patient_id)
-    .bind(new.display_name)
-    .bind(new.relationship)
-    .bind(new.lang)
-    .bind(new.contact)
-    .bind(new.note)
-    .bind(super::now())
-    .bind(by)
-    .execute(conn)
-    .await?;
-    Ok((done.rows_affected() == 1).then(|| id.to_string()))
+    crate::on_db!(conn, |conn| {
+        let id = RandomId::new();
+        let done = sqlx::query(
+            "INSERT INTO relatives (id, patient_id, display_name, relationship, lang, contact, note,
+                                    authorised_at, authorised_by)
+             SELECT $1, id, $3, $4, $5, $6, $7, $8, $9 FROM patients
+             WHERE id = $2 AND discharged_at IS NULL",
+        )
+        .bind(id.as_str())
+        .bind(new.patient_id)
+        .bind(new.display_name)
+        .bind(new.relationship)
+        .bind(new.lang)
+        .bind(new.contact)
+        .bind(new.note)
+        .bind(super::now())
+        .bind(by)
+        .execute(&mut *conn)
+        .await?;
+        Ok((done.rows_affected() == 1).then(|| id.to_string()))
+    })
 }
 
 /// The relative with this id.
-pub async fn find(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<Relative>> {
-    sqlx::query_as(select_relative!("WHERE r.id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
+pub async fn find(db: impl Into<Handle<'_>>, id: &str) -> sqlx::Result<Option<Relative>> {
+    crate::on_db!(db, |db| {
+        sqlx::query_as(select_relative!("WHERE r.id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *db)
+            .await
+    })
 }
 
 /// A patient's relatives: authorised first, then by name.
 pub async fn list_for_patient(
-    db: impl SqliteExecutor<'_>,
+    db: impl Into<Handle<'_>>,
     patient_id: &str,
 ) -> sqlx::Result<Vec<Relative>> {
-    sqlx::query_as(select_relative!(
-        "WHERE r.patient_id = $1 ORDER BY r.withdrawn_at IS NOT NULL, r.display_name"
-    ))
-    .bind(patient_id)
-    .fetch_all(db)
-    .await
+    crate::on_db!(db, |db| {
+        sqlx::query_as(select_relative!(
+            "WHERE r.patient_id = $1 ORDER BY r.withdrawn_at IS NOT NULL, r.display_name"
+        ))
+        .bind(patient_id)
+        .fetch_all(&mut *db)
+        .await
+    })
 }
 
 /// Withdraws an authorisation; false when already withdrawn or unknown.
-pub async fn withdraw(conn: &mut SqliteConnection, id: &str, by: &str) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE relatives SET withdrawn_at = $2, withdrawn_by = $3
-         WHERE id = $1 AND withdrawn_at IS NULL",
-    )
-    .bind(id)
-    .bind(super::now())
-    .bind(by)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+pub async fn withdraw(conn: impl Into<Handle<'_>>, id: &str, by: &str) -> sqlx::Result<bool> {
+    crate::on_db!(conn, |conn| {
+        let done = sqlx::query(
+            "UPDATE relatives SET withdrawn_at = $2, withdrawn_by = $3
+             WHERE id = $1 AND withdrawn_at IS NULL",
+        )
+        .bind(id)
+        .bind(super::now())
+        .bind(by)
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    })
 }
 
 /// A relative's visits still to come or running (not cancelled), and their invites still in
 /// force: what withdrawing them touches.
 pub async fn open_visits_and_invites(
-    db: &sqlx::SqlitePool,
+    db: impl Into<Handle<'_>>,
     relative_id: &str,
     now: i64,
 ) -> sqlx::Result<(i64, Vec<String>)> {
-    let (visits,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(DISTINCT v.id) FROM invites i JOIN visits v ON v.id = i.visit_id
-         WHERE i.relative_id = $1 AND i.revoked_at IS NULL AND v.cancelled_at IS NULL
-           AND COALESCE(v.ended_at, v.ends_at) > $2",
-    )
-    .bind(relative_id)
-    .bind(now)
-    .fetch_one(db)
-    .await?;
-    let invites: Vec<(String,)> =
-        sqlx::query_as("SELECT id FROM invites WHERE relative_id = $1 AND revoked_at IS NULL")
-            .bind(relative_id)
-            .fetch_all(db)
-            .await?;
-    Ok((visits, invites.into_iter().map(|(id,)| id).collect()))
+    crate::on_db!(db, |db| {
+        let (visits,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(DISTINCT v.id) FROM invites i JOIN visits v ON v.id = i.visit_id
+             WHERE i.relative_id = $1 AND i.revoked_at IS NULL AND v.cancelled_at IS NULL
+               AND COALESCE(v.ended_at, v.ends_at) > $2",
+        )
+        .bind(relative_id)
+        .bind(now)
+        .fetch_one(&mut *db)
+        .await?;
+        let invites: Vec<(String,)> =
+            sqlx::query_as("SELECT id FROM invites WHERE relative_id = $1 AND revoked_at IS NULL")
+                .bind(relative_id)
+                .fetch_all(&mut *db)
+                .await?;
+        Ok((visits, invites.into_iter().map(|(id,)| id).collect()))
+    })
 }

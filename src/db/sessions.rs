@@ -1,9 +1,11 @@
-//! Server-side staff sessions for tower-sessions, in the application's own SQLite pool.
+//! Server-side staff sessions for tower-sessions, in the application's own database.
 //!
 //! The released `tower-sessions-sqlx-store` still needs sqlx 0.8; this is the small store it
-//! would have given us: create, save, load, delete and expired deletion. Sessions are also kept in
-//! memory, so a page view reads no session from disk; the database stays the truth (a save only
-//! lands in memory once it landed in the database, so a deleted session cannot come back).
+//! would have given us: create, save, load, delete and expired deletion. On SQLite (one node)
+//! sessions are also kept in memory, so a page view reads no session from disk; the database stays
+//! the truth (a save only lands in memory once it landed in the database, so a deleted session
+//! cannot come back). On PostgreSQL every node reads the table: a logout on one node must end
+//! the session on all of them at once, and a primary-key read is cheap.
 //!
 //! The table never holds a session id itself, only its SHA-256 ([`stored_key`]): the id is the
 //! cookie value, and a copy of the database file (a backup, a stolen disk) must not let anyone
@@ -14,7 +16,7 @@ use std::{
     sync::{Arc, Mutex, PoisonError},
 };
 
-use sqlx::SqlitePool;
+use super::Pool;
 use tower_sessions::{
     session::{Id, Record},
     session_store::{self, ExpiredDeletion, SessionStore},
@@ -22,22 +24,26 @@ use tower_sessions::{
 
 /// Sessions kept in the `sessions` table.
 #[derive(Debug, Clone)]
-pub struct SqliteSessionStore {
-    pool: SqlitePool,
-    cache: Arc<Mutex<HashMap<Id, Record>>>,
+pub struct SessionTable {
+    pool: Pool,
+    /// Only on SQLite: a node's memory cannot see another node's logout.
+    cache: Option<Arc<Mutex<HashMap<Id, Record>>>>,
 }
 
-impl SqliteSessionStore {
+/// A cache that holds nothing (PostgreSQL).
+type CacheGuard<'a> = Option<std::sync::MutexGuard<'a, HashMap<Id, Record>>>;
+
+impl SessionTable {
     /// A store on the application's pool.
-    pub fn new(pool: SqlitePool) -> Self {
-        Self {
-            pool,
-            cache: Arc::default(),
-        }
+    pub fn new(pool: Pool) -> Self {
+        let cache = (pool.engine() == super::Engine::Sqlite).then(Arc::default);
+        Self { pool, cache }
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<Id, Record>> {
-        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    fn cache(&self) -> CacheGuard<'_> {
+        self.cache
+            .as_ref()
+            .map(|cache| cache.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -55,23 +61,18 @@ fn encode(record: &Record) -> session_store::Result<String> {
 }
 
 #[async_trait::async_trait]
-impl SessionStore for SqliteSessionStore {
+impl SessionStore for SessionTable {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         let data = encode(record)?;
         // A collision of 128-bit random ids is practically impossible, but never overwrite one.
         loop {
-            let inserted = sqlx::query(
-                "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3)
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(stored_key(&record.id))
-            .bind(&data)
-            .bind(record.expiry_date.unix_timestamp())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-            if inserted.rows_affected() == 1 {
-                self.cache().insert(record.id, record.clone());
+            let inserted = insert(&self.pool, &stored_key(&record.id), &data, record)
+                .await
+                .map_err(backend)?;
+            if inserted {
+                if let Some(mut cache) = self.cache() {
+                    cache.insert(record.id, record.clone());
+                }
                 return Ok(());
             }
             record.id = Id::default();
@@ -81,35 +82,32 @@ impl SessionStore for SqliteSessionStore {
     /// Updates an existing session only. New sessions go through `create`; a request that finishes
     /// after logout deleted its session must not bring it back to life.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let updated = sqlx::query("UPDATE sessions SET data = $2, expiry_date = $3 WHERE id = $1")
-            .bind(stored_key(&record.id))
-            .bind(encode(record)?)
-            .bind(record.expiry_date.unix_timestamp())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        let mut cache = self.cache();
-        if updated.rows_affected() == 1 {
-            cache.insert(record.id, record.clone());
-        } else {
-            cache.remove(&record.id);
+        let updated = update(
+            &self.pool,
+            &stored_key(&record.id),
+            &encode(record)?,
+            record,
+        )
+        .await
+        .map_err(backend)?;
+        if let Some(mut cache) = self.cache() {
+            if updated {
+                cache.insert(record.id, record.clone());
+            } else {
+                cache.remove(&record.id);
+            }
         }
         Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         let now = time::OffsetDateTime::now_utc();
-        if let Some(record) = self.cache().get(id).filter(|r| r.expiry_date > now) {
+        if let Some(cache) = self.cache()
+            && let Some(record) = cache.get(id).filter(|r| r.expiry_date > now)
+        {
             return Ok(Some(record.clone()));
         }
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT data, expiry_date FROM sessions WHERE id = $1 AND expiry_date > $2",
-        )
-        .bind(stored_key(id))
-        .bind(super::now())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
+        let row = select(&self.pool, &stored_key(id)).await.map_err(backend)?;
         let Some((data, expiry)) = row else {
             return Ok(None);
         };
@@ -119,31 +117,84 @@ impl SessionStore for SqliteSessionStore {
                 .map_err(|e| session_store::Error::Decode(e.to_string()))?,
             expiry_date: time::OffsetDateTime::from_unix_timestamp(expiry).map_err(backend)?,
         };
-        self.cache().insert(*id, record.clone());
+        if let Some(mut cache) = self.cache() {
+            cache.insert(*id, record.clone());
+        }
         Ok(Some(record))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.cache().remove(id);
-        sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(stored_key(id))
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(())
+        if let Some(mut cache) = self.cache() {
+            cache.remove(id);
+        }
+        remove(&self.pool, &stored_key(id)).await.map_err(backend)
     }
 }
 
 #[async_trait::async_trait]
-impl ExpiredDeletion for SqliteSessionStore {
+impl ExpiredDeletion for SessionTable {
     async fn delete_expired(&self) -> session_store::Result<()> {
         let now = time::OffsetDateTime::now_utc();
-        self.cache().retain(|_, record| record.expiry_date > now);
+        if let Some(mut cache) = self.cache() {
+            cache.retain(|_, record| record.expiry_date > now);
+        }
+        remove_expired(&self.pool).await.map_err(backend)
+    }
+}
+
+async fn insert(pool: &Pool, key: &str, data: &str, record: &Record) -> sqlx::Result<bool> {
+    crate::on_db!(pool, |conn| {
+        let done = sqlx::query(
+            "INSERT INTO sessions (id, data, expiry_date) VALUES ($1, $2, $3)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(key)
+        .bind(data)
+        .bind(record.expiry_date.unix_timestamp())
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    })
+}
+
+async fn update(pool: &Pool, key: &str, data: &str, record: &Record) -> sqlx::Result<bool> {
+    crate::on_db!(pool, |conn| {
+        let done = sqlx::query("UPDATE sessions SET data = $2, expiry_date = $3 WHERE id = $1")
+            .bind(key)
+            .bind(data)
+            .bind(record.expiry_date.unix_timestamp())
+            .execute(&mut *conn)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    })
+}
+
+async fn select(pool: &Pool, key: &str) -> sqlx::Result<Option<(String, i64)>> {
+    crate::on_db!(pool, |conn| {
+        sqlx::query_as("SELECT data, expiry_date FROM sessions WHERE id = $1 AND expiry_date > $2")
+            .bind(key)
+            .bind(super::now())
+            .fetch_optional(&mut *conn)
+            .await
+    })
+}
+
+async fn remove(pool: &Pool, key: &str) -> sqlx::Result<()> {
+    crate::on_db!(pool, |conn| {
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    })
+}
+
+async fn remove_expired(pool: &Pool) -> sqlx::Result<()> {
+    crate::on_db!(pool, |conn| {
         sqlx::query("DELETE FROM sessions WHERE expiry_date <= $1")
             .bind(super::now())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+            .execute(&mut *conn)
+            .await?;
         Ok(())
-    }
+    })
 }

@@ -1,6 +1,8 @@
 //! Staff accounts.
 
-use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+use sqlx::FromRow;
+
+use super::Handle;
 
 use crate::domain::{PersonName, RandomId, Role, Username};
 
@@ -34,124 +36,146 @@ pub struct NewStaff<'a> {
 }
 
 /// Stores a new account and returns its id. A taken username is a unique violation.
-pub async fn create(conn: &mut SqliteConnection, new: &NewStaff<'_>) -> sqlx::Result<String> {
-    let id = RandomId::new();
-    sqlx::query(
-        "INSERT INTO staff (id, username, display_name, role, password_hash, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(id.as_str())
-    .bind(new.username.as_str())
-    .bind(new.display_name.as_str())
-    .bind(new.role.as_str())
-    .bind(new.password_hash)
-    .bind(super::now())
-    .execute(conn)
-    .await?;
-    Ok(id.to_string())
+pub async fn create(conn: impl Into<Handle<'_>>, new: &NewStaff<'_>) -> sqlx::Result<String> {
+    crate::on_db!(conn, |conn| {
+        let id = RandomId::new();
+        sqlx::query(
+            "INSERT INTO staff (id, username, display_name, role, password_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id.as_str())
+        .bind(new.username.as_str())
+        .bind(new.display_name.as_str())
+        .bind(new.role.as_str())
+        .bind(new.password_hash)
+        .bind(super::now())
+        .execute(&mut *conn)
+        .await?;
+        Ok(id.to_string())
+    })
 }
 
 /// The account with this (normalised) username.
 pub async fn find_by_username(
-    db: impl SqliteExecutor<'_>,
+    db: impl Into<Handle<'_>>,
     username: &str,
 ) -> sqlx::Result<Option<Staff>> {
-    sqlx::query_as("SELECT * FROM staff WHERE username = $1")
-        .bind(username)
-        .fetch_optional(db)
-        .await
+    crate::on_db!(db, |db| {
+        sqlx::query_as("SELECT * FROM staff WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&mut *db)
+            .await
+    })
 }
 
 /// The account with this id.
-pub async fn find_by_id(db: impl SqliteExecutor<'_>, id: &str) -> sqlx::Result<Option<Staff>> {
-    sqlx::query_as("SELECT * FROM staff WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await
+pub async fn find_by_id(db: impl Into<Handle<'_>>, id: &str) -> sqlx::Result<Option<Staff>> {
+    crate::on_db!(db, |db| {
+        sqlx::query_as("SELECT * FROM staff WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *db)
+            .await
+    })
 }
 
 /// Every account, administrators first, then by name.
-pub async fn list(db: impl SqliteExecutor<'_>) -> sqlx::Result<Vec<Staff>> {
-    sqlx::query_as("SELECT * FROM staff ORDER BY role = 'admin' DESC, active DESC, display_name")
-        .fetch_all(db)
+pub async fn list(db: impl Into<Handle<'_>>) -> sqlx::Result<Vec<Staff>> {
+    crate::on_db!(db, |db| {
+        sqlx::query_as(
+            "SELECT * FROM staff ORDER BY role = 'admin' DESC, active DESC, display_name",
+        )
+        .fetch_all(&mut *db)
         .await
+    })
 }
 
 /// Deactivates an account; returns false when it does not exist. Sessions check `active` on every
 /// request, so this ends them at once.
-pub async fn deactivate(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE staff SET active = 0, deactivated_at = COALESCE(deactivated_at, $2) WHERE id = $1",
-    )
-    .bind(id)
-    .bind(super::now())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+pub async fn deactivate(conn: impl Into<Handle<'_>>, id: &str) -> sqlx::Result<bool> {
+    crate::on_db!(conn, |conn| {
+        let done = sqlx::query(
+            "UPDATE staff SET active = FALSE, deactivated_at = COALESCE(deactivated_at, $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(super::now())
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    })
 }
 
 /// True when at least one active administrator exists.
-pub async fn active_admin_exists(db: impl SqliteExecutor<'_>) -> sqlx::Result<bool> {
-    let (count,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM staff WHERE role = 'admin' AND active = 1")
-            .fetch_one(db)
-            .await?;
-    Ok(count > 0)
+pub async fn active_admin_exists(db: impl Into<Handle<'_>>) -> sqlx::Result<bool> {
+    crate::on_db!(db, |db| {
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM staff WHERE role = 'admin' AND active = TRUE")
+                .fetch_one(&mut *db)
+                .await?;
+        Ok(count > 0)
+    })
 }
 
 /// Active administrators, counted.
-pub async fn active_admins(db: impl SqliteExecutor<'_>) -> sqlx::Result<i64> {
-    let (count,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM staff WHERE role = 'admin' AND active = 1")
-            .fetch_one(db)
-            .await?;
-    Ok(count)
+pub async fn active_admins(db: impl Into<Handle<'_>>) -> sqlx::Result<i64> {
+    crate::on_db!(db, |db| {
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM staff WHERE role = 'admin' AND active = TRUE")
+                .fetch_one(&mut *db)
+                .await?;
+        Ok(count)
+    })
 }
 
 /// Changes an account's name and role; false when it does not exist.
 pub async fn update(
-    conn: &mut SqliteConnection,
+    conn: impl Into<Handle<'_>>,
     id: &str,
     display_name: &PersonName,
     role: Role,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query("UPDATE staff SET display_name = $2, role = $3 WHERE id = $1")
-        .bind(id)
-        .bind(display_name.as_str())
-        .bind(role.as_str())
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() == 1)
+    crate::on_db!(conn, |conn| {
+        let done = sqlx::query("UPDATE staff SET display_name = $2, role = $3 WHERE id = $1")
+            .bind(id)
+            .bind(display_name.as_str())
+            .bind(role.as_str())
+            .execute(&mut *conn)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    })
 }
 
 /// Makes a deactivated account active again; false when it does not exist or is active.
-pub async fn reactivate(conn: &mut SqliteConnection, id: &str) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE staff SET active = 1, deactivated_at = NULL WHERE id = $1 AND active = 0",
-    )
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+pub async fn reactivate(conn: impl Into<Handle<'_>>, id: &str) -> sqlx::Result<bool> {
+    crate::on_db!(conn, |conn| {
+        let done = sqlx::query(
+            "UPDATE staff SET active = TRUE, deactivated_at = NULL WHERE id = $1 AND active = FALSE",
+        )
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    })
 }
 
 /// Stores a new password hash; `temporary` when an administrator set it (to be changed at the
 /// next login). The sessions signed in before now stop counting.
 pub async fn set_password(
-    conn: &mut SqliteConnection,
+    conn: impl Into<Handle<'_>>,
     id: &str,
     password_hash: &str,
     temporary: bool,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE staff SET password_hash = $2, must_change_password = $3, password_changed_at = $4
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(password_hash)
-    .bind(temporary)
-    .bind(super::now())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    crate::on_db!(conn, |conn| {
+        let done = sqlx::query(
+            "UPDATE staff SET password_hash = $2, must_change_password = $3, password_changed_at = $4
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(password_hash)
+        .bind(temporary)
+        .bind(super::now())
+        .execute(&mut *conn)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    })
 }

@@ -1,6 +1,8 @@
 //! The visit log: who was in which call, when, for how long, and why it ended.
 
-use sqlx::{FromRow, SqliteExecutor};
+use sqlx::FromRow;
+
+use super::Handle;
 
 use crate::domain::{CallRole, EndReason};
 
@@ -23,99 +25,109 @@ pub struct NewVisit<'a> {
 }
 
 /// Records that a participant joined; returns the row id to close later.
-pub async fn record_join(db: impl SqliteExecutor<'_>, visit: &NewVisit<'_>) -> sqlx::Result<i64> {
-    // fetch_all, not fetch_one/fetch_optional: SQLite reports a failed commit (a full disk) when
-    // the statement runs to its end, which fetching only the first row never does.
-    let rows: Vec<(i64,)> = sqlx::query_as(
-        "INSERT INTO visit_log (room_id, patient_id, role, display_name, staff_id, invite_id, joined_at,
-                                scheduled_visit_id)
-         SELECT r.id, r.patient_id, $2, $3, $4, $5, $6,
-                COALESCE((SELECT i.visit_id FROM invites i WHERE i.id = $5),
-                         (SELECT v.id FROM visits v
-                          WHERE v.room_id = r.id AND v.cancelled_at IS NULL
-                            AND v.starts_at - $7 <= $6 AND COALESCE(v.ended_at, v.ends_at) > $6
-                          ORDER BY v.starts_at LIMIT 1))
-         FROM rooms r WHERE r.id = $1 RETURNING id",
-    )
-    .bind(visit.person.room_id)
-    .bind(visit.person.role.as_str())
-    .bind(visit.display_name)
-    .bind(visit.person.staff_id)
-    .bind(visit.person.invite_id)
-    .bind(super::now())
-    .bind(visit.early_secs)
-    .fetch_all(db)
-    .await?;
-    rows.first()
-        .map(|(id,)| *id)
-        .ok_or(sqlx::Error::RowNotFound)
+pub async fn record_join(db: impl Into<Handle<'_>>, visit: &NewVisit<'_>) -> sqlx::Result<i64> {
+    crate::on_db!(db, |db| {
+        // fetch_all, not fetch_one/fetch_optional: SQLite reports a failed commit (a full disk) when
+        // the statement runs to its end, which fetching only the first row never does.
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "INSERT INTO visit_log (room_id, patient_id, role, display_name, staff_id, invite_id, joined_at,
+                                    scheduled_visit_id)
+             SELECT r.id, r.patient_id, $2, $3, $4, $5, $6,
+                    COALESCE((SELECT i.visit_id FROM invites i WHERE i.id = $5),
+                             (SELECT v.id FROM visits v
+                              WHERE v.room_id = r.id AND v.cancelled_at IS NULL
+                                AND v.starts_at - $7 <= $6 AND COALESCE(v.ended_at, v.ends_at) > $6
+                              ORDER BY v.starts_at LIMIT 1))
+             FROM rooms r WHERE r.id = $1 RETURNING id",
+        )
+        .bind(visit.person.room_id)
+        .bind(visit.person.role.as_str())
+        .bind(visit.display_name)
+        .bind(visit.person.staff_id)
+        .bind(visit.person.invite_id)
+        .bind(super::now())
+        .bind(visit.early_secs)
+        .fetch_all(&mut *db)
+        .await?;
+        rows.first()
+            .map(|(id,)| *id)
+            .ok_or(sqlx::Error::RowNotFound)
+    })
 }
 
 /// Takes back a person's stay after the server stopped (closed as `server-shutdown` or
 /// `server-restart` at or after `since`, or left open), counting one rejoin; `None` when there
 /// is none to take back.
 pub async fn resume(
-    db: impl SqliteExecutor<'_>,
+    db: impl Into<Handle<'_>>,
     person: &Person<'_>,
     since: i64,
 ) -> sqlx::Result<Option<i64>> {
-    let rows: Vec<(i64,)> = sqlx::query_as(
-        "UPDATE visit_log SET left_at = NULL, end_reason = NULL, rejoins = rejoins + 1
-         WHERE id = (SELECT id FROM visit_log
-                     WHERE room_id = $1 AND role = $2
-                       AND staff_id IS NOT DISTINCT FROM $3 AND invite_id IS NOT DISTINCT FROM $4
-                       AND (left_at IS NULL
-                            OR (end_reason IN ('server-shutdown', 'server-restart')
-                                AND left_at >= $5))
-                     ORDER BY id DESC LIMIT 1)
-         RETURNING id",
-    )
-    .bind(person.room_id)
-    .bind(person.role.as_str())
-    .bind(person.staff_id)
-    .bind(person.invite_id)
-    .bind(since)
-    .fetch_all(db)
-    .await?;
-    Ok(rows.first().map(|(id,)| *id))
+    crate::on_db!(db, |db| {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "UPDATE visit_log SET left_at = NULL, end_reason = NULL, rejoins = rejoins + 1
+             WHERE id = (SELECT id FROM visit_log
+                         WHERE room_id = $1 AND role = $2
+                           AND staff_id IS NOT DISTINCT FROM $3 AND invite_id IS NOT DISTINCT FROM $4
+                           AND (left_at IS NULL
+                                OR (end_reason IN ('server-shutdown', 'server-restart')
+                                    AND left_at >= $5))
+                         ORDER BY id DESC LIMIT 1)
+             RETURNING id",
+        )
+        .bind(person.room_id)
+        .bind(person.role.as_str())
+        .bind(person.staff_id)
+        .bind(person.invite_id)
+        .bind(since)
+        .fetch_all(&mut *db)
+        .await?;
+        Ok(rows.first().map(|(id,)| *id))
+    })
 }
 
 /// Counts one rejoin on a stay (the person's page came back after a lost connection).
-pub async fn count_rejoin(db: impl SqliteExecutor<'_>, id: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE visit_log SET rejoins = rejoins + 1 WHERE id = $1")
-        .bind(id)
-        .execute(db)
-        .await?;
-    Ok(())
+pub async fn count_rejoin(db: impl Into<Handle<'_>>, id: i64) -> sqlx::Result<()> {
+    crate::on_db!(db, |db| {
+        sqlx::query("UPDATE visit_log SET rejoins = rejoins + 1 WHERE id = $1")
+            .bind(id)
+            .execute(&mut *db)
+            .await?;
+        Ok(())
+    })
 }
 
 /// Records that a participant left and why.
 pub async fn record_leave(
-    db: impl SqliteExecutor<'_>,
+    db: impl Into<Handle<'_>>,
     id: i64,
     reason: EndReason,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE visit_log SET left_at = $2, end_reason = $3 WHERE id = $1 AND left_at IS NULL",
-    )
-    .bind(id)
-    .bind(super::now())
-    .bind(reason.as_str())
-    .execute(db)
-    .await?;
-    metrics::counter!("visitas_stays_ended_total", "reason" => reason.as_str()).increment(1);
-    Ok(())
+    crate::on_db!(db, |db| {
+        sqlx::query(
+            "UPDATE visit_log SET left_at = $2, end_reason = $3 WHERE id = $1 AND left_at IS NULL",
+        )
+        .bind(id)
+        .bind(super::now())
+        .bind(reason.as_str())
+        .execute(&mut *db)
+        .await?;
+        metrics::counter!("visitas_stays_ended_total", "reason" => reason.as_str()).increment(1);
+        Ok(())
+    })
 }
 
 /// Closes stays left open by a crash or kill: nobody is in a call when the server starts.
-pub async fn close_dangling(db: impl SqliteExecutor<'_>) -> sqlx::Result<u64> {
-    let done =
-        sqlx::query("UPDATE visit_log SET left_at = $1, end_reason = $2 WHERE left_at IS NULL")
-            .bind(super::now())
-            .bind(EndReason::ServerRestart.as_str())
-            .execute(db)
-            .await?;
-    Ok(done.rows_affected())
+pub async fn close_dangling(db: impl Into<Handle<'_>>) -> sqlx::Result<u64> {
+    crate::on_db!(db, |db| {
+        let done =
+            sqlx::query("UPDATE visit_log SET left_at = $1, end_reason = $2 WHERE left_at IS NULL")
+                .bind(super::now())
+                .bind(EndReason::ServerRestart.as_str())
+                .execute(&mut *db)
+                .await?;
+        Ok(done.rows_affected())
+    })
 }
 
 /// One row of the administrators' visit log page.
@@ -189,27 +201,31 @@ macro_rules! select_stays {
 
 /// The stays of one visit, in the order they began.
 pub async fn stays_of_visit(
-    db: impl SqliteExecutor<'_>,
+    db: impl Into<Handle<'_>>,
     visit_id: &str,
 ) -> sqlx::Result<Vec<VisitRow>> {
-    sqlx::query_as(select_stays!(
-        "WHERE v.scheduled_visit_id = $1 ORDER BY v.joined_at, v.id"
-    ))
-    .bind(visit_id)
-    .fetch_all(db)
-    .await
+    crate::on_db!(db, |db| {
+        sqlx::query_as(select_stays!(
+            "WHERE v.scheduled_visit_id = $1 ORDER BY v.joined_at, v.id"
+        ))
+        .bind(visit_id)
+        .fetch_all(&mut *db)
+        .await
+    })
 }
 
 /// The newest `limit` stays outside any scheduled visit (staff checking a room, calls from
 /// before the scheduler), newest first.
 pub async fn unscheduled_stays(
-    db: impl SqliteExecutor<'_>,
+    db: impl Into<Handle<'_>>,
     limit: i64,
 ) -> sqlx::Result<Vec<VisitRow>> {
-    sqlx::query_as(select_stays!(
-        "WHERE v.scheduled_visit_id IS NULL ORDER BY v.joined_at DESC, v.id DESC LIMIT $1"
-    ))
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    crate::on_db!(db, |db| {
+        sqlx::query_as(select_stays!(
+            "WHERE v.scheduled_visit_id IS NULL ORDER BY v.joined_at DESC, v.id DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&mut *db)
+        .await
+    })
 }

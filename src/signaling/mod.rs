@@ -155,7 +155,6 @@ use socketioxide::{
     SocketIo, TransportType, extract::SocketRef, handler::ConnectHandler, service::SocketIoService,
     socket::Sid,
 };
-use sqlx::SqlitePool;
 
 pub use budget::SiteLoad;
 pub use handshake::accept_socket;
@@ -248,7 +247,7 @@ impl Participant {
 /// What the handlers share.
 #[derive(Debug)]
 pub(crate) struct Hub {
-    db: SqlitePool,
+    db: crate::db::Pool,
     secret: ServerSecret,
     config: Arc<Config>,
     caches: Arc<Caches>,
@@ -275,7 +274,7 @@ impl std::fmt::Debug for Signaling {
 /// Builds the signaling server; [`accept_socket`], mounted in front of the pages, serves
 /// `/socket.io/` with it.
 pub fn build(
-    db: SqlitePool,
+    db: crate::db::Pool,
     secret: ServerSecret,
     config: Arc<Config>,
     caches: Arc<Caches>,
@@ -691,17 +690,17 @@ impl Hub {
     async fn admit_automatically(&self, invite_id: &str) -> sqlx::Result<bool> {
         let mut tx = self.db.begin().await?;
         let now = db::now();
-        let Some(invite) = db::invites::find(&mut *tx, invite_id).await? else {
+        let Some(invite) = db::invites::find(&mut tx, invite_id).await? else {
             return Ok(false);
         };
         let visit = match &invite.visit_id {
-            Some(visit_id) => db::visits::find(&mut *tx, visit_id).await?,
+            Some(visit_id) => db::visits::find(&mut tx, visit_id).await?,
             None => None,
         };
         let Some(visit) = visit else {
             return Ok(false);
         };
-        let ward = db::wards::find(&mut *tx, &visit.ward_id).await?;
+        let ward = db::wards::find(&mut tx, &visit.ward_id).await?;
         let applies = invite.status(now) == InviteStatus::Active
             && visit.starts_at <= now
             && ward.is_some_and(|w| w.auto_admit);

@@ -12,6 +12,7 @@ pub mod browser;
 pub mod coturn;
 pub mod journeys;
 pub mod netns;
+pub mod postgres;
 pub mod process;
 pub mod socket;
 
@@ -22,7 +23,7 @@ use reqwest::{
     cookie::{CookieStore, Jar},
     header,
 };
-use sqlx::SqlitePool;
+
 use tempfile::TempDir;
 use visitas::{
     actions::{AccountInput, create_staff},
@@ -71,8 +72,43 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     start_in(dir, config).await
 }
 
+/// Keeps a server on its SQLite file on every leg: for what only SQLite has (its file, its
+/// pragmas, backups by copy).
+pub fn on_sqlite(config: &mut Config) {
+    config.database = Some(
+        config
+            .data_dir
+            .join("visitas.db")
+            .to_string_lossy()
+            .into_owned(),
+    );
+}
+
+/// The database a server process with the data directory `data` uses, opened here too.
+pub async fn open_database_of(data: &std::path::Path) -> visitas::db::Pool {
+    let location = match postgres::database_for(data) {
+        Some(url) => visitas::db::Location::Postgres(url),
+        None => visitas::db::Location::File(data.join("visitas.db")),
+    };
+    visitas::db::open(&location)
+        .await
+        .expect("the database opens")
+}
+
 /// Starts a server on an existing data directory (a restart).
-pub async fn start_in(dir: TempDir, config: Config) -> TestApp {
+pub async fn start_in(dir: TempDir, mut config: Config) -> TestApp {
+    if config.database.is_none() {
+        config.database = postgres::database_for(&config.data_dir);
+    }
+    if matches!(
+        config.database_location(),
+        visitas::db::Location::Postgres(_)
+    ) {
+        let files = postgres::NodeFiles::beside(&config.data_dir);
+        config.tls_cert.get_or_insert(files.tls_cert);
+        config.tls_key.get_or_insert(files.tls_key);
+        config.secret_file.get_or_insert(files.secret_file);
+    }
     let server = app::start(config.clone()).await.expect("server starts");
     let addr = server.addr;
     let (client, jar) = new_client();
@@ -103,8 +139,44 @@ pub fn new_client() -> (Client, Arc<Jar>) {
 
 impl TestApp {
     /// The database the server uses.
-    pub fn db(&self) -> SqlitePool {
+    pub fn db(&self) -> visitas::db::Pool {
         self.server.as_ref().expect("running").state.db.clone()
+    }
+
+    /// Everything the database holds, as the bytes someone with a copy would read: on SQLite the
+    /// file with its WAL and shared memory (each found one, with its name); on PostgreSQL every
+    /// row of every table as text.
+    pub async fn stored_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        if let Some(file) = self.config.database_path() {
+            return ["", "-wal", "-shm"]
+                .into_iter()
+                .filter_map(|suffix| {
+                    let path = format!("{}{suffix}", file.display());
+                    std::fs::read(&path).ok().map(|bytes| (path, bytes))
+                })
+                .collect();
+        }
+        let db = self.db();
+        let tables: Vec<(String,)> = visitas::sql!(&db, |c| {
+            sqlx::query_as(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'"
+        )
+        .fetch_all(&mut *c)
+        .await
+        })
+        .unwrap();
+        let mut found = Vec::new();
+        for (table,) in tables {
+            let rows: Vec<(String,)> = visitas::sql!(&db, |c| sqlx::query_as(sqlx::AssertSqlSafe(
+                format!("SELECT CAST(t AS TEXT) FROM \"{table}\" t")
+            ))
+            .fetch_all(&mut *c)
+            .await)
+            .unwrap();
+            let text: Vec<String> = rows.into_iter().map(|(row,)| row).collect();
+            found.push((table, text.join("\n").into_bytes()));
+        }
+        found
     }
 
     /// The one-time setup link printed at start, with the host the tests can reach.
@@ -227,11 +299,13 @@ impl TestApp {
     /// Like [`TestApp::ward`], with at most `max_video` visits at once.
     pub async fn ward_with(&self, name: &str, hours: &str, max_video: i64) -> String {
         let db = self.db();
-        let existing: Option<(String,)> = sqlx::query_as("SELECT id FROM wards WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&db)
-            .await
-            .unwrap();
+        let existing: Option<(String,)> = visitas::sql!(&db, |c| sqlx::query_as(
+            "SELECT id FROM wards WHERE name = $1"
+        )
+        .bind(name)
+        .fetch_optional(&mut *c)
+        .await)
+        .unwrap();
         if let Some((id,)) = existing {
             return id;
         }
@@ -259,12 +333,15 @@ impl TestApp {
 
     /// Adds a ward to the wards a staff member works in.
     pub async fn assign(&self, staff_id: &str, ward_id: &str) {
-        sqlx::query("INSERT INTO staff_wards (staff_id, ward_id) VALUES ($1, $2)")
-            .bind(staff_id)
-            .bind(ward_id)
-            .execute(&self.db())
-            .await
-            .unwrap();
+        visitas::sql!(&self.db(), |c| sqlx::query(
+            "INSERT INTO staff_wards (staff_id, ward_id) VALUES ($1, $2)"
+        )
+        .bind(staff_id)
+        .bind(ward_id)
+        .execute(&mut *c)
+        .await
+        .map(|done| done.rows_affected()))
+        .unwrap();
         self.server.as_ref().unwrap().state.caches.wards_changed();
     }
 
@@ -294,11 +371,13 @@ impl TestApp {
     /// Submits the patient form as it is filled in, whatever the answer. `ward` is a ward's name
     /// (sent as its id) or, when no ward has that name, sent as it is.
     pub async fn post_patient(&self, name: &str, ward: &str, bed: &str, record: &str) -> Response {
-        let found: Option<(String,)> = sqlx::query_as("SELECT id FROM wards WHERE name = $1")
-            .bind(ward)
-            .fetch_optional(&self.db())
-            .await
-            .unwrap();
+        let found: Option<(String,)> = visitas::sql!(&self.db(), |c| sqlx::query_as(
+            "SELECT id FROM wards WHERE name = $1"
+        )
+        .bind(ward)
+        .fetch_optional(&mut *c)
+        .await)
+        .unwrap();
         let ward_id = found.map_or_else(|| ward.to_string(), |(id,)| id);
         let fields = [
             ("display_name", name),
@@ -328,22 +407,31 @@ impl TestApp {
 
     /// Authorises a relative of a patient through the form; their id.
     pub async fn authorise(&self, patient_id: &str, name: &str, lang: &str) -> String {
+        let ids = || async {
+            let rows: Vec<(String,)> = visitas::sql!(&self.db(), |c| sqlx::query_as(
+                "SELECT id FROM relatives WHERE patient_id = $1 AND display_name = $2",
+            )
+            .bind(patient_id)
+            .bind(name)
+            .fetch_all(&mut *c)
+            .await)
+            .unwrap();
+            rows.into_iter().map(|(id,)| id).collect::<Vec<_>>()
+        };
+        let before = ids().await;
         let response = self.post_relative(patient_id, name, "hija", lang).await;
         assert_eq!(
             response.status(),
             StatusCode::SEE_OTHER,
             "relative authorised"
         );
-        let (id,): (String,) = sqlx::query_as(
-            "SELECT id FROM relatives WHERE patient_id = $1 AND display_name = $2
-             ORDER BY authorised_at DESC, rowid DESC LIMIT 1",
-        )
-        .bind(patient_id)
-        .bind(name)
-        .fetch_one(&self.db())
-        .await
-        .unwrap();
-        id
+        let mut new: Vec<String> = ids()
+            .await
+            .into_iter()
+            .filter(|id| !before.contains(id))
+            .collect();
+        assert_eq!(new.len(), 1, "one relative authorised");
+        new.remove(0)
     }
 
     /// A GET from a fresh device that presents `session` as its staff session cookie (a stolen or
@@ -383,12 +471,16 @@ impl TestApp {
     /// The one value a query returns (a count, a flag, a pragma).
     pub async fn scalar<T>(&self, sql: &'static str) -> T
     where
-        T: Send + Unpin + for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+        T: Send
+            + Unpin
+            + for<'r> sqlx::Decode<'r, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + for<'r> sqlx::Decode<'r, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>,
     {
-        let (value,): (T,) = sqlx::query_as(sql)
-            .fetch_one(&self.db())
-            .await
-            .expect("the query answers");
+        let (value,): (T,) =
+            visitas::sql!(&self.db(), |c| sqlx::query_as(sql).fetch_one(&mut *c).await)
+                .expect("the query answers");
         value
     }
 
@@ -419,7 +511,8 @@ impl TestApp {
             "audit_events" => "SELECT COUNT(*) FROM audit_events",
             other => panic!("unknown table {other}"),
         };
-        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&self.db()).await.unwrap();
+        let (n,): (i64,) =
+            visitas::sql!(&self.db(), |c| sqlx::query_as(sql).fetch_one(&mut *c).await).unwrap();
         n
     }
 
@@ -435,6 +528,15 @@ impl TestApp {
     pub fn tls_dir(&self) -> PathBuf {
         self.config.tls_dir()
     }
+
+    /// Where the CA of the server's certificate is (`ca.pem`): the generated one's, or on the
+    /// PostgreSQL leg the one beside the node's own certificate.
+    pub fn ca_dir(&self) -> PathBuf {
+        match &self.config.tls_cert {
+            Some(cert) => cert.parent().expect("a directory").to_path_buf(),
+            None => self.tls_dir(),
+        }
+    }
 }
 
 /// An invite as its card shows it, once.
@@ -449,21 +551,23 @@ impl TestApp {
     /// Authorises a relative called `name` for the room's patient, starts a visit now for them
     /// ("visit now") and reads their card.
     pub async fn create_invite(&self, room_id: &str, name: &str) -> InviteCard {
-        let (patient_id,): (String,) = sqlx::query_as("SELECT patient_id FROM rooms WHERE id = $1")
-            .bind(room_id)
-            .fetch_one(&self.db())
-            .await
-            .unwrap();
+        let (patient_id,): (String,) = visitas::sql!(&self.db(), |c| sqlx::query_as(
+            "SELECT patient_id FROM rooms WHERE id = $1"
+        )
+        .bind(room_id)
+        .fetch_one(&mut *c)
+        .await)
+        .unwrap();
         let relative = self.authorise(&patient_id, name, "es").await;
         // A second relative joins the visit already running (a patient has one at a time).
-        let running: Option<(String,)> = sqlx::query_as(
+        let running: Option<(String,)> = visitas::sql!(&self.db(), |c| sqlx::query_as(
             "SELECT id FROM visits WHERE room_id = $1 AND cancelled_at IS NULL
                AND COALESCE(ended_at, ends_at) > $2 AND starts_at <= $2",
         )
         .bind(room_id)
         .bind(chrono::Utc::now().timestamp())
-        .fetch_optional(&self.db())
-        .await
+        .fetch_optional(&mut *c)
+        .await)
         .unwrap();
         let visit = match running {
             Some((visit,)) => {
@@ -510,13 +614,14 @@ impl TestApp {
 
     /// The printable card of a relative of a visit.
     pub async fn card_of(&self, visit_id: &str, relative_id: &str) -> InviteCard {
-        let (invite,): (String,) =
-            sqlx::query_as("SELECT id FROM invites WHERE visit_id = $1 AND relative_id = $2")
-                .bind(visit_id)
-                .bind(relative_id)
-                .fetch_one(&self.db())
-                .await
-                .unwrap();
+        let (invite,): (String,) = visitas::sql!(&self.db(), |c| sqlx::query_as(
+            "SELECT id FROM invites WHERE visit_id = $1 AND relative_id = $2"
+        )
+        .bind(visit_id)
+        .bind(relative_id)
+        .fetch_one(&mut *c)
+        .await)
+        .unwrap();
         let response = self
             .get(&format!("/visits/{visit_id}/cards/{invite}"))
             .await;

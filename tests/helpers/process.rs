@@ -29,6 +29,7 @@ pub fn shell_command(setup: &str, args: &[&str]) -> Command {
         .args(args)
         .env_remove("VISITAS_DATA_DIR")
         .env_remove("VISITAS_BIND")
+        .env_remove("VISITAS_DATABASE")
         .env("RUST_LOG", "warn");
     command
 }
@@ -47,8 +48,14 @@ impl ServerProcess {
         bind: &str,
         extra: &[&str],
     ) -> ServerProcess {
+        let node = if extra.contains(&"--database") {
+            Vec::new()
+        } else {
+            super::postgres::node_flags(data)
+        };
         let data = data.to_str().expect("a UTF-8 path");
         let mut args = vec!["--bind", bind, "--data-dir", data];
+        args.extend(node.iter().map(String::as_str));
         args.extend_from_slice(extra);
         let mut child = shell_command(setup, &args)
             .stdout(Stdio::piped())
@@ -108,8 +115,14 @@ pub fn admin_create(
     password: &str,
 ) -> std::process::Output {
     use std::io::Write;
+    let node = if extra.contains(&"--database") {
+        Vec::new()
+    } else {
+        super::postgres::node_flags(data)
+    };
     let data = data.to_str().expect("a UTF-8 path");
     let mut args = vec!["admin", "create", "--username", username];
+    args.extend(node.iter().map(String::as_str));
     args.extend_from_slice(extra);
     args.extend(["--data-dir", data]);
     let mut child = shell_command(setup, &args)

@@ -57,7 +57,7 @@ pub async fn connect_sending(
     auth: Value,
     early: &[String],
 ) -> Handshake {
-    let ca = std::fs::read(app.tls_dir().join("ca.pem")).expect("the generated CA");
+    let ca = std::fs::read(app.ca_dir().join("ca.pem")).expect("the CA");
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&ca) {
         roots
@@ -133,7 +133,7 @@ pub async fn open_without_connecting(app: &TestApp) -> SocketClient {
         .headers_mut()
         .insert("origin", HeaderValue::from_str(&app.ws_origin()).unwrap());
     let tcp = TcpStream::connect(app.addr).await.expect("tcp connect");
-    let tls = super::trusting_ca(&app.tls_dir());
+    let tls = super::trusting_ca(&app.ca_dir());
     let (mut ws, _) =
         client_async_tls_with_config(request, tcp, None, Some(Connector::Rustls(tls)))
             .await

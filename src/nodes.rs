@@ -1,0 +1,111 @@
+//! What the nodes of one PostgreSQL database tell each other: which of their caches a change made
+//! stale (and so that every desk sees every node's changes), over PostgreSQL's LISTEN/NOTIFY on
+//! the channel `visitas_changes`. No extra service: the database the nodes share anyway.
+//!
+//! A message is `NODE CHANGE` (this node's random id, then a [`Change`]'s name). A node ignores
+//! its own messages (it applied the change before sending). NOTIFY is not durable: a message sent
+//! while a node's listening connection is down is lost to that node, so when its listener
+//! reconnects the node clears every cache ([`Change::Everything`]). A change reaches the other
+//! nodes a few milliseconds after its commit.
+
+use std::{sync::Arc, time::Duration};
+
+use sqlx::{PgPool, postgres::PgListener};
+use tokio::sync::mpsc;
+
+use crate::cache::{Caches, Change};
+
+/// The channel the nodes talk on.
+pub const CHANNEL: &str = "visitas_changes";
+
+/// Starts telling the other nodes of this node's changes and applying theirs: two tasks that run
+/// as long as the server.
+pub fn connect(pool: PgPool, caches: Arc<Caches>, node: String) {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    caches.tell_others_through(sender);
+    tokio::spawn(send(pool.clone(), receiver, node.clone()));
+    tokio::spawn(listen(pool, caches, node));
+}
+
+async fn send(pool: PgPool, mut changes: mpsc::UnboundedReceiver<Change>, node: String) {
+    while let Some(change) = changes.recv().await {
+        let message = format!("{node} {}", change.as_str());
+        // A failed send is retried a few times: a desk elsewhere would otherwise wait for the
+        // next change to show this one.
+        for attempt in 0..5 {
+            let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(&message)
+                .execute(&pool)
+                .await;
+            match sent {
+                Ok(_) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, attempt, "could not tell the other nodes of a change");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+}
+
+async fn listen(pool: PgPool, caches: Arc<Caches>, node: String) {
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(listener) => listener,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen to the other nodes; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(err) = listener.listen(CHANNEL).await {
+            tracing::warn!(error = %err, "cannot listen to the other nodes; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        // Whatever was said while nobody listened is lost.
+        caches.apply(Change::Everything);
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(notification)) => {
+                    if let Some(change) = from_other_node(notification.payload(), &node) {
+                        caches.apply(change);
+                    }
+                }
+                // The connection was lost; `try_recv` reconnects on its next call.
+                Ok(None) => {
+                    tracing::warn!("the connection listening to the other nodes was lost");
+                    caches.apply(Change::Everything);
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "listening to the other nodes failed; reconnecting");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The change a message names, unless this node sent it.
+fn from_other_node(message: &str, node: &str) -> Option<Change> {
+    let (sender, change) = message.split_once(' ')?;
+    if sender == node {
+        return None;
+    }
+    Change::parse(change)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_applies_the_others_changes_and_skips_its_own() {
+        assert_eq!(from_other_node("b rooms", "a"), Some(Change::Rooms));
+        assert_eq!(from_other_node("a rooms", "a"), None);
+        assert_eq!(from_other_node("b nonsense", "a"), None);
+        assert_eq!(from_other_node("garbage", "a"), None);
+    }
+}
