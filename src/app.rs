@@ -373,6 +373,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
                     // (Nagle and delayed ACKs stalled some for 40 ms).
                     axum_server::accept::NoDelayAcceptor::new(),
                     per_address,
+                    state.config.proxy_protocol,
                 ),
             )
         })

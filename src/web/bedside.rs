@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::{
     Json,
-    extract::{ConnectInfo, Request, State},
+    extract::{Request, State},
     http::{HeaderMap, StatusCode, Uri, header},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -196,7 +196,7 @@ struct PairingAnswer {
 /// has none). 409 for a tablet that is paired.
 pub async fn pairing(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    super::client::ClientAddr(client): super::client::ClientAddr,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, AppError> {
@@ -207,7 +207,7 @@ pub async fn pairing(
     {
         return Ok(StatusCode::CONFLICT.into_response());
     }
-    let fresh = actions::start_pairing(&state, device.as_ref(), &peer.ip().to_string()).await?;
+    let fresh = actions::start_pairing(&state, device.as_ref(), &client.to_string()).await?;
     let link = format!(
         "{}/pair?code={}",
         public_base_url(&state, &headers, &uri),

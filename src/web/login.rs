@@ -1,11 +1,10 @@
 //! Staff login and logout.
 
-use std::net::SocketAddr;
-
+use super::client::ClientAddr;
 use askama::Template;
 use axum::{
     Form,
-    extract::{ConnectInfo, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
@@ -50,7 +49,7 @@ pub struct LoginForm {
 /// same answer after the same work.
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     session: Session,
     ctx: PageCtx,
     Form(form): Form<LoginForm>,
@@ -62,7 +61,7 @@ pub async fn submit(
         .chars()
         .take(64)
         .collect();
-    let client = peer.ip().to_string();
+    let client = client.to_string();
     let t = ctx.t;
 
     let attempt = match throttle::begin_attempt(&state.db, &account, &client).await? {

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod audit;
 pub mod bedside;
 pub mod call;
+pub mod client;
 pub mod confirm;
 pub mod desk;
 pub mod devices;

@@ -5,12 +5,11 @@
 //! code is checked against its keyed hash; five wrong codes lock the invite, and wrong codes are
 //! also limited per client address.
 
-use std::net::SocketAddr;
-
+use super::client::ClientAddr;
 use askama::Template;
 use axum::{
     Form, Json,
-    extract::{ConnectInfo, Path, State},
+    extract::{Path, State},
     http::{StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
@@ -263,7 +262,7 @@ pub struct CodeForm {
 /// `POST /visit/code`.
 pub async fn submit_code(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     session: Session,
     ctx: PageCtx,
     Form(form): Form<CodeForm>,
@@ -272,7 +271,7 @@ pub async fn submit_code(
         Ok(found) => found,
         Err(page) => return Ok(page),
     };
-    let client = peer.ip().to_string();
+    let client = client.to_string();
     let waiting = waiting_for(&state, &ctx, &invite).await?;
     let again = |status: StatusCode, error: String| {
         render_with_status(
