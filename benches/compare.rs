@@ -1,6 +1,6 @@
 //! `cargo bench --bench compare`: Visitas against the Node.js + Express + socket.io reference.
 //! Prints one table and a `BENCH {json}` line per metric. `-- --quick` for small numbers;
-//! `-- --only http,idle,browser,schedule,network` to run some parts only.
+//! `-- --only http,idle,browser,schedule,network,log,postgres` to run some parts only.
 
 #[path = "harness/mod.rs"]
 mod harness;
@@ -22,7 +22,7 @@ async fn main() {
             .map(|name| {
                 harness::Part::parse(name).unwrap_or_else(|| {
                     eprintln!(
-                        "--only takes http, idle, browser, schedule or network, separated by commas"
+                        "--only takes http, idle, browser, schedule, network, log or postgres, separated by commas"
                     );
                     std::process::exit(2)
                 })

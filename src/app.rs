@@ -328,7 +328,19 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         ))
     };
 
-    let closed = db::visit_log::close_dangling(&db).await?;
+    // On one SQLite file nobody else is in a call now. On PostgreSQL other nodes may be: while
+    // one is alive, the open stays are theirs to close.
+    let node = crate::domain::RandomId::new().as_str().to_string();
+    let closed = match db.engine() {
+        db::Engine::Sqlite => db::visit_log::close_dangling(&db).await?,
+        db::Engine::Postgres => {
+            let since = db::now() - crate::nodes::NODE_TIMEOUT.as_secs() as i64;
+            match db::nodes::others_alive(&db, &node, since).await? {
+                0 => db::visit_log::close_dangling(&db).await?,
+                _ => 0,
+            }
+        }
+    };
     if closed > 0 {
         tracing::warn!(
             closed,
@@ -342,12 +354,10 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let config = Arc::new(config);
     let caches = Arc::new(Caches::default());
     if let db::Pool::Postgres(pool) = &db {
-        // Several nodes may share this database: each tells the others what it changed.
-        crate::nodes::connect(
-            pool.clone(),
-            caches.clone(),
-            crate::domain::RandomId::new().as_str().to_string(),
-        );
+        // Several nodes may share this database: each says it is alive and tells the others
+        // what it changed.
+        db::nodes::beat(&db, &node, db::now()).await?;
+        crate::nodes::connect(pool.clone(), caches.clone(), node.clone());
     }
     let signaling = signaling::build(db.clone(), secret.clone(), config.clone(), caches.clone());
     let state = AppState::new(Shared {

@@ -18,13 +18,37 @@ use crate::cache::{Caches, Change};
 /// The channel the nodes talk on.
 pub const CHANNEL: &str = "visitas_changes";
 
-/// Starts telling the other nodes of this node's changes and applying theirs: two tasks that run
-/// as long as the server.
+/// How often a node notes in the `nodes` table that it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// A node not seen for this long is gone.
+pub const NODE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts telling the other nodes of this node's changes and applying theirs, and noting that
+/// this node is alive: tasks that run as long as the server.
 pub fn connect(pool: PgPool, caches: Arc<Caches>, node: String) {
     let (sender, receiver) = mpsc::unbounded_channel();
     caches.tell_others_through(sender);
     tokio::spawn(send(pool.clone(), receiver, node.clone()));
+    tokio::spawn(heartbeat(pool.clone(), node.clone()));
     tokio::spawn(listen(pool, caches, node));
+}
+
+async fn heartbeat(pool: PgPool, node: String) {
+    let db = crate::db::Pool::Postgres(pool);
+    let started = crate::db::now();
+    let mut ticks = tokio::time::interval(HEARTBEAT);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for beat in 0u64.. {
+        ticks.tick().await;
+        if let Err(err) = crate::db::nodes::beat(&db, &node, started).await {
+            tracing::warn!(error = %err, "could not note that this node is alive");
+        }
+        // Once an hour, the rows of nodes gone for a day.
+        if beat % 1800 == 0 {
+            let _ = crate::db::nodes::forget_unseen(&db, crate::db::now() - 86_400).await;
+        }
+    }
 }
 
 async fn send(pool: PgPool, mut changes: mpsc::UnboundedReceiver<Change>, node: String) {

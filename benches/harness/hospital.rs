@@ -113,34 +113,34 @@ fn v_room(p: usize) -> String {
     id('R', p)
 }
 
-/// Writes the data set into the (migrated) database at `path`; `admin_id` authored it.
-pub async fn generate(path: &Path, size: Size) -> Hospital {
-    let url = format!("sqlite://{}", path.display());
-    let mut conn = SqliteConnection::connect(&url).await.unwrap();
-    let (admin_id,): (String,) = sqlx::query_as("SELECT id FROM staff LIMIT 1")
-        .fetch_one(&mut conn)
-        .await
+/// Writes the data set into the (migrated) database at `location` (a SQLite file or a
+/// PostgreSQL database); its first account authored it.
+pub async fn generate(location: &visitas::db::Location, size: Size) -> Hospital {
+    let pool = visitas::db::open(location).await.unwrap();
+    let (admin_id,): (String,) =
+        visitas::sql!(&pool, |c| sqlx::query_as("SELECT id FROM staff LIMIT 1")
+            .fetch_one(&mut *c)
+            .await)
         .unwrap();
     let now = chrono::Utc::now().timestamp();
     let today = Local::now().date_naive();
-    let mut tx = conn.begin().await.unwrap();
+    let mut tx = pool.begin().await.unwrap();
     let mut wards = Vec::new();
     let mut ref_wards = Vec::new();
     for w in 0..size.wards {
         let ward = id('W', w);
         let name = format!("Unidad {:02}", w + 1);
-        sqlx::query(
+        visitas::sql!(&mut tx, |c| sqlx::query(
             "INSERT INTO wards (id, name, default_minutes, max_minutes, max_video_visits, created_at)
              VALUES ($1, $2, 30, 120, 100, $3)",
         )
         .bind(&ward)
         .bind(&name)
         .bind(now)
-        .execute(&mut *tx)
-        .await
+        .execute(&mut *c).await.map(|done| done.rows_affected()))
         .unwrap();
         for day in 0..7 {
-            sqlx::query(
+            visitas::sql!(&mut tx, |c| sqlx::query(
                 "INSERT INTO ward_hours (ward_id, weekday, start_minute, end_minute)
                  VALUES ($1, $2, $3, $4)",
             )
@@ -148,8 +148,9 @@ pub async fn generate(path: &Path, size: Size) -> Hospital {
             .bind(day)
             .bind(i64::from(OPEN))
             .bind(i64::from(CLOSE))
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await
+            .map(|done| done.rows_affected()))
             .unwrap();
         }
         ref_wards.push(json!({ "id": ward, "name": name, "max": 100, "step": 30 }));
@@ -167,7 +168,7 @@ pub async fn generate(path: &Path, size: Size) -> Hospital {
             let patient = id('P', p);
             let room = id('R', p);
             let name = format!("Paciente {p:04}");
-            sqlx::query(
+            visitas::sql!(&mut tx, |c| sqlx::query(
                 "INSERT INTO patients (id, display_name, ward_id, bed, record_number, created_at,
                                        created_by)
                  VALUES ($1, $2, $3, $4, NULL, $5, $6)",
@@ -178,25 +179,25 @@ pub async fn generate(path: &Path, size: Size) -> Hospital {
             .bind((b + 1).to_string())
             .bind(now)
             .bind(&admin_id)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await
+            .map(|done| done.rows_affected()))
             .unwrap();
-            sqlx::query(
+            visitas::sql!(&mut tx, |c| sqlx::query(
                 "INSERT INTO rooms (id, patient_id, created_at, created_by) VALUES ($1, $2, $3, $4)",
             )
             .bind(&room)
             .bind(&patient)
             .bind(now)
             .bind(&admin_id)
-            .execute(&mut *tx)
-            .await
+            .execute(&mut *c).await.map(|done| done.rows_affected()))
             .unwrap();
             let mut relatives = Vec::new();
             for r in 0..size.relatives_per_patient {
                 let relative = id('F', n_relative);
                 n_relative += 1;
                 let rel_name = format!("Familiar {p:04}-{r}");
-                sqlx::query(
+                visitas::sql!(&mut tx, |c| sqlx::query(
                     "INSERT INTO relatives (id, patient_id, display_name, relationship, lang,
                                             authorised_at, authorised_by)
                      VALUES ($1, $2, $3, 'hija', 'es', $4, $5)",
@@ -206,8 +207,9 @@ pub async fn generate(path: &Path, size: Size) -> Hospital {
                 .bind(&rel_name)
                 .bind(now)
                 .bind(&admin_id)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await
+                .map(|done| done.rows_affected()))
                 .unwrap();
                 relatives.push((relative, rel_name));
             }
@@ -230,7 +232,7 @@ pub async fn generate(path: &Path, size: Size) -> Hospital {
                 let ends = starts + 30 * 60;
                 let cancelled = (p + k).is_multiple_of(20);
                 let overridden = (p + k) % 50 == 7;
-                sqlx::query(
+                visitas::sql!(&mut tx, |c| sqlx::query(
                     "INSERT INTO visits (id, patient_id, ward_id, room_id, starts_at, ends_at,
                                          override_reason, created_at, created_by, cancelled_at,
                                          cancelled_by, cancel_reason)
@@ -248,13 +250,14 @@ pub async fn generate(path: &Path, size: Size) -> Hospital {
                 .bind(cancelled.then_some(now))
                 .bind(cancelled.then_some(admin_id.as_str()))
                 .bind(cancelled.then_some("Prueba"))
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await
+                .map(|done| done.rows_affected()))
                 .unwrap();
                 let (relative, rel_name) = &relatives[k % relatives.len()];
                 let invite = id('I', n_visit);
                 let opened = (starts < now && !(p + k).is_multiple_of(5)).then_some(starts - 300);
-                sqlx::query(
+                visitas::sql!(&mut tx, |c| sqlx::query(
                     "INSERT INTO invites (id, room_id, relative_name, relationship, lang,
                                           token_hash, code_hash, created_at, created_by,
                                           expires_at, visit_id, relative_id, opens_at, opened_at)
@@ -271,14 +274,15 @@ pub async fn generate(path: &Path, size: Size) -> Hospital {
                 .bind(relative)
                 .bind(starts - 15 * 60)
                 .bind(opened)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await
+                .map(|done| done.rows_affected()))
                 .unwrap();
                 let came = opened.is_some() && ends < now && !cancelled;
                 if came {
                     for (role, who) in [("patient", name.as_str()), ("relative", rel_name.as_str())]
                     {
-                        sqlx::query(
+                        visitas::sql!(&mut tx, |c| sqlx::query(
                             "INSERT INTO visit_log (room_id, patient_id, role, display_name,
                                                     invite_id, joined_at, left_at, end_reason,
                                                     scheduled_visit_id)
@@ -292,8 +296,9 @@ pub async fn generate(path: &Path, size: Size) -> Hospital {
                         .bind(starts + 60)
                         .bind(ends - 60)
                         .bind(&visit)
-                        .execute(&mut *tx)
+                        .execute(&mut *c)
                         .await
+                        .map(|done| done.rows_affected()))
                         .unwrap();
                     }
                 }
@@ -312,12 +317,18 @@ pub async fn generate(path: &Path, size: Size) -> Hospital {
         }
     }
     tx.commit().await.unwrap();
-    // As a database at rest is: everything in the main file, the write-ahead log empty.
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&mut conn)
+    // As a database at rest is: on SQLite everything in the main file, the write-ahead log
+    // empty; on PostgreSQL its statistics fresh.
+    let settle = match pool.engine() {
+        visitas::db::Engine::Sqlite => "PRAGMA wal_checkpoint(TRUNCATE)",
+        visitas::db::Engine::Postgres => "ANALYZE",
+    };
+    visitas::sql!(&pool, |c| sqlx::query(settle)
+        .execute(&mut *c)
         .await
-        .unwrap();
-    conn.close().await.unwrap();
+        .map(|done| done.rows_affected()))
+    .unwrap();
+    pool.close().await;
     Hospital {
         reference: json!({ "wards": ref_wards, "patients": ref_patients, "visits": ref_visits }),
         wards,

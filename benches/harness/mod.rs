@@ -69,19 +69,22 @@ pub enum Part {
     Network,
     /// The visit log over a year of a large hospital: its pages and a year's export.
     Log,
+    /// The desk and scheduling on PostgreSQL beside SQLite (a throwaway cluster).
+    Postgres,
 }
 
 impl Part {
-    pub const ALL: [Part; 6] = [
+    pub const ALL: [Part; 7] = [
         Part::Http,
         Part::Idle,
         Part::Browser,
         Part::Schedule,
         Part::Network,
         Part::Log,
+        Part::Postgres,
     ];
 
-    /// Parses `http`, `idle`, `browser`, `schedule` or `network`.
+    /// Parses `http`, `idle`, `browser`, `schedule`, `network`, `log` or `postgres`.
     pub fn parse(name: &str) -> Option<Part> {
         match name {
             "http" => Some(Part::Http),
@@ -90,6 +93,7 @@ impl Part {
             "schedule" => Some(Part::Schedule),
             "network" => Some(Part::Network),
             "log" => Some(Part::Log),
+            "postgres" => Some(Part::Postgres),
             _ => None,
         }
     }
@@ -356,6 +360,104 @@ pub struct Visitas {
     pub base: String,
     pub client: Client,
     pub jar: Arc<Jar>,
+    /// Its database.
+    pub location: visitas::db::Location,
+}
+
+/// A throwaway PostgreSQL cluster (`.ci/postgres`, in a temporary directory, on a Unix socket),
+/// stopped when dropped.
+pub struct PostgresCluster {
+    dir: tempfile::TempDir,
+    pub url: String,
+}
+
+impl PostgresCluster {
+    /// Starts one; `None` (with the reason printed) where PostgreSQL's server binaries are
+    /// missing.
+    pub fn start() -> Option<PostgresCluster> {
+        let dir = tempfile::Builder::new()
+            .prefix("visitas-pg-")
+            .tempdir()
+            .ok()?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).ok()?;
+        let output = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/postgres"))
+            .arg("start")
+            .arg(dir.path().join("cluster"))
+            .output()
+            .ok()?;
+        if !output.status.success() {
+            eprintln!(
+                "no PostgreSQL for the bench: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            return None;
+        }
+        let url = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        Some(PostgresCluster { dir, url })
+    }
+
+    /// A new, empty database `name` in it, for one node set.
+    pub async fn database(&self, name: &str) -> PostgresNode {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&self.url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        let (server, options) = self.url.split_once('?').unwrap_or((&self.url, ""));
+        let (server, _) = server.rsplit_once('/').unwrap();
+        let shared = self.dir.path().join(format!("{name}-shared"));
+        std::fs::create_dir_all(&shared).unwrap();
+        PostgresNode {
+            url: format!("{server}/{name}?{options}"),
+            shared,
+        }
+    }
+}
+
+impl Drop for PostgresCluster {
+    fn drop(&mut self) {
+        let _ = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/postgres"))
+            .arg("stop")
+            .arg(self.dir.path().join("cluster"))
+            .status();
+    }
+}
+
+/// A PostgreSQL database for Visitas nodes, with what they share: the hospital's certificate
+/// and the secret key.
+pub struct PostgresNode {
+    pub url: String,
+    shared: PathBuf,
+}
+
+impl PostgresNode {
+    /// The flags of a node on it (`data` is the node's own data directory).
+    pub fn flags(&self, _data: &Path) -> Vec<String> {
+        let paths = visitas::tls::GeneratedPaths {
+            dir: self.shared.join("tls"),
+        };
+        visitas::tls::ensure_generated(
+            &paths,
+            &visitas::tls::local_names(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+        let secret = self.shared.join("secret.key");
+        visitas::auth::secret::ServerSecret::load_or_create(&secret).unwrap();
+        vec![
+            "--database".into(),
+            self.url.clone(),
+            "--tls-cert".into(),
+            paths.server_cert().to_string_lossy().into_owned(),
+            "--tls-key".into(),
+            paths.server_key().to_string_lossy().into_owned(),
+            "--secret-file".into(),
+            secret.to_string_lossy().into_owned(),
+        ]
+    }
 }
 
 impl Visitas {
@@ -383,17 +485,36 @@ impl Visitas {
         extra: &[&str],
         history: i64,
     ) -> (Visitas, hospital::Hospital) {
+        Self::start_on(bin, size, ip, extra, history, None).await
+    }
+
+    /// [`Visitas::start_prepared`] on the PostgreSQL database of `node` (its SQLite file
+    /// without one).
+    pub async fn start_on(
+        bin: &Path,
+        size: hospital::Size,
+        ip: &str,
+        extra: &[&str],
+        history: i64,
+        node: Option<&PostgresNode>,
+    ) -> (Visitas, hospital::Hospital) {
         let data = tempfile::tempdir().unwrap();
+        let node_flags = node.map(|n| n.flags(data.path())).unwrap_or_default();
         let mut create = Command::new(bin)
             .args(["admin", "create", "--username", "bench.admin", "--data-dir"])
             .arg(data.path())
+            .args(&node_flags)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
         writeln!(create.stdin.take().unwrap(), "{PASSWORD}").unwrap();
         assert!(create.wait().unwrap().success(), "visitas admin create");
-        let hospital = hospital::generate(&data.path().join("visitas.db"), size).await;
+        let location = match node {
+            Some(node) => visitas::db::Location::Postgres(node.url.clone()),
+            None => visitas::db::Location::File(data.path().join("visitas.db")),
+        };
+        let hospital = hospital::generate(&location, size).await;
         if history > 0 {
             hospital::add_history(&data.path().join("visitas.db"), history).await;
         }
@@ -413,6 +534,7 @@ impl Visitas {
         let child = command
             .args(["--bind", &format!("{ip}:{port}"), "--data-dir"])
             .arg(data.path())
+            .args(&node_flags)
             .args(extra)
             // Every load client is on 127.0.0.1: lift the per-address cap above the idle sockets.
             .args(["--max-connections-per-address", "100000"])
@@ -425,6 +547,7 @@ impl Visitas {
         wait_healthy(ip, port).await;
         let (client, jar) = client();
         let mut visitas = Visitas {
+            location,
             ward_id: String::new(),
             process,
             data,
@@ -484,16 +607,14 @@ impl Visitas {
             )
             .await;
         assert_eq!(created.status(), 303, "the nurse is created");
-        let url = format!("sqlite://{}", self.data.path().join("visitas.db").display());
-        let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
-            .await
-            .unwrap();
-        let (nurse_id,): (String,) =
-            sqlx::query_as("SELECT id FROM staff WHERE username = 'bench.nurse'")
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
-        drop(conn);
+        let db = visitas::db::open(&self.location).await.unwrap();
+        let (nurse_id,): (String,) = visitas::sql!(&db, |c| sqlx::query_as(
+            "SELECT id FROM staff WHERE username = 'bench.nurse'"
+        )
+        .fetch_one(&mut *c)
+        .await)
+        .unwrap();
+        db.close().await;
         let fields: Vec<(&str, &str)> = wards.iter().map(|w| ("ward", w.as_str())).collect();
         let assigned = self
             .post(
@@ -928,6 +1049,9 @@ pub async fn run(opts: &Options) -> Vec<Metric> {
     if opts.parts.contains(&Part::Schedule) {
         metrics.extend(scheduler(opts, &visitas, &nurse, &hospital, &r_url).await);
     }
+    if opts.parts.contains(&Part::Postgres) {
+        metrics.extend(engines(opts, &visitas, &nurse, &hospital).await);
+    }
     if opts.parts.contains(&Part::Idle) {
         metrics.extend(idle_and_relay(opts, &visitas, &reference).await);
     }
@@ -1150,6 +1274,37 @@ async fn scheduler(
         Some(r_week_p99),
     ));
 
+    // Each nurse books on days past the generated visits, so every request passes every rule
+    // (and checks each one).
+    let first_free =
+        chrono::Local::now().date_naive() + chrono::Duration::days(opts.hospital.days / 2 + 3);
+    let (register_p99, schedule_p99) = nurse_load(opts, visitas, hospital, first_free).await;
+    metrics.push(Metric::new(
+        "registering a patient p99, 20 nurses",
+        "ms",
+        Some(register_p99),
+        None,
+    ));
+    metrics.push(
+        Metric::new(
+            "scheduling a visit p99, 20 nurses",
+            "ms",
+            Some(schedule_p99),
+            None,
+        )
+        .judged("≤ 2× registering p99", schedule_p99 <= 2.0 * register_p99),
+    );
+    metrics
+}
+
+/// 20 nurses at once, first registering patients, then scheduling visits (from `first_free`
+/// on): the p99 of each, in ms.
+async fn nurse_load(
+    opts: &Options,
+    visitas: &Visitas,
+    hospital: &hospital::Hospital,
+    first_free: chrono::NaiveDate,
+) -> (f64, f64) {
     // 20 nurses at once: first registering patients, then scheduling visits.
     let nurses = visitas.nurse_clients(20).await;
     let ward = hospital.wards[0].clone();
@@ -1165,8 +1320,7 @@ async fn scheduler(
         )
     })
     .await;
-    // Each nurse books for patients of their own, on days past the generated visits, so every
-    // request passes every rule (and checks each one).
+    // Each nurse books for patients of their own, from `first_free` on.
     let mine: Vec<_> = hospital
         .patients
         .iter()
@@ -1174,8 +1328,6 @@ async fn scheduler(
         .cloned()
         .collect();
     let per_nurse = (mine.len() / nurses.len()).max(1);
-    let first_free =
-        chrono::Local::now().date_naive() + chrono::Duration::days(opts.hospital.days / 2 + 3);
     let scheduling = timed_posts(&nurses, opts.posts_per_nurse, |n, i| {
         let (patient, _, relative) = &mine[(n * per_nurse + i % per_nurse) % mine.len()];
         let day = first_free + chrono::Duration::days((i / per_nurse) as i64);
@@ -1196,22 +1348,75 @@ async fn scheduler(
             .saturating_sub(1)
             .min(v.len() - 1)]
     };
-    let (register_p99, schedule_p99) = (p99(registering), p99(scheduling));
-    metrics.push(Metric::new(
+    (p99(registering), p99(scheduling))
+}
+
+/// [`Part::Postgres`]: the desk page and scheduling on PostgreSQL and on SQLite, side by side,
+/// each server with the same hospital.
+async fn engines(
+    opts: &Options,
+    sqlite: &Visitas,
+    sqlite_nurse: &Nurse,
+    hospital: &hospital::Hospital,
+) -> Vec<Metric> {
+    let Some(cluster) = PostgresCluster::start() else {
+        return Vec::new();
+    };
+    let node = cluster.database("bench").await;
+    let (postgres, pg_hospital) = Visitas::start_on(
+        &opts.visitas_bin,
+        opts.hospital,
+        "127.0.0.1",
+        &[],
+        0,
+        Some(&node),
+    )
+    .await;
+    let pg_nurse = postgres.nurse_of(&pg_hospital.wards[..2]).await;
+    let seconds = opts.http_seconds;
+    let (s_desk, s_desk_p99) = wrk(
+        &format!("{}/desk", sqlite.base),
+        Some(&sqlite_nurse.cookie),
+        seconds,
+    );
+    let (p_desk, p_desk_p99) = wrk(
+        &format!("{}/desk", postgres.base),
+        Some(&pg_nurse.cookie),
+        seconds,
+    );
+    // Later days than the scheduling part's, which may have booked on the SQLite server.
+    let first_free =
+        chrono::Local::now().date_naive() + chrono::Duration::days(opts.hospital.days / 2 + 60);
+    let (s_register, s_schedule) = nurse_load(opts, sqlite, hospital, first_free).await;
+    let (p_register, p_schedule) = nurse_load(opts, &postgres, &pg_hospital, first_free).await;
+    let side = |name: &str, unit: &'static str, s: f64, p: f64| {
+        [
+            Metric::new(format!("{name}: SQLite"), unit, Some(s), None),
+            Metric::new(format!("{name}: PostgreSQL"), unit, Some(p), None),
+        ]
+    };
+    let mut metrics = Vec::new();
+    metrics.extend(side("desk page, 2 wards", "req/s", s_desk, p_desk));
+    metrics.extend(side(
+        "desk page, 2 wards, p99",
+        "ms",
+        s_desk_p99,
+        p_desk_p99,
+    ));
+    metrics.extend(side(
         "registering a patient p99, 20 nurses",
         "ms",
-        Some(register_p99),
-        None,
+        s_register,
+        p_register,
     ));
-    metrics.push(
-        Metric::new(
-            "scheduling a visit p99, 20 nurses",
-            "ms",
-            Some(schedule_p99),
-            None,
-        )
-        .judged("≤ 2× registering p99", schedule_p99 <= 2.0 * register_p99),
-    );
+    metrics.extend(side(
+        "scheduling a visit p99, 20 nurses",
+        "ms",
+        s_schedule,
+        p_schedule,
+    ));
+    drop(postgres);
+    drop(cluster);
     metrics
 }
 

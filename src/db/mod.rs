@@ -8,6 +8,7 @@ mod backend;
 pub mod devices;
 pub mod history;
 pub mod invites;
+pub mod nodes;
 pub mod patients;
 pub mod relatives;
 pub mod rooms;
