@@ -18,7 +18,8 @@ async fn the_benchmark_harness_measures_every_figure_in_quick_mode() {
             metric.name
         );
         // Browser figures (join to first frame, the floor, page weight) have no reference side.
-        // Nor do the scheduling and visit-log figures: their targets compare Visitas figures.
+        // Nor do the scheduling and visit-log figures (their targets compare Visitas figures),
+        // nor PostgreSQL's beside SQLite's.
         let in_browser = [
             "join",
             "frame",
@@ -27,6 +28,8 @@ async fn the_benchmark_harness_measures_every_figure_in_quick_mode() {
             "scheduling",
             "visit log",
             "CSV export",
+            ": SQLite",
+            ": PostgreSQL",
         ]
         .iter()
         .any(|w| metric.name.contains(w));
@@ -56,6 +59,8 @@ async fn the_benchmark_harness_measures_every_figure_in_quick_mode() {
         "visit log, newest page, p99",
         "visit log, a page half a year deep, p99",
         "year's CSV export, server RSS growth",
+        "desk page, 2 wards: PostgreSQL",
+        "scheduling a visit p99, 20 nurses: PostgreSQL",
     ] {
         assert!(names.contains(&expected), "{expected} in {names:?}");
     }
