@@ -20,14 +20,8 @@ async fn counted_clients(app: &TestApp) -> Vec<String> {
     rows.into_iter().map(|(client,)| client).collect()
 }
 
-/// A relative's browser (its cookies in `jar`) whose every request says `X-Forwarded-For:
-/// forwarded`.
-fn forwarding(jar: &Arc<Jar>, forwarded: &str) -> Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        "x-forwarded-for",
-        forwarded.parse().expect("a header value"),
-    );
+/// A relative's browser with its cookies in `jar`, sending `headers` with every request.
+fn browser(jar: &Arc<Jar>, headers: reqwest::header::HeaderMap) -> Client {
     Client::builder()
         .cookie_provider(jar.clone())
         .redirect(reqwest::redirect::Policy::none())
@@ -35,6 +29,16 @@ fn forwarding(jar: &Arc<Jar>, forwarded: &str) -> Client {
         .default_headers(headers)
         .build()
         .expect("a client")
+}
+
+/// [`browser`] whose every request says `X-Forwarded-For: forwarded`.
+fn forwarding(jar: &Arc<Jar>, forwarded: &str) -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-forwarded-for",
+        forwarded.parse().expect("a header value"),
+    );
+    browser(jar, headers)
 }
 
 /// A relative at the code page of a fresh invite: their cookies, and a code that is wrong.
@@ -127,13 +131,8 @@ async fn with_the_proxy_protocol_its_header_names_the_client_and_is_required() {
     app.base = proxy_v2(app.addr, "198.51.100.9:40000".parse().unwrap()).await;
 
     let (jar, wrong) = at_the_code_page(&app).await;
-    let browser = Client::builder()
-        .cookie_provider(jar.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .tls_danger_accept_invalid_certs(true)
-        .build()
-        .expect("a client");
-    let refused = app.type_code(&browser, &jar, wrong).await;
+    let relative = browser(&jar, reqwest::header::HeaderMap::new());
+    let refused = app.type_code(&relative, &jar, wrong).await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "a wrong code");
     assert_eq!(counted_clients(&app).await, vec!["198.51.100.9"]);
 
