@@ -130,7 +130,6 @@ pub fn chain_hash(previous: &str, row: &Row) -> String {
 /// its hash. Run at every start; does nothing once they are sealed.
 pub async fn seal_older_rows(pool: impl Into<Handle<'_>>) -> sqlx::Result<u64> {
     crate::on_db!(pool, |pool| {
-        use sqlx::Connection;
         let mut tx = pool.begin().await?;
         // A write first: it takes the write lock (SQLite) or the chain end's row (PostgreSQL),
         // so two servers starting at once seal in turn.

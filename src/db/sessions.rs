@@ -30,7 +30,7 @@ pub struct SessionTable {
     cache: Option<Arc<Mutex<HashMap<Id, Record>>>>,
 }
 
-/// A cache that holds nothing (PostgreSQL).
+/// The in-memory copy, locked; `None` on PostgreSQL, which keeps none.
 type CacheGuard<'a> = Option<std::sync::MutexGuard<'a, HashMap<Id, Record>>>;
 
 impl SessionTable {
