@@ -353,13 +353,35 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     };
     let config = Arc::new(config);
     let caches = Arc::new(Caches::default());
+    let link = match &db {
+        db::Pool::Postgres(pool) => signaling::Link::Postgres(pool.clone()),
+        db::Pool::Sqlite(_) => signaling::Link::Alone,
+    };
+    let liveness = signaling::Liveness {
+        heartbeat: crate::nodes::HEARTBEAT,
+        timeout: crate::nodes::NODE_TIMEOUT,
+    };
+    let signaling = signaling::build(
+        db.clone(),
+        secret.clone(),
+        config.clone(),
+        caches.clone(),
+        node.clone(),
+        link,
+        liveness,
+    )
+    .await?;
     if let db::Pool::Postgres(pool) = &db {
         // Several nodes may share this database: each says it is alive and tells the others
-        // what it changed.
+        // what it changed, and their signaling meets.
         db::nodes::beat(&db, &node, db::now()).await?;
-        crate::nodes::connect(pool.clone(), caches.clone(), node.clone());
+        crate::nodes::connect(
+            pool.clone(),
+            caches.clone(),
+            signaling.clone(),
+            node.clone(),
+        );
     }
-    let signaling = signaling::build(db.clone(), secret.clone(), config.clone(), caches.clone());
     let state = AppState::new(Shared {
         config,
         db: db.clone(),

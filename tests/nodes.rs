@@ -124,3 +124,263 @@ async fn a_desk_on_one_node_hears_of_a_change_made_on_the_other() {
     let rooms = b.get_with(&a.client, "/patients?q=Carmen").await;
     assert!(helpers::text(rooms).await.contains("Carmen Ruiz"));
 }
+
+/// `GET /rooms/presence` on the server at `base`, as the nurse: the line of `room`.
+async fn presence_at(app: &TestApp, base: &str, room: &str) -> String {
+    let response = app
+        .client
+        .get(format!("{base}/rooms/presence"))
+        .header(reqwest::header::ACCEPT_LANGUAGE, "en")
+        .send()
+        .await
+        .expect("GET /rooms/presence");
+    assert_eq!(response.status(), StatusCode::OK);
+    let lines: Value = response.json().await.expect("JSON");
+    lines[room].as_str().unwrap_or_default().to_string()
+}
+
+/// Waits until the presence of `room` on the node at `base` lists the bedside and the relative,
+/// both connected.
+async fn both_present(app: &TestApp, base: &str, room: &str, within: Duration, node: &str) {
+    let started = Instant::now();
+    loop {
+        let line = presence_at(app, base, room).await;
+        if line.contains("Rosa Díaz (")
+            && line.contains("Marta (")
+            && line.matches(" (").count() == 2
+            && !line.to_lowercase().contains("reconnect")
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < within,
+            "node {node}'s desk does not list both, connected: {line:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The stays of the visit log: (role, rejoins, end reason) in order.
+async fn stays(app: &TestApp) -> Vec<(String, i64, Option<String>)> {
+    visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT role, rejoins, end_reason FROM visit_log ORDER BY id"
+    )
+    .fetch_all(&mut *c)
+    .await)
+    .expect("the visit log")
+}
+
+/// A paired bedside behind HAProxy lands on node A (its own process), the relative on node B;
+/// frames flow both ways through a call whose signaling spans the nodes, and both desks list
+/// both. Node A is killed (`SIGKILL`): the bedside's page reconnects through HAProxy to node B by
+/// itself, the call goes on, the visit log keeps one stay each (the bedside's with a rejoin) and
+/// no ghost is left. A revocation posted to a node started again ends the relative on node B
+/// within 2 s.
+#[tokio::test]
+async fn a_call_spans_two_nodes_and_goes_on_when_one_dies() {
+    use helpers::{
+        browser::{Browser, CONNECT},
+        haproxy::Haproxy,
+        journeys::{assert_receiving, frames, frames_grow, log_in, relative_joins_at},
+        process::ServerProcess,
+    };
+    helpers::browser::ensure_chromium();
+    let server = postgres::Server::get();
+    let url = server
+        .database(&format!("nodes_call_{}", std::process::id()))
+        .await;
+    let shared = tempfile::tempdir().expect("a directory");
+    let files = postgres::NodeFiles::beside(&shared.path().join("data"));
+    let b = spawn_app_with(|c| {
+        c.database = Some(url.clone());
+        c.tls_cert = Some(files.tls_cert.clone());
+        c.tls_key = Some(files.tls_key.clone());
+        c.secret_file = Some(files.secret_file.clone());
+    })
+    .await;
+    let node_a_flags = [
+        "--database".to_string(),
+        url.clone(),
+        "--tls-cert".to_string(),
+        files.tls_cert.display().to_string(),
+        "--tls-key".to_string(),
+        files.tls_key.display().to_string(),
+        "--secret-file".to_string(),
+        files.secret_file.display().to_string(),
+    ];
+    let node_a_flags: Vec<&str> = node_a_flags.iter().map(String::as_str).collect();
+    let a_data = tempfile::tempdir().expect("node A's directory");
+    let a = ServerProcess::start("", a_data.path(), &node_a_flags).await;
+    let proxy = Haproxy::start(a.port, b.addr.port());
+
+    // The ward, the patient and a relative, on node B.
+    let nurse = b.create_staff(Role::Nurse, "nurse.ana").await;
+    let ward = b.ward("UCI", "00:00-24:00").await;
+    b.assign(&nurse, &ward).await;
+    b.login("nurse.ana").await;
+    let registered = b.post_patient("Rosa Díaz", "UCI", "4", "").await;
+    let patient = helpers::location(&registered)
+        .trim_start_matches("/patients/")
+        .to_string();
+    let relative = b.authorise(&patient, "Marta", "es").await;
+
+    // The tablet, through HAProxy (node A): one tap, its code, paired from the desk on node B.
+    let bedside = Browser::start().await;
+    bedside.goto(&proxy.url("/bedside")).await;
+    bedside
+        .wait_for(
+            "document.querySelector('#start-device')",
+            CONNECT,
+            "the start screen",
+        )
+        .await;
+    bedside.click("#start-device").await;
+    bedside
+        .wait_for(
+            "/^\\d{3} \\d{3}$/.test(document.querySelector('#pairing-code').textContent)",
+            CONNECT,
+            "the pairing code",
+        )
+        .await;
+    let code = bedside.text("#pairing-code").await;
+    let desk = Browser::start().await;
+    log_in(&desk, &b, "nurse.ana").await;
+    desk.goto(&b.url(&format!("/patients/{patient}"))).await;
+    desk.type_into("#bedside input[name=code]", &code).await;
+    desk.click("#bedside .pair-form button[type=submit]").await;
+    bedside
+        .wait_for(
+            "document.documentElement.dataset.bedsideScreen === 'idle'",
+            Duration::from_secs(10),
+            "the idle clock",
+        )
+        .await;
+
+    // A visit now, let in on arrival; the relative comes to node B; the bedside on A rings and
+    // answers by itself.
+    let visit = b.visit_now_with(&patient, &[&relative], true).await;
+    let card = b.card_of(&visit, &relative).await;
+    let family = relative_joins_at(&b.base, &card.link, &card.code).await;
+    bedside
+        .wait_for(
+            "document.documentElement.dataset.callState === 'connected'",
+            Duration::from_secs(20) + CONNECT,
+            "the bedside (node A) answering the relative (node B)",
+        )
+        .await;
+    assert_receiving(&bedside, 1, "bedside on node A").await;
+    assert_receiving(&family, 1, "relative on node B").await;
+    let (room,): (String,) = visitas::sql!(&b.db(), |c| sqlx::query_as(
+        "SELECT id FROM rooms WHERE patient_id = $1"
+    )
+    .bind(&patient)
+    .fetch_one(&mut *c)
+    .await)
+    .expect("one row");
+    both_present(&b, &a.url(""), &room, Duration::from_secs(2), "A").await;
+    both_present(&b, &b.base, &room, Duration::from_secs(2), "B").await;
+
+    // Node A dies.
+    let mut a = a;
+    a.child.kill().expect("SIGKILL node A");
+    a.child.wait().expect("node A gone");
+    let killed = Instant::now();
+    // The bedside's page notices within seconds and reconnects through HAProxy, to node B: its
+    // stay counts a rejoin.
+    loop {
+        let log = stays(&b).await;
+        if log.iter().any(|s| s.0 == "patient" && s.1 >= 1) {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(20),
+            "the bedside did not come back through node B: {log:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (bedside_frames, family_frames) = (frames(&bedside).await, frames(&family).await);
+    frames_grow(
+        &bedside,
+        bedside_frames,
+        30,
+        Duration::from_secs(20),
+        "bedside after node A died",
+    )
+    .await;
+    frames_grow(
+        &family,
+        family_frames,
+        30,
+        Duration::from_secs(20),
+        "relative after node A died",
+    )
+    .await;
+    // Within the nodes' timeout, node B's desk is right: both there, connected, nobody twice.
+    both_present(&b, &b.base, &room, Duration::from_secs(15), "B").await;
+    // Past the timeout, node A's state is forgotten, and nobody left as a ghost.
+    let past = NODE_GONE.saturating_sub(killed.elapsed());
+    tokio::time::sleep(past).await;
+    both_present(
+        &b,
+        &b.base,
+        &room,
+        Duration::from_secs(1),
+        "B after A was forgotten",
+    )
+    .await;
+    let log = stays(&b).await;
+    assert_eq!(log.len(), 2, "one stay each: {log:?}");
+    let bed = log
+        .iter()
+        .find(|s| s.0 == "patient")
+        .expect("the bedside's stay");
+    assert!(
+        bed.1 >= 1 && bed.2.is_none(),
+        "the bedside's stay goes on, with a rejoin: {log:?}"
+    );
+    let rel = log
+        .iter()
+        .find(|s| s.0 == "relative")
+        .expect("the relative's stay");
+    assert!(rel.2.is_none(), "the relative's stay goes on: {log:?}");
+
+    // Node A again (a new process); a revocation posted to it ends the relative on node B.
+    let a = ServerProcess::start("", a_data.path(), &node_a_flags).await;
+    let (invite,): (String,) = visitas::sql!(&b.db(), |c| sqlx::query_as(
+        "SELECT id FROM invites WHERE visit_id = $1"
+    )
+    .bind(&visit)
+    .fetch_one(&mut *c)
+    .await)
+    .expect("one row");
+    let token = b.csrf_token(&b.client, &b.jar).await;
+    let revoked = b
+        .client
+        .post(a.url(&format!("/rooms/{room}/invites/{invite}/revoke")))
+        .header(reqwest::header::ORIGIN, a.url(""))
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .expect("POST revoke");
+    let posted = Instant::now();
+    assert_eq!(revoked.status(), StatusCode::SEE_OTHER, "revoked on node A");
+    family
+        .wait_for(
+            "document.documentElement.dataset.callState === 'ended'",
+            Duration::from_secs(2),
+            "the relative on node B ended within 2 s",
+        )
+        .await;
+    assert!(posted.elapsed() < Duration::from_secs(2));
+    let log = stays(&b).await;
+    let rel = log
+        .iter()
+        .find(|s| s.0 == "relative")
+        .expect("the relative's stay");
+    assert_eq!(rel.2.as_deref(), Some("revoked"), "{log:?}");
+    drop(proxy);
+}
+
+/// How long after a node's death the others have forgotten it: its last heartbeat, the
+/// timeout, and a heartbeat of the survivor's to notice.
+const NODE_GONE: Duration = Duration::from_secs(2 + 10 + 2 + 1);

@@ -41,3 +41,41 @@ pub async fn forget_unseen(db: impl Into<Handle<'_>>, before: i64) -> sqlx::Resu
         Ok(done.rows_affected())
     })
 }
+
+/// Stores what node `id` holds in calls, waiting and standing by (see `signaling`).
+pub async fn publish_calls(db: impl Into<Handle<'_>>, id: &str, calls: &str) -> sqlx::Result<()> {
+    crate::on_db!(db, |conn| {
+        let now = super::now();
+        sqlx::query(
+            "INSERT INTO nodes (id, started_at, seen_at, calls) VALUES ($1, $2, $2, $3)
+             ON CONFLICT (id) DO UPDATE SET calls = excluded.calls",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(calls)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    })
+}
+
+/// What node `id` last published, if it has a row.
+pub async fn calls_of(db: impl Into<Handle<'_>>, id: &str) -> sqlx::Result<Option<String>> {
+    crate::on_db!(db, |conn| {
+        let row: Option<(String,)> = sqlx::query_as("SELECT calls FROM nodes WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(row.map(|(calls,)| calls))
+    })
+}
+
+/// The nodes seen at or after `since`, each with what it last published.
+pub async fn alive(db: impl Into<Handle<'_>>, since: i64) -> sqlx::Result<Vec<(String, String)>> {
+    crate::on_db!(db, |conn| {
+        sqlx::query_as("SELECT id, calls FROM nodes WHERE seen_at >= $1 ORDER BY id")
+            .bind(since)
+            .fetch_all(&mut *conn)
+            .await
+    })
+}

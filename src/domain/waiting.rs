@@ -27,7 +27,7 @@ impl AdmissionHow {
 
 /// The short messages a nurse can send to someone in the waiting room, shown there in their
 /// language. The key is what travels; each page has the texts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum NotNowMessage {
     /// "The nurse is with the patient: a few more minutes, please."
     FewMinutes,
@@ -75,7 +75,7 @@ impl NotNowMessage {
 }
 
 /// Why a nurse sends someone in the waiting room away (their invite for this visit ends).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SendAwayReason {
     /// "The visit cannot take place today. The ward will contact you."
     NotToday,
@@ -175,7 +175,7 @@ impl UnpairReason {
 
 /// What a relative's device check found, as the waiting page reports it and the desk shows it.
 /// Everything here comes from the relative's browser: it informs the nurse, it decides nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct DeviceCheck {
     pub camera: bool,

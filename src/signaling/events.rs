@@ -14,10 +14,11 @@ use socketioxide::{
     socket::{DisconnectReason, Sid},
 };
 
+use super::link::Adapter;
 use super::{
     Member, close_connection, end_members,
     inbox::{Connection, Door},
-    registry::{Admission, MediaState, Waiter, WaitingVisit},
+    registry::{Admission, MediaState, Route, Waiter, WaitingVisit},
 };
 use crate::{
     config::IcePolicy,
@@ -32,7 +33,11 @@ const STALLED_PEER: Duration = Duration::from_secs(5);
 /// Emits to a peer. When the peer's send queue is full (a burst faster than its connection
 /// drains), waits for room instead of dropping the message: the sender's own inbox waits too, so
 /// nothing is lost and nothing is reordered. A peer that stays full for [`STALLED_PEER`] is cut.
-async fn deliver<T: Serialize + ?Sized>(peer: &SocketRef, event: &str, data: &T) {
+pub(super) async fn deliver<T: Serialize + ?Sized>(
+    peer: &SocketRef<Adapter>,
+    event: &str,
+    data: &T,
+) {
     let deadline = Instant::now() + STALLED_PEER;
     loop {
         match peer.emit(event, data) {
@@ -128,7 +133,7 @@ impl JoinIn {
 }
 
 /// Answers a `join` (when the client asked for an answer).
-fn answer(ack: Option<AckSender>, body: &impl Serialize) {
+fn answer(ack: Option<AckSender<Adapter>>, body: &impl Serialize) {
     if let Some(ack) = ack
         && let Err(err) = ack.send(body)
     {
@@ -168,12 +173,12 @@ impl Refusal {
 /// relative let in from the waiting room, as an `admitted` event (an entry refused then is an
 /// `ended` event).
 enum Reply {
-    Ack(Option<AckSender>),
+    Ack(Option<AckSender<Adapter>>),
     Event,
 }
 
 impl Reply {
-    fn send(self, socket: &SocketRef, body: &impl Serialize) {
+    fn send(self, socket: &SocketRef<Adapter>, body: &impl Serialize) {
         match self {
             Reply::Ack(ack) => answer(ack, body),
             Reply::Event => {
@@ -184,7 +189,7 @@ impl Reply {
         }
     }
 
-    fn refuse(self, socket: &SocketRef, refusal: Refusal) {
+    fn refuse(self, socket: &SocketRef<Adapter>, refusal: Refusal) {
         metrics::counter!("visitas_join_refusals_total", "reason" => refusal.error()).increment(1);
         match self {
             Reply::Ack(ack) => answer(ack, &serde_json::json!({ "error": refusal.error() })),
@@ -201,8 +206,8 @@ impl Reply {
 /// (and a relative let in before, back after a reload or a blip) enters the call.
 pub(super) async fn join(
     connection: &Connection,
-    socket: &SocketRef,
-    ack: Option<AckSender>,
+    socket: &SocketRef<Adapter>,
+    ack: Option<AckSender<Adapter>>,
     join: JoinIn,
 ) {
     let session = join.session();
@@ -259,7 +264,7 @@ async fn must_wait(connection: &Connection) -> Result<bool, Refusal> {
 /// Puts a relative in the waiting room, with their visit and device check, and tells the desk.
 async fn wait(
     connection: &Connection,
-    socket: &SocketRef,
+    socket: &SocketRef<Adapter>,
     check: DeviceCheck,
     session: String,
 ) -> Result<(), Refusal> {
@@ -346,7 +351,7 @@ async fn waiting_visit(connection: &Connection) -> Option<WaitingVisit> {
 
 /// A nurse (or the ward's setting) let the relative waiting on this socket in: into the call,
 /// told by an `admitted` event carrying what a `join` answer carries.
-pub(super) async fn admitted(connection: &Connection, socket: &SocketRef) {
+pub(super) async fn admitted(connection: &Connection, socket: &SocketRef<Adapter>) {
     let (hub, participant) = (&connection.hub, &connection.participant);
     let waiter = {
         let mut registry = hub.registry();
@@ -386,7 +391,7 @@ enum Entry {
 /// join end the connection.
 async fn enter(
     connection: &Connection,
-    socket: &SocketRef,
+    socket: &SocketRef<Adapter>,
     reply: Reply,
     session: &str,
     resume: bool,
@@ -414,7 +419,7 @@ async fn enter(
 /// of the same person that is still open (another window) is told `replaced` and closed.
 async fn admit(
     connection: &Connection,
-    socket: &SocketRef,
+    socket: &SocketRef<Adapter>,
     session: &str,
 ) -> Result<Entry, Refusal> {
     let (hub, participant) = (&connection.hub, &connection.participant);
@@ -429,15 +434,35 @@ async fn admit(
         session,
         hub.config.room_capacity,
     );
+    let room_id = &participant.room_id;
     match admission {
-        Admission::Admitted { others } => Ok(Entry::New { others }),
+        Admission::Admitted { others } => {
+            socket.join([
+                super::call_room(room_id),
+                super::peer_room(room_id, &peer_id),
+            ]);
+            Ok(Entry::New { others })
+        }
         Admission::Back { others, earlier } => {
-            if earlier.away.is_none()
-                && earlier.sid != socket.id
-                && let Some(old) = connection.io.get_socket(earlier.sid)
-            {
-                let _ = old.emit("ended", &serde_json::json!({ "reason": "replaced" }));
-                close_connection(&old);
+            socket.join([
+                super::call_room(room_id),
+                super::peer_room(room_id, &earlier.peer_id),
+            ]);
+            if earlier.sid != socket.id {
+                match connection.io.get_socket(earlier.sid) {
+                    Some(old) if earlier.away.is_none() => {
+                        let _ = old.emit("ended", &serde_json::json!({ "reason": "replaced" }));
+                        close_connection(&old);
+                    }
+                    Some(_) => {}
+                    // Their place was on another node: it gives it up (and closes their old
+                    // socket, if it is still open there).
+                    None => hub.tell_nodes(&super::Command::Replaced {
+                        room_id: room_id.clone(),
+                        peer_id: earlier.peer_id.clone(),
+                        sid: earlier.sid,
+                    }),
+                }
             }
             Ok(Entry::Back { others, earlier })
         }
@@ -458,7 +483,7 @@ async fn admit(
 /// the socket was removed meanwhile.
 async fn record(
     connection: &Connection,
-    socket: &SocketRef,
+    socket: &SocketRef<Adapter>,
     entry: &Entry,
     resume: bool,
 ) -> Result<bool, Refusal> {
@@ -552,7 +577,7 @@ async fn record(
 
 /// Step 3: the answer with the peers to offer to, `peer-joined` (or `peer-back`) to each of
 /// them, and, for a relative, a ring on the bedside device standing by.
-async fn welcome(connection: &Connection, socket: &SocketRef, reply: Reply, entry: Entry) {
+async fn welcome(connection: &Connection, socket: &SocketRef<Adapter>, reply: Reply, entry: Entry) {
     let hub = &connection.hub;
     let Some(me) = hub.registry().member_of(socket.id) else {
         return;
@@ -579,16 +604,15 @@ async fn welcome(connection: &Connection, socket: &SocketRef, reply: Reply, entr
     reply.send(socket, &body);
     hub.caches.desk.bump();
     let joined = PeerInfo::of(&me);
-    for other in others {
-        if other.away.is_none()
-            && let Some(peer) = connection.io.get_socket(other.sid)
-        {
-            deliver(&peer, event, &joined).await;
-        }
-    }
+    let room_id = &connection.participant.room_id;
+    hub.tell_room(&connection.io, room_id, Some(&me.peer_id), event, &joined)
+        .await;
     if connection.participant.role == CallRole::Relative {
-        hub.ring_bedside(&connection.io, &connection.participant.room_id)
-            .await;
+        // The bedside may stand by on any node.
+        hub.tell_nodes(&super::Command::Ring {
+            room_id: room_id.clone(),
+        });
+        hub.ring_bedside(&connection.io, room_id, true).await;
     }
 }
 
@@ -706,7 +730,7 @@ struct SignalOut<'a> {
 /// `signal`: relays a well-formed description or candidate to one peer of the same room.
 pub(super) async fn signal(
     connection: &Connection,
-    socket: &SocketRef,
+    socket: &SocketRef<Adapter>,
     message: Result<SignalIn, ParserError>,
 ) {
     let Ok(message) = message else {
@@ -718,23 +742,41 @@ pub(super) async fn signal(
         return;
     }
     let route = connection.hub.registry().route(socket.id, &message.to);
-    let Some((to, from)) = route else {
+    let Some((to, room_id, from)) = route else {
         tracing::debug!(sid = %socket.id, "dropped a signal to nobody connected in the sender's room");
         return;
     };
-    if let Some(peer) = connection.io.get_socket(to) {
-        let relayed = SignalOut {
-            from,
-            data: &message.data,
-        };
-        deliver(&peer, "signal", &relayed).await;
+    let relayed = SignalOut {
+        from,
+        data: &message.data,
+    };
+    match to {
+        Route::Here(to) => {
+            if let Some(peer) = connection.io.get_socket(to) {
+                deliver(&peer, "signal", &relayed).await;
+            }
+        }
+        // Only that person's socket in the sender's own room, wherever it is.
+        Route::Elsewhere if !connection.hub.alone => {
+            let peer = connection.io.to(super::peer_room(&room_id, &message.to));
+            if let Err(err) = peer.emit("signal", &relayed).await {
+                tracing::warn!(error = %err, "could not relay a signal to another node");
+            }
+        }
+        Route::Elsewhere => {
+            tracing::debug!(sid = %socket.id, "dropped a signal to nobody connected in the sender's room");
+        }
     }
 }
 
 /// `ready`: a bedside device stands by for its room's calls. Answered `{ ok: true }`; a socket
 /// that is not a bedside device's gets `{ error: "not-allowed" }`. If a relative is already in
 /// the call, the device is rung at once; the ward's automatic admission is looked at.
-pub(super) async fn ready(connection: &Connection, socket: &SocketRef, ack: Option<AckSender>) {
+pub(super) async fn ready(
+    connection: &Connection,
+    socket: &SocketRef<Adapter>,
+    ack: Option<AckSender<Adapter>>,
+) {
     let (hub, participant) = (&connection.hub, &connection.participant);
     let Some(device_id) = participant.device_id.as_deref() else {
         answer(ack, &serde_json::json!({ "error": "not-allowed" }));
@@ -754,13 +796,14 @@ pub(super) async fn ready(connection: &Connection, socket: &SocketRef, ack: Opti
     }
     answer(ack, &serde_json::json!({ "ok": true }));
     hub.caches.desk.bump();
-    hub.ring_bedside(&connection.io, &participant.room_id).await;
+    hub.ring_bedside(&connection.io, &participant.room_id, false)
+        .await;
     hub.try_auto_admit(&participant.room_id).await;
 }
 
 /// `decline`: the patient pressed "Not now" on the bedside device. Audited; the relatives in
 /// the call are told (`notice` `{ key: "patient-declined" }`).
-pub(super) async fn decline(connection: &Connection, socket: &SocketRef) {
+pub(super) async fn decline(connection: &Connection, socket: &SocketRef<Adapter>) {
     let (hub, participant) = (&connection.hub, &connection.participant);
     if participant.device_id.is_none() || !matches!(hub.still_allowed(participant).await, Ok(true))
     {
@@ -780,12 +823,15 @@ pub(super) async fn decline(connection: &Connection, socket: &SocketRef) {
     if let Err(err) = recorded.await {
         tracing::error!(error = %err, "recording a declined bedside call");
     }
-    let members = hub.registry().members_of(&participant.room_id);
-    for member in members {
-        if let Some(peer) = connection.io.get_socket(member.sid) {
-            let _ = peer.emit("notice", &serde_json::json!({ "key": "patient-declined" }));
-        }
-    }
+    let notice = serde_json::json!({ "key": "patient-declined" });
+    hub.tell_room(
+        &connection.io,
+        &participant.room_id,
+        None,
+        "notice",
+        &notice,
+    )
+    .await;
     hub.caches.desk.bump();
 }
 
@@ -794,7 +840,7 @@ pub(super) async fn decline(connection: &Connection, socket: &SocketRef) {
 /// later.
 pub(super) async fn media(
     connection: &Connection,
-    socket: &SocketRef,
+    socket: &SocketRef<Adapter>,
     state: Result<MediaState, ParserError>,
 ) {
     let Ok(state) = state else {
@@ -806,18 +852,17 @@ pub(super) async fn media(
     };
     let mut body = serde_json::to_value(state).unwrap_or_default();
     body["id"] = serde_json::Value::String(me.peer_id.clone());
-    let members = connection
+    let room_id = &me.participant.room_id;
+    connection
         .hub
-        .registry()
-        .members_of(&me.participant.room_id);
-    for other in members {
-        if other.peer_id != me.peer_id
-            && other.away.is_none()
-            && let Some(peer) = connection.io.get_socket(other.sid)
-        {
-            deliver(&peer, "peer-media", &body).await;
-        }
-    }
+        .tell_room(
+            &connection.io,
+            room_id,
+            Some(&me.peer_id),
+            "peer-media",
+            &body,
+        )
+        .await;
 }
 
 /// What a call page reports about its call so far (`quality`, every 30 s and when it hangs up):
@@ -839,7 +884,7 @@ const MAX_REPORTED_SECS: u32 = 24 * 60 * 60;
 /// Malformed or impossible figures are dropped; no answer either way.
 pub(super) async fn quality(
     connection: &Connection,
-    socket: &SocketRef,
+    socket: &SocketRef<Adapter>,
     report: Result<QualityReport, ParserError>,
 ) {
     let report = match report {
@@ -877,12 +922,12 @@ pub(super) async fn quality(
 
 /// `alive`: the page's heartbeat while it is connected, answered at once (`{}`), so that the
 /// page notices a dead connection in seconds rather than at the transport's timeout.
-pub(super) fn alive(ack: Option<AckSender>) {
+pub(super) fn alive(ack: Option<AckSender<Adapter>>) {
     answer(ack, &serde_json::json!({}));
 }
 
 /// `leave`: the participant hung up.
-pub(super) async fn leave(connection: &Connection, socket: &SocketRef) {
+pub(super) async fn leave(connection: &Connection, socket: &SocketRef<Adapter>) {
     depart(connection, socket.id, EndReason::HangUp).await;
     close_connection(socket);
 }
@@ -892,7 +937,7 @@ pub(super) async fn leave(connection: &Connection, socket: &SocketRef) {
 /// from their last sign of life, and the others see them reconnecting.
 pub(super) async fn disconnected(
     connection: &Connection,
-    socket: &SocketRef,
+    socket: &SocketRef<Adapter>,
     reason: DisconnectReason,
 ) {
     let end = match reason {
@@ -916,13 +961,15 @@ async fn lost(connection: &Connection, sid: Sid) {
     };
     hub.caches.desk.bump();
     let message = serde_json::json!({ "id": member.peer_id });
-    for other in hub.registry().members_of(&member.participant.room_id) {
-        if other.away.is_none()
-            && let Some(peer) = connection.io.get_socket(other.sid)
-        {
-            let _ = peer.emit("peer-away", &message);
-        }
-    }
+    let room_id = &member.participant.room_id;
+    hub.tell_room(
+        &connection.io,
+        room_id,
+        Some(&member.peer_id),
+        "peer-away",
+        &message,
+    )
+    .await;
     let remaining = hub.grace().saturating_sub(connection.silent_for());
     let (hub, io) = (hub.clone(), connection.io.clone());
     tokio::spawn(async move {
@@ -932,7 +979,8 @@ async fn lost(connection: &Connection, sid: Sid) {
             .expire(&member.participant.room_id, &member.peer_id, absence);
         if let Some(member) = expired {
             hub.close_visit(&member, EndReason::ConnectionLost).await;
-            hub.announce_left(&io, &member, EndReason::ConnectionLost);
+            hub.announce_left(&io, &member, EndReason::ConnectionLost)
+                .await;
             hub.rebalance(&io, None);
         }
     });
@@ -954,7 +1002,7 @@ async fn depart(connection: &Connection, sid: Sid, reason: EndReason) {
     let removed = hub.registry().remove(sid);
     if let Some(member) = removed {
         hub.close_visit(&member, reason).await;
-        hub.announce_left(&connection.io, &member, reason);
+        hub.announce_left(&connection.io, &member, reason).await;
         hub.rebalance(&connection.io, None);
     }
 }

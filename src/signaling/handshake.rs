@@ -20,6 +20,7 @@ use socketioxide::{
 use tower::Service;
 use tower_sessions::Session;
 
+use super::link::Adapter;
 use super::{
     Hub, Participant, Signaling,
     gate::{ConnectGate, Hangup},
@@ -175,8 +176,8 @@ pub(super) struct Unauthorized;
 /// gets its [`Inbox`] here, before socketioxide sends the connect reply, so no event can arrive
 /// before there is something to take it.
 pub(super) async fn authenticate(
-    socket: SocketRef,
-    io: SocketIo,
+    socket: SocketRef<Adapter>,
+    io: SocketIo<Adapter>,
     TryData(auth): TryData<HandshakeAuth>,
     SocketState(hub): SocketState<Arc<Hub>>,
 ) -> Result<(), Unauthorized> {

@@ -24,12 +24,12 @@ use std::{
 
 use socketioxide::{
     SocketIo,
-    adapter::LocalAdapter,
     extract::{AckSender, Event, SocketRef, TryData},
     handler::{FromMessageParts, MessageHandler, Value},
     socket::{DisconnectReason, Sid, Socket},
 };
 
+use super::link::Adapter;
 use super::{
     Hub, Participant, close_connection, events,
     limits::{RateLimiter, Verdict},
@@ -39,7 +39,7 @@ use super::{
 #[derive(Debug)]
 pub(super) struct Connection {
     pub hub: Arc<Hub>,
-    pub io: SocketIo,
+    pub io: SocketIo<Adapter>,
     pub participant: Participant,
     /// When the socket was opened, and its last event after that (milliseconds), as a sign of
     /// life: a lost person's place is kept for the grace counted from it.
@@ -81,12 +81,12 @@ struct State {
 #[derive(Debug)]
 enum Item {
     Event {
-        socket: Arc<Socket>,
+        socket: Arc<Socket<Adapter>>,
         value: Value,
         ack: Option<i64>,
     },
     Disconnected {
-        socket: SocketRef,
+        socket: SocketRef<Adapter>,
         reason: DisconnectReason,
     },
     /// Something the server decided about this socket (a nurse let it in).
@@ -118,7 +118,12 @@ pub(super) struct InOrder;
 
 impl Inbox {
     /// Makes this inbox the socket's handler for every event and for its disconnection.
-    pub fn install(socket: &SocketRef, hub: Arc<Hub>, io: SocketIo, participant: Participant) {
+    pub fn install(
+        socket: &SocketRef<Adapter>,
+        hub: Arc<Hub>,
+        io: SocketIo<Adapter>,
+        participant: Participant,
+    ) {
         let limiter = RateLimiter::new(&hub.config);
         let inbox = Inbox(Arc::new(Shared {
             connection: Connection {
@@ -137,9 +142,11 @@ impl Inbox {
         socket.on_fallback(inbox.clone());
         let door = Door(inbox.clone());
         socket.extensions.insert(door);
-        socket.on_disconnect(async move |socket: SocketRef, reason: DisconnectReason| {
-            inbox.push(Item::Disconnected { socket, reason });
-        });
+        socket.on_disconnect(
+            async move |socket: SocketRef<Adapter>, reason: DisconnectReason| {
+                inbox.push(Item::Disconnected { socket, reason });
+            },
+        );
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -205,8 +212,8 @@ impl Drop for DrainGuard<'_> {
     }
 }
 
-impl MessageHandler<LocalAdapter, InOrder> for Inbox {
-    fn call(&self, socket: Arc<Socket>, value: Value, ack: Option<i64>) {
+impl MessageHandler<Adapter, InOrder> for Inbox {
+    fn call(&self, socket: Arc<Socket<Adapter>>, value: Value, ack: Option<i64>) {
         let mut state = self.state();
         match state.limiter.take() {
             Verdict::Allowed => {}

@@ -142,6 +142,7 @@ mod gate;
 mod handshake;
 mod inbox;
 mod limits;
+mod link;
 mod registry;
 
 use std::{
@@ -158,8 +159,10 @@ use socketioxide::{
 
 pub use budget::SiteLoad;
 pub use handshake::accept_socket;
+use link::Adapter;
+pub use link::Link;
 pub use registry::{Counts, MediaState, Member, PresenceEntry};
-use registry::{Registry, Waiter};
+use registry::{Registry, Shared, Waiter};
 
 use crate::{
     auth::{secret::ServerSecret, ticket::CallTicket},
@@ -173,7 +176,7 @@ use crate::{
 };
 
 /// Someone in the waiting room, as the desk and the room page show them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WaitingEntry {
     pub invite_id: String,
     pub name: String,
@@ -197,7 +200,7 @@ const HANGUP_GRACE: Duration = Duration::from_millis(500);
 
 /// Ends a socket's Socket.IO session and then its connection: socketioxide's `disconnect` alone
 /// leaves the WebSocket open, holding a connection the participant may no longer use.
-fn close_connection(socket: &SocketRef) {
+fn close_connection(socket: &SocketRef<Adapter>) {
     let hangup = socket.req_parts().extensions.get::<gate::Hangup>().cloned();
     if let Err(err) = socket.clone().disconnect() {
         tracing::debug!(error = %err, "disconnecting a socket");
@@ -212,7 +215,7 @@ fn close_connection(socket: &SocketRef) {
 
 /// Closes a socket's connection without ending its Socket.IO session: the client sees its
 /// transport close and reconnects (a server stopping, not a removal).
-fn drop_connection(socket: &SocketRef) {
+fn drop_connection(socket: &SocketRef<Adapter>) {
     match socket.req_parts().extensions.get::<gate::Hangup>() {
         Some(hangup) => hangup.fire(),
         None => close_connection(socket),
@@ -220,7 +223,7 @@ fn drop_connection(socket: &SocketRef) {
 }
 
 /// Who a socket is, decided at the handshake from its ticket.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Participant {
     pub room_id: String,
     pub role: CallRole,
@@ -254,15 +257,101 @@ pub(crate) struct Hub {
     registry: Mutex<Registry>,
     /// The video budget as last pushed to the pages: each room's cap, and the site's state.
     plan: Mutex<budget::Plan>,
+    /// This node's id (see [`crate::nodes`]).
+    node: String,
+    /// No other node can hold a socket (one SQLite file).
+    alone: bool,
+    /// Woken when this node's registry changed, to publish it to the other nodes.
+    changed: tokio::sync::Notify,
+    /// Messages for the other nodes, once connected to them.
+    outbox: Mutex<Option<tokio::sync::mpsc::UnboundedSender<String>>>,
+}
+
+/// The registry, locked; a change through it is published to the other nodes when it is dropped.
+struct RegistryGuard<'a> {
+    registry: std::sync::MutexGuard<'a, Registry>,
+    changed: &'a tokio::sync::Notify,
+    touched: bool,
+}
+
+impl std::ops::Deref for RegistryGuard<'_> {
+    type Target = Registry;
+    fn deref(&self) -> &Registry {
+        &self.registry
+    }
+}
+
+impl std::ops::DerefMut for RegistryGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Registry {
+        self.touched = true;
+        &mut self.registry
+    }
+}
+
+impl Drop for RegistryGuard<'_> {
+    fn drop(&mut self) {
+        if self.touched {
+            self.changed.notify_one();
+        }
+    }
+}
+
+/// What one node asks every node to do to the sockets it holds: the removals and admissions
+/// decided by a request (on whichever node it came), a ring for a bedside, and giving up a place
+/// another node took over.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Command {
+    EndInvite {
+        invite_id: String,
+    },
+    EndRoom {
+        room_id: String,
+    },
+    EndDevice {
+        device_id: String,
+    },
+    EndStaff {
+        staff_id: String,
+    },
+    Admit {
+        invite_id: String,
+    },
+    NotNow {
+        invite_id: String,
+        message: NotNowMessage,
+    },
+    SendAway {
+        invite_id: String,
+        reason: SendAwayReason,
+    },
+    Ring {
+        room_id: String,
+    },
+    Replaced {
+        room_id: String,
+        peer_id: String,
+        sid: Sid,
+    },
+}
+
+/// The Socket.IO room of one call's sockets, on every node.
+fn call_room(room_id: &str) -> String {
+    format!("call:{room_id}")
+}
+
+/// The Socket.IO room of one person's socket in a call (peer ids are per room).
+fn peer_room(room_id: &str, peer_id: &str) -> String {
+    format!("peer:{room_id}:{peer_id}")
 }
 
 /// The signaling server: the Socket.IO handle and service, and the room registry.
 #[derive(Clone)]
 pub struct Signaling {
-    io: SocketIo,
+    io: SocketIo<Adapter>,
     hub: Arc<Hub>,
     /// Runs Socket.IO on a connection [`accept_socket`] has upgraded.
-    service: SocketIoService<()>,
+    service: SocketIoService<(), Adapter>,
 }
 
 impl std::fmt::Debug for Signaling {
@@ -271,14 +360,27 @@ impl std::fmt::Debug for Signaling {
     }
 }
 
+/// How the nodes keep track of each other: how often each says it is alive, and after how long
+/// without a word it is gone.
+#[derive(Debug, Clone, Copy)]
+pub struct Liveness {
+    pub heartbeat: Duration,
+    pub timeout: Duration,
+}
+
 /// Builds the signaling server; [`accept_socket`], mounted in front of the pages, serves
-/// `/socket.io/` with it.
-pub fn build(
+/// `/socket.io/` with it. `node` is this node's id; `link` reaches the other nodes' Socket.IO
+/// servers, if there are any.
+pub async fn build(
     db: crate::db::Pool,
     secret: ServerSecret,
     config: Arc<Config>,
     caches: Arc<Caches>,
-) -> Signaling {
+    node: String,
+    link: Link,
+    liveness: Liveness,
+) -> anyhow::Result<Signaling> {
+    let alone = matches!(link, Link::Alone);
     let hub = Arc::new(Hub {
         db,
         secret,
@@ -286,8 +388,13 @@ pub fn build(
         caches,
         registry: Mutex::new(Registry::default()),
         plan: Mutex::new(budget::Plan::default()),
+        node,
+        alone,
+        changed: tokio::sync::Notify::new(),
+        outbox: Mutex::new(None),
     });
     let (service, io) = SocketIo::builder()
+        .with_adapter::<Adapter>(link::adapter(link, liveness))
         .transports([TransportType::Websocket])
         .ws_max_message_size(MAX_MESSAGE_BYTES)
         .ws_max_frame_size(MAX_MESSAGE_BYTES)
@@ -304,79 +411,61 @@ pub fn build(
         .build_with_inner_svc(());
     // Everything happens in the connect middleware, before the connect reply: the handler
     // after it has nothing left to do.
-    io.ns("/", (async || {}).with(handshake::authenticate));
-    Signaling { io, hub, service }
+    io.ns("/", (async || {}).with(handshake::authenticate))
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot reach the other nodes' signaling: {err}"))?;
+    Ok(Signaling { io, hub, service })
 }
 
 impl Signaling {
-    /// How many calls, participants, waiting relatives and standing tablets there are now.
+    /// How many calls, participants, waiting relatives and standing tablets there are now, on
+    /// this node.
     pub fn counts(&self) -> Counts {
         self.hub.registry().counts()
     }
 
-    /// Who is in each room right now: room id → participants.
+    /// Who is in each room right now, on every node: room id → participants.
     pub fn presence(&self) -> HashMap<String, Vec<PresenceEntry>> {
         self.hub.registry().presence()
     }
 
     /// Removes the relative who came in with this invite (revoked), from the call or the
-    /// waiting room.
+    /// waiting room, on whichever node holds them.
     pub async fn end_invite(&self, invite_id: &str) {
-        let holds = |p: &Participant| p.invite_id.as_deref() == Some(invite_id);
-        let waiters = self
-            .hub
-            .registry()
-            .stop_waiting_where(|w| holds(&w.participant));
-        self.dismiss_waiters(waiters, EndReason::Revoked.as_str(), None);
-        let removed = self.hub.registry().remove_where(|m| holds(&m.participant));
-        self.end(removed, EndReason::Revoked).await;
+        let command = Command::EndInvite {
+            invite_id: invite_id.to_string(),
+        };
+        self.everywhere(command).await;
     }
 
     /// Removes everyone from a room (closed, or the patient discharged): the call, the waiting
-    /// room and the bedside devices standing by.
+    /// room and the bedside devices standing by, on every node.
     pub async fn end_room(&self, room_id: &str) {
-        let waiters = self
-            .hub
-            .registry()
-            .stop_waiting_where(|w| w.participant.room_id == room_id);
-        self.dismiss_waiters(waiters, EndReason::RoomClosed.as_str(), None);
-        let standing = self.hub.registry().standing_by(room_id);
-        self.hang_up(standing, EndReason::RoomClosed.as_str());
-        let removed = self
-            .hub
-            .registry()
-            .remove_where(|m| m.participant.room_id == room_id);
-        self.end(removed, EndReason::RoomClosed).await;
+        let command = Command::EndRoom {
+            room_id: room_id.to_string(),
+        };
+        self.everywhere(command).await;
     }
 
-    /// Who waits in the waiting room, in arrival order.
+    /// Who waits in the waiting room, in arrival order, on every node.
     pub fn waiting(&self) -> Vec<WaitingEntry> {
-        self.hub
-            .registry()
-            .waiting()
-            .into_iter()
-            .map(|w| WaitingEntry {
-                invite_id: w.participant.invite_id.clone().unwrap_or_default(),
-                name: w.participant.display_name.clone(),
-                relationship: w
-                    .visit
-                    .as_ref()
-                    .map(|v| v.relationship.clone())
-                    .unwrap_or_default(),
-                room_id: w.participant.room_id.clone(),
-                visit_id: w.visit.as_ref().map(|v| v.visit_id.clone()),
-                ward_id: w.visit.as_ref().map(|v| v.ward_id.clone()),
-                visit_starts_at: w.visit.as_ref().map(|v| v.starts_at),
-                since: w.since,
-                check: w.check.clone(),
-                told: w.told,
-            })
-            .collect()
+        let registry = self.hub.registry();
+        let mut entries: Vec<WaitingEntry> = registry.waiting().iter().map(Waiter::entry).collect();
+        entries.extend(registry.remote_waiting());
+        entries.sort_by_key(|w| w.since);
+        entries
     }
 
     /// Moves the relative holding this invite from the waiting room into the call (the
-    /// admission is already stored). False when they are not waiting now.
-    pub fn admit(&self, invite_id: &str) -> bool {
+    /// admission is already stored), on whichever node they wait.
+    pub fn admit(&self, invite_id: &str) {
+        self.hub.tell_nodes(&Command::Admit {
+            invite_id: invite_id.to_string(),
+        });
+        self.admit_here(invite_id);
+    }
+
+    fn admit_here(&self, invite_id: &str) {
         let waiters: Vec<Waiter> = self
             .hub
             .registry()
@@ -387,11 +476,18 @@ impl Signaling {
         for waiter in &waiters {
             waiter.door.knock(waiter.sid, inbox::Knock::Admitted);
         }
-        !waiters.is_empty()
     }
 
     /// Shows a "not now" message on the waiting screen of the relative holding this invite.
     pub fn tell_not_now(&self, invite_id: &str, message: NotNowMessage) {
+        self.hub.tell_nodes(&Command::NotNow {
+            invite_id: invite_id.to_string(),
+            message,
+        });
+        self.tell_not_now_here(invite_id, message);
+    }
+
+    fn tell_not_now_here(&self, invite_id: &str, message: NotNowMessage) {
         let sids = self.hub.registry().tell_waiting(invite_id, message);
         for sid in sids {
             if let Some(socket) = self.io.get_socket(sid) {
@@ -403,6 +499,14 @@ impl Signaling {
 
     /// Sends the relative holding this invite away from the waiting room, with the reason.
     pub fn send_away(&self, invite_id: &str, reason: SendAwayReason) {
+        self.hub.tell_nodes(&Command::SendAway {
+            invite_id: invite_id.to_string(),
+            reason,
+        });
+        self.send_away_here(invite_id, reason);
+    }
+
+    fn send_away_here(&self, invite_id: &str, reason: SendAwayReason) {
         let waiters = self
             .hub
             .registry()
@@ -411,8 +515,91 @@ impl Signaling {
         self.hub.caches.desk.bump();
     }
 
-    /// Disconnects every socket of a bedside device (unpaired): standing by or in a call.
+    /// Disconnects every socket of a bedside device (unpaired): standing by or in a call, on
+    /// whichever node.
     pub async fn end_device(&self, device_id: &str) {
+        let command = Command::EndDevice {
+            device_id: device_id.to_string(),
+        };
+        self.everywhere(command).await;
+    }
+
+    /// Removes a deactivated staff member from every call they are in, on every node.
+    pub async fn end_staff(&self, staff_id: &str) {
+        let command = Command::EndStaff {
+            staff_id: staff_id.to_string(),
+        };
+        self.everywhere(command).await;
+    }
+
+    /// Tells the other nodes, and does it here.
+    async fn everywhere(&self, command: Command) {
+        self.hub.tell_nodes(&command);
+        self.obey(command).await;
+    }
+
+    /// Does what a node asked, to the sockets this node holds.
+    async fn obey(&self, command: Command) {
+        match command {
+            Command::EndInvite { invite_id } => {
+                let holds = |p: &Participant| p.invite_id.as_deref() == Some(invite_id.as_str());
+                let waiters = self
+                    .hub
+                    .registry()
+                    .stop_waiting_where(|w| holds(&w.participant));
+                self.dismiss_waiters(waiters, EndReason::Revoked.as_str(), None);
+                let removed = self.hub.registry().remove_where(|m| holds(&m.participant));
+                self.end(removed, EndReason::Revoked).await;
+            }
+            Command::EndRoom { room_id } => {
+                let waiters = self
+                    .hub
+                    .registry()
+                    .stop_waiting_where(|w| w.participant.room_id == room_id);
+                self.dismiss_waiters(waiters, EndReason::RoomClosed.as_str(), None);
+                let standing = self.hub.registry().standing_by(&room_id);
+                self.hang_up(standing, EndReason::RoomClosed.as_str());
+                let removed = self
+                    .hub
+                    .registry()
+                    .remove_where(|m| m.participant.room_id == room_id);
+                self.end(removed, EndReason::RoomClosed).await;
+            }
+            Command::EndDevice { device_id } => self.end_device_here(&device_id).await,
+            Command::EndStaff { staff_id } => {
+                let removed = self
+                    .hub
+                    .registry()
+                    .remove_where(|m| m.participant.staff_id.as_deref() == Some(staff_id.as_str()));
+                self.end(removed, EndReason::Revoked).await;
+            }
+            Command::Admit { invite_id } => self.admit_here(&invite_id),
+            Command::NotNow { invite_id, message } => self.tell_not_now_here(&invite_id, message),
+            Command::SendAway { invite_id, reason } => self.send_away_here(&invite_id, reason),
+            Command::Ring { room_id } => self.hub.ring_bedside(&self.io, &room_id, true).await,
+            Command::Replaced {
+                room_id,
+                peer_id,
+                sid,
+            } => {
+                // Taken over on another node: their stay goes on there.
+                let gone = self.hub.registry().remove_where(|m| {
+                    m.participant.room_id == room_id && m.peer_id == peer_id && m.sid == sid
+                });
+                for member in gone {
+                    if member.away.is_none()
+                        && let Some(old) = self.io.get_socket(member.sid)
+                    {
+                        let _ = old.emit("ended", &json!({ "reason": "replaced" }));
+                        close_connection(&old);
+                    }
+                }
+                self.hub.rebalance(&self.io, None);
+            }
+        }
+    }
+
+    async fn end_device_here(&self, device_id: &str) {
         let sids = self.hub.registry().sockets_of_device(device_id);
         let removed = self
             .hub
@@ -424,7 +611,8 @@ impl Signaling {
         for member in removed {
             self.hub.close_visit(&member, EndReason::Revoked).await;
             self.hub
-                .announce_left(&self.io, &member, EndReason::Revoked);
+                .announce_left(&self.io, &member, EndReason::Revoked)
+                .await;
         }
         self.hub.rebalance(&self.io, None);
         self.hang_up(sids, "unpaired");
@@ -436,7 +624,8 @@ impl Signaling {
         self.hub.plan().load
     }
 
-    /// True when a bedside device of the room is connected (standing by or in the call).
+    /// True when a bedside device of the room is connected (standing by or in the call), on any
+    /// node.
     pub fn bedside_ready(&self, room_id: &str) -> bool {
         self.hub.registry().bedside_ready(room_id)
     }
@@ -458,19 +647,10 @@ impl Signaling {
         }
     }
 
-    /// Removes a deactivated staff member from every call they are in.
-    pub async fn end_staff(&self, staff_id: &str) {
-        let removed = self
-            .hub
-            .registry()
-            .remove_where(|m| m.participant.staff_id.as_deref() == Some(staff_id));
-        self.end(removed, EndReason::Revoked).await;
-    }
-
     /// The server stops: closes every stay (`server-shutdown`) and every connection, without
     /// ending anyone's session: the pages reconnect by themselves, and when the server is back
     /// within the rejoin grace they take their stays back (media between browsers keeps
-    /// flowing meanwhile).
+    /// flowing meanwhile). On several nodes, they reconnect to another node.
     pub async fn end_all(&self) {
         let waiters = self.hub.registry().stop_waiting_where(|_| true);
         let standing = self.hub.registry().all_standing_by();
@@ -495,11 +675,137 @@ impl Signaling {
     async fn end(&self, removed: Vec<Member>, reason: EndReason) {
         end_members(&self.hub, &self.io, removed, reason).await;
     }
+
+    /// Connects this node to the others (PostgreSQL): `outbox` carries messages to them, and
+    /// this node's registry is published in the `nodes` table on every change.
+    pub fn join_nodes(&self, outbox: tokio::sync::mpsc::UnboundedSender<String>) {
+        *self
+            .hub
+            .outbox
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(outbox);
+        tokio::spawn(publish(self.hub.clone()));
+        self.hub.changed.notify_one();
+    }
+
+    /// A message from node `from`: `calls` (its registry changed: read it again) or
+    /// `do {command}`.
+    pub async fn heard(&self, from: &str, message: &str) {
+        if let Some(command) = message.strip_prefix("do ") {
+            match serde_json::from_str::<Command>(command) {
+                Ok(command) => self.obey(command).await,
+                Err(err) => tracing::warn!(error = %err, "a node sent a command not understood"),
+            }
+        } else if message == "calls" {
+            match db::nodes::calls_of(&self.hub.db, from).await {
+                Ok(Some(calls)) => self.note_remote(from, &calls).await,
+                Ok(None) => {}
+                Err(err) => tracing::warn!(error = %err, "reading another node's calls"),
+            }
+        }
+    }
+
+    /// The nodes alive now, each with its published registry (read at every heartbeat): their
+    /// states are taken as they are, and the nodes gone are forgotten: their participants that
+    /// came back nowhere else leave (`connection-lost`), closed by the survivors.
+    pub async fn nodes_alive(&self, alive: Vec<(String, String)>) {
+        for (node, calls) in &alive {
+            if *node != self.hub.node {
+                self.note_remote(node, calls).await;
+            }
+        }
+        let known = self.hub.registry.lock().map(|r| r.remote_node_ids());
+        let known = known.unwrap_or_default();
+        for node in known {
+            if alive.iter().any(|(id, _)| *id == node) {
+                continue;
+            }
+            let gone = self.hub.registry().drop_remote(&node);
+            tracing::warn!(node, participants = gone.len(), "a node is gone");
+            for member in gone {
+                self.hub
+                    .close_visit(&member, EndReason::ConnectionLost)
+                    .await;
+                // Every survivor tells its own sockets.
+                let message =
+                    json!({ "id": member.peer_id, "reason": EndReason::ConnectionLost.as_str() });
+                let here = self
+                    .hub
+                    .registry()
+                    .local_members_of(&member.participant.room_id);
+                for other in here {
+                    if let Some(socket) = self.io.get_socket(other.sid) {
+                        let _ = socket.emit("peer-left", &message);
+                    }
+                }
+            }
+            self.hub.caches.desk.bump();
+        }
+    }
+
+    async fn note_remote(&self, node: &str, calls: &str) {
+        if calls.is_empty() {
+            return;
+        }
+        let shared: Shared = match serde_json::from_str(calls) {
+            Ok(shared) => shared,
+            Err(err) => {
+                tracing::warn!(error = %err, node, "another node's calls not understood");
+                return;
+            }
+        };
+        let rooms: Vec<String> = {
+            let mut registry = self
+                .hub
+                .registry
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            registry.set_remote(node, shared);
+            registry
+                .waiting()
+                .iter()
+                .map(|w| w.participant.room_id.clone())
+                .collect()
+        };
+        self.hub.caches.desk.bump();
+        // A bedside standing by on that node may let in those waiting here.
+        for room in rooms {
+            self.hub.try_auto_admit(&room).await;
+        }
+    }
+}
+
+/// Writes this node's registry to the `nodes` table whenever it changed, and tells the other
+/// nodes to read it.
+async fn publish(hub: Arc<Hub>) {
+    let mut last = String::new();
+    loop {
+        hub.changed.notified().await;
+        // Changes come in bursts (a join is several): publish once for the burst.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let calls =
+            serde_json::to_string(&hub.registry.lock().map(|r| r.share()).unwrap_or_default())
+                .unwrap_or_default();
+        if calls == last {
+            continue;
+        }
+        match db::nodes::publish_calls(&hub.db, &hub.node, &calls).await {
+            Ok(()) => {
+                hub.tell_nodes_raw("calls".to_string());
+                last = calls;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "could not publish this node's calls; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                hub.changed.notify_one();
+            }
+        }
+    }
 }
 
 /// Tells waiters taken out of the waiting room why (`ended` with the reason and, when sent
 /// away, the message's key), and closes their connections.
-fn dismiss(io: &SocketIo, waiters: Vec<Waiter>, reason: &str, message: Option<&str>) {
+fn dismiss(io: &SocketIo<Adapter>, waiters: Vec<Waiter>, reason: &str, message: Option<&str>) {
     for waiter in waiters {
         if let Some(socket) = io.get_socket(waiter.sid) {
             let body = match message {
@@ -513,7 +819,7 @@ fn dismiss(io: &SocketIo, waiters: Vec<Waiter>, reason: &str, message: Option<&s
 }
 
 /// Tells removed members why, disconnects them, closes their visit log rows and tells the others.
-async fn end_members(hub: &Hub, io: &SocketIo, removed: Vec<Member>, reason: EndReason) {
+async fn end_members(hub: &Hub, io: &SocketIo<Adapter>, removed: Vec<Member>, reason: EndReason) {
     let any = !removed.is_empty();
     for member in removed {
         hub.close_visit(&member, reason).await;
@@ -523,7 +829,7 @@ async fn end_members(hub: &Hub, io: &SocketIo, removed: Vec<Member>, reason: End
             }
             close_connection(&socket);
         }
-        hub.announce_left(io, &member, reason);
+        hub.announce_left(io, &member, reason).await;
     }
     if any {
         hub.rebalance(io, None);
@@ -540,13 +846,13 @@ impl Hub {
     /// Shares the site's video budget between the calls running now, and pushes every changed
     /// cap to the pages of that call (`video-cap` `{ kbps }`, 0: audio-only), but `joining`
     /// (its join answer carries its cap). Returns the caps.
-    fn rebalance(&self, io: &SocketIo, joining: Option<Sid>) -> HashMap<String, u32> {
+    fn rebalance(&self, io: &SocketIo<Adapter>, joining: Option<Sid>) -> HashMap<String, u32> {
         let (calls, members): (Vec<budget::Call>, HashMap<String, Vec<Member>>) = {
             let registry = self.registry();
             let calls = registry.calls();
             let members = calls
                 .iter()
-                .map(|c| (c.room_id.clone(), registry.members_of(&c.room_id)))
+                .map(|c| (c.room_id.clone(), registry.local_members_of(&c.room_id)))
                 .collect();
             (calls, members)
         };
@@ -583,12 +889,72 @@ impl Hub {
         next.caps
     }
 
-    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+    fn registry(&self) -> RegistryGuard<'_> {
         // A panic while holding this lock cannot leave the map half-updated in a way that
         // matters more than refusing every call from then on would.
-        self.registry
+        let registry = self
+            .registry
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        RegistryGuard {
+            registry,
+            changed: &self.changed,
+            touched: false,
+        }
+    }
+
+    /// Asks the other nodes to do something to the sockets they hold (nothing when alone).
+    fn tell_nodes(&self, command: &Command) {
+        match serde_json::to_string(command) {
+            Ok(json) => self.tell_nodes_raw(format!("do {json}")),
+            Err(err) => tracing::error!(error = %err, "encoding a command for the other nodes"),
+        }
+    }
+
+    fn tell_nodes_raw(&self, message: String) {
+        let outbox = self
+            .outbox
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(outbox) = outbox.as_ref() {
+            let _ = outbox.send(message);
+        }
+    }
+
+    /// Sends an event to everyone in a call but `except` (a peer id): to this node's sockets
+    /// directly (waiting for a full queue, in order), and through the adapter to the sockets of
+    /// the call on the other nodes.
+    async fn tell_room<T: serde::Serialize + ?Sized>(
+        &self,
+        io: &SocketIo<Adapter>,
+        room_id: &str,
+        except: Option<&str>,
+        event: &str,
+        body: &T,
+    ) {
+        let here = self.registry().local_members_of(room_id);
+        for member in &here {
+            if member.away.is_none()
+                && Some(member.peer_id.as_str()) != except
+                && let Some(socket) = io.get_socket(member.sid)
+            {
+                events::deliver(&socket, event, body).await;
+            }
+        }
+        if self.alone {
+            return;
+        }
+        let skip: Vec<String> = here.iter().map(|m| m.sid.to_string()).collect();
+        let mut elsewhere = io.to(call_room(room_id));
+        if !skip.is_empty() {
+            elsewhere = elsewhere.except(skip);
+        }
+        if let Some(peer_id) = except {
+            elsewhere = elsewhere.except(peer_room(room_id, peer_id));
+        }
+        if let Err(err) = elsewhere.emit(event, body).await {
+            tracing::warn!(error = %err, event, "could not reach a call's sockets on the other nodes");
+        }
     }
 
     async fn close_visit(&self, member: &Member, reason: EndReason) {
@@ -606,29 +972,29 @@ impl Hub {
         }
     }
 
-    fn announce_left(&self, io: &SocketIo, member: &Member, reason: EndReason) {
+    async fn announce_left(&self, io: &SocketIo<Adapter>, member: &Member, reason: EndReason) {
         self.caches.desk.bump();
-        let others = self.registry().members_of(&member.participant.room_id);
         let message = json!({ "id": member.peer_id, "reason": reason.as_str() });
-        for other in others {
-            if let Some(socket) = io.get_socket(other.sid) {
-                let _ = socket.emit("peer-left", &message);
-            }
-        }
+        let room_id = &member.participant.room_id;
+        self.tell_room(io, room_id, Some(&member.peer_id), "peer-left", &message)
+            .await;
     }
 
     /// Rings the bedside devices standing by for a room (`incoming`, with how the patient's
     /// device answers), unless the patient's side is in the call already.
-    async fn ring_bedside(&self, io: &SocketIo, room_id: &str) {
+    /// `relative_in`: a relative is known to be in the call (another node said so, before its
+    /// registry reached this one).
+    async fn ring_bedside(&self, io: &SocketIo<Adapter>, room_id: &str, relative_in: bool) {
         let (patient_in, standing) = {
             let registry = self.registry();
             (registry.patient_in(room_id), registry.standing_by(room_id))
         };
-        let relatives_in = self
-            .registry()
-            .members_of(room_id)
-            .iter()
-            .any(|m| m.participant.role == CallRole::Relative);
+        let relatives_in = relative_in
+            || self
+                .registry()
+                .members_of(room_id)
+                .iter()
+                .any(|m| m.participant.role == CallRole::Relative);
         if patient_in || standing.is_empty() || !relatives_in {
             return;
         }

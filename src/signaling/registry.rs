@@ -4,17 +4,23 @@
 //!
 //! A member is a person, not a socket: their place (and their peer id) outlives a lost
 //! connection for the rejoin grace, and a new socket of the same person takes it over.
+//!
+//! On several nodes each node holds its own sockets here, and a copy of what every other node
+//! published ([`Shared`]): a call's members on all nodes, the waiting room and the bedside
+//! devices standing by are seen everywhere, while only the node holding a socket changes its
+//! entry. Where a person appears twice (taken over on another node, not yet published), this
+//! node's own entry wins, then the first node's.
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use socketioxide::socket::Sid;
 
 use super::{Participant, inbox::Door};
 use crate::domain::{CallRole, DeviceCheck, EndReason, NotNowMessage};
 
 /// One person in a call.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Member {
     /// Stable for the person in this room: the others address them by it across rejoins.
     pub peer_id: String,
@@ -128,11 +134,51 @@ pub struct Waiter {
     pub session: String,
 }
 
+impl Waiter {
+    /// How the desk shows them.
+    pub fn entry(&self) -> super::WaitingEntry {
+        super::WaitingEntry {
+            invite_id: self.participant.invite_id.clone().unwrap_or_default(),
+            name: self.participant.display_name.clone(),
+            relationship: self
+                .visit
+                .as_ref()
+                .map(|v| v.relationship.clone())
+                .unwrap_or_default(),
+            room_id: self.participant.room_id.clone(),
+            visit_id: self.visit.as_ref().map(|v| v.visit_id.clone()),
+            ward_id: self.visit.as_ref().map(|v| v.ward_id.clone()),
+            visit_starts_at: self.visit.as_ref().map(|v| v.starts_at),
+            since: self.since,
+            check: self.check.clone(),
+            told: self.told,
+        }
+    }
+}
+
 /// A bedside device connected and ready, outside any call.
 #[derive(Debug, Clone)]
 struct Standby {
     room_id: String,
     device_id: String,
+}
+
+/// What a node holds, as the other nodes see it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Shared {
+    pub members: Vec<Member>,
+    pub waiting: Vec<super::WaitingEntry>,
+    /// The rooms with a bedside device of this node's standing by (or in the call).
+    pub standby_rooms: Vec<String>,
+}
+
+/// Where a signal goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// To this socket, on this node.
+    Here(Sid),
+    /// To whichever node holds that peer now, if any.
+    Elsewhere,
 }
 
 /// What the registry holds, counted.
@@ -166,6 +212,8 @@ pub struct Registry {
     rooms_started: u64,
     waiting: Vec<Waiter>,
     standby: HashMap<Sid, Standby>,
+    /// What the other nodes hold, by node, as they last published it.
+    remote: HashMap<String, Shared>,
 }
 
 impl Participant {
@@ -202,6 +250,43 @@ impl Registry {
             return Admission::AlreadyJoined;
         }
         let room_id = participant.room_id.clone();
+        let elsewhere = self
+            .remote_members_of(&room_id)
+            .find(|m| m.participant.same_person(&participant))
+            .cloned();
+        let local_same = self.rooms.get(&room_id).is_some_and(|members| {
+            members
+                .iter()
+                .any(|m| m.participant.same_person(&participant))
+        });
+        if let Some(earlier) = elsewhere.filter(|_| !local_same) {
+            // Their place is on another node (a reconnection that landed here, or a node that
+            // died): this node takes it over, with their peer id and their stay.
+            if !self.rooms.contains_key(&room_id) {
+                self.rooms_started += 1;
+                self.started.insert(room_id.clone(), self.rooms_started);
+            }
+            self.rooms.entry(room_id.clone()).or_default().push(Member {
+                peer_id: earlier.peer_id.clone(),
+                sid,
+                session: session.to_string(),
+                participant,
+                visit_id: earlier.visit_id,
+                away: None,
+                media: earlier.media,
+            });
+            self.room_of.insert(sid, room_id.clone());
+            let others = self
+                .members_of(&room_id)
+                .into_iter()
+                .filter(|m| m.peer_id != earlier.peer_id)
+                .collect();
+            return Admission::Back {
+                others,
+                earlier: Box::new(earlier),
+            };
+        }
+        let elsewhere_count = self.remote_members_of(&room_id).count();
         if !self.rooms.contains_key(&room_id) {
             self.rooms_started += 1;
             self.started.insert(room_id.clone(), self.rooms_started);
@@ -216,28 +301,31 @@ impl Registry {
             member.session = session.to_string();
             member.participant = participant;
             member.away = None;
-            let others = members
-                .iter()
-                .filter(|m| m.peer_id != earlier.peer_id)
-                .cloned()
-                .collect();
             if earlier.away.is_none() {
                 self.room_of.remove(&earlier.sid);
             }
-            self.room_of.insert(sid, room_id);
+            self.room_of.insert(sid, room_id.clone());
+            let others = self
+                .members_of(&room_id)
+                .into_iter()
+                .filter(|m| m.peer_id != earlier.peer_id)
+                .collect();
             return Admission::Back {
                 others,
                 earlier: Box::new(earlier),
             };
         }
-        if members.len() >= capacity {
+        if members.len() + elsewhere_count >= capacity {
             if members.is_empty() {
                 self.rooms.remove(&room_id);
                 self.started.remove(&room_id);
             }
             return Admission::Full;
         }
-        let others = members.clone();
+        let others = self.members_of(&room_id);
+        let Some(members) = self.rooms.get_mut(&room_id) else {
+            return Admission::Full;
+        };
         members.push(Member {
             peer_id: peer_id.to_string(),
             sid,
@@ -283,16 +371,23 @@ impl Registry {
         self.rooms.get(room)?.iter().find(|m| m.sid == sid).cloned()
     }
 
-    /// For a signal from the connected socket `from` to `peer_id`: the peer's socket, when it is
-    /// connected in the same room, and the sender's own peer id.
-    pub fn route(&self, from: Sid, peer_id: &str) -> Option<(Sid, String)> {
+    /// For a signal from the connected socket `from` to `peer_id`: where the peer is (this
+    /// node's socket when it is connected here; another node otherwise, which delivers it only
+    /// to that peer of the same room), the sender's room and its own peer id. None when the
+    /// sender is in no call, or the peer is here but its connection is lost.
+    pub fn route(&self, from: Sid, peer_id: &str) -> Option<(Route, String, String)> {
         let room = self.room_of.get(&from)?;
         let members = self.rooms.get(room)?;
-        let to = members
-            .iter()
-            .find(|m| m.peer_id == peer_id && m.away.is_none() && m.sid != from)?;
         let sender = members.iter().find(|m| m.sid == from)?;
-        Some((to.sid, sender.peer_id.clone()))
+        if sender.peer_id == peer_id {
+            return None;
+        }
+        let route = match members.iter().find(|m| m.peer_id == peer_id) {
+            Some(to) if to.away.is_none() => Route::Here(to.sid),
+            Some(_) => return None,
+            None => Route::Elsewhere,
+        };
+        Some((route, room.clone(), sender.peer_id.clone()))
     }
 
     /// Notes what a connected member's page sends; the member, when there is one.
@@ -376,9 +471,92 @@ impl Registry {
         }
     }
 
-    /// The members of a room.
+    /// The members of a room, on every node.
     pub fn members_of(&self, room_id: &str) -> Vec<Member> {
+        let mut members = self.local_members_of(room_id);
+        members.extend(self.remote_members_of(room_id).cloned());
+        members
+    }
+
+    /// The members of a room whose sockets this node holds (or held, while they are away).
+    pub fn local_members_of(&self, room_id: &str) -> Vec<Member> {
         self.rooms.get(room_id).cloned().unwrap_or_default()
+    }
+
+    /// The members of a room on the other nodes, each person once, and not those this node holds.
+    fn remote_members_of<'a>(&'a self, room_id: &'a str) -> impl Iterator<Item = &'a Member> {
+        let here = self.rooms.get(room_id);
+        let mut seen = std::collections::HashSet::new();
+        self.remote_nodes()
+            .flat_map(|shared| shared.members.iter())
+            .filter(move |m| m.participant.room_id == room_id)
+            .filter(move |m| here.is_none_or(|h| h.iter().all(|l| l.peer_id != m.peer_id)))
+            .filter(move |m| seen.insert(m.peer_id.clone()))
+    }
+
+    /// The other nodes' states, in a stable order.
+    fn remote_nodes(&self) -> impl Iterator<Item = &Shared> {
+        let mut nodes: Vec<(&String, &Shared)> = self.remote.iter().collect();
+        nodes.sort_by(|a, b| a.0.cmp(b.0));
+        nodes.into_iter().map(|(_, shared)| shared)
+    }
+
+    /// What this node holds, for the other nodes.
+    pub fn share(&self) -> Shared {
+        let mut standby_rooms: Vec<String> =
+            self.standby.values().map(|s| s.room_id.clone()).collect();
+        standby_rooms.sort();
+        standby_rooms.dedup();
+        let mut members: Vec<Member> = self.rooms.values().flatten().cloned().collect();
+        members.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+        Shared {
+            members,
+            waiting: self.waiting.iter().map(Waiter::entry).collect(),
+            standby_rooms,
+        }
+    }
+
+    /// Notes what another node holds now.
+    pub fn set_remote(&mut self, node: &str, shared: Shared) {
+        self.remote.insert(node.to_string(), shared);
+    }
+
+    /// The other nodes whose state this node holds.
+    pub fn remote_node_ids(&self) -> Vec<String> {
+        self.remote.keys().cloned().collect()
+    }
+
+    /// Forgets a node that is gone; returns its members held nowhere else now (not taken over
+    /// here or on another node): their stays are over.
+    pub fn drop_remote(&mut self, node: &str) -> Vec<Member> {
+        let Some(gone) = self.remote.remove(node) else {
+            return Vec::new();
+        };
+        gone.members
+            .into_iter()
+            .filter(|m| {
+                let room = &m.participant.room_id;
+                let here = self
+                    .rooms
+                    .get(room)
+                    .is_some_and(|h| h.iter().any(|l| l.peer_id == m.peer_id));
+                !here && self.remote_members_of(room).all(|r| r.peer_id != m.peer_id)
+            })
+            .collect()
+    }
+
+    /// Who waits on the other nodes (a person waiting here too is shown once, from here).
+    pub fn remote_waiting(&self) -> Vec<super::WaitingEntry> {
+        let mut seen: std::collections::HashSet<String> = self
+            .waiting
+            .iter()
+            .filter_map(|w| w.participant.invite_id.clone())
+            .collect();
+        self.remote_nodes()
+            .flat_map(|shared| shared.waiting.iter())
+            .filter(|w| seen.insert(w.invite_id.clone()))
+            .cloned()
+            .collect()
     }
 
     /// Takes the member whose socket this is out of its room.
@@ -431,13 +609,12 @@ impl Registry {
         self.room_of.contains_key(&sid)
     }
 
-    /// True when the same person (another socket of theirs) is already in their room.
+    /// True when the same person (another socket of theirs, on any node) is already in their
+    /// room.
     pub fn same_person_in_room(&self, participant: &Participant) -> bool {
-        self.rooms.get(&participant.room_id).is_some_and(|members| {
-            members
-                .iter()
-                .any(|m| m.participant.same_person(participant))
-        })
+        self.members_of(&participant.room_id)
+            .iter()
+            .any(|m| m.participant.same_person(participant))
     }
 
     /// True when this socket is in the waiting room.
@@ -527,26 +704,34 @@ impl Registry {
         sids
     }
 
-    /// True when a bedside device of the room stands by or is in its call.
+    /// True when a bedside device of the room stands by or is in its call, on any node.
     pub fn bedside_ready(&self, room_id: &str) -> bool {
         self.standby.values().any(|s| s.room_id == room_id)
+            || self
+                .remote_nodes()
+                .any(|shared| shared.standby_rooms.iter().any(|r| r == room_id))
     }
 
     /// True when the patient's side (bedside device or a nurse's "as patient") is in the call.
     pub fn patient_in(&self, room_id: &str) -> bool {
-        self.rooms.get(room_id).is_some_and(|members| {
-            members
-                .iter()
-                .any(|m| m.participant.role == CallRole::Patient)
-        })
+        self.members_of(room_id)
+            .iter()
+            .any(|m| m.participant.role == CallRole::Patient)
     }
 
-    /// Room id → who is there.
+    /// Room id → who is there, on every node.
     pub fn presence(&self) -> HashMap<String, Vec<PresenceEntry>> {
-        self.rooms
-            .iter()
-            .map(|(room, members)| {
-                let entries = members
+        let mut rooms: Vec<&String> = self.rooms.keys().collect();
+        for shared in self.remote.values() {
+            rooms.extend(shared.members.iter().map(|m| &m.participant.room_id));
+        }
+        rooms.sort();
+        rooms.dedup();
+        rooms
+            .into_iter()
+            .map(|room| {
+                let entries = self
+                    .members_of(room)
                     .iter()
                     .map(|m| PresenceEntry {
                         role: m.participant.role,
@@ -643,8 +828,8 @@ mod tests {
             None
         );
         assert_eq!(
-            registry.route(bed, &ana_peer).map(|(sid, _)| sid),
-            Some(back)
+            registry.route(bed, &ana_peer).map(|(route, _, _)| route),
+            Some(Route::Here(back))
         );
 
         let (_, second) = registry.go_away(back).expect("in again");
@@ -653,6 +838,63 @@ mod tests {
             Some(back)
         );
         assert_eq!(registry.members_of("r1").len(), 1);
+    }
+
+    #[test]
+    fn another_nodes_members_count_are_seen_and_taken_over_and_a_dead_nodes_are_left_out() {
+        let mut a = Registry::default();
+        let mut b = Registry::default();
+        let (bed, ana_sid, back) = (Sid::new(), Sid::new(), Sid::new());
+        let (mut patient, ana) = (participant("r1"), participant("r1"));
+        patient.role = CallRole::Patient;
+        let bed_peer = patient.invite_id.clone().unwrap();
+        admit(&mut a, bed, &patient, 3);
+        a.set_visit_id("r1", &bed_peer, 7);
+        b.set_remote("a", a.share());
+
+        // Node B sees node A's member: the relative joining there gets them as a peer, and the
+        // room's capacity counts them.
+        let Admission::Admitted { others } = admit(&mut b, ana_sid, &ana, 2) else {
+            panic!("admitted on node B");
+        };
+        assert_eq!(others.len(), 1);
+        assert_eq!(others[0].sid, bed);
+        assert!(matches!(
+            admit(&mut b, Sid::new(), &participant("r1"), 2),
+            Admission::Full
+        ));
+        assert_eq!(b.presence()["r1"].len(), 2);
+        assert!(b.patient_in("r1"));
+        let ana_peer = ana.invite_id.clone().unwrap();
+        assert_eq!(
+            b.route(ana_sid, &bed_peer).map(|(route, _, _)| route),
+            Some(Route::Elsewhere)
+        );
+
+        // Node A dies; its bedside comes back on node B: the same person, their stay.
+        let Admission::Back { earlier, others } = admit(&mut b, back, &patient, 2) else {
+            panic!("taken over");
+        };
+        assert_eq!((earlier.sid, earlier.visit_id), (bed, Some(7)));
+        assert_eq!(others.len(), 1, "the relative");
+        assert_eq!(b.members_of("r1").len(), 2, "nobody twice");
+        assert_eq!(
+            b.route(ana_sid, &bed_peer).map(|(route, _, _)| route),
+            Some(Route::Here(back))
+        );
+        assert!(
+            b.drop_remote("a").is_empty(),
+            "taken over: not a ghost to close"
+        );
+
+        // A member nobody took over is left out when their node is gone.
+        let mut c = Registry::default();
+        admit(&mut c, Sid::new(), &participant("r1"), 3);
+        b.set_remote("c", c.share());
+        assert_eq!(b.members_of("r1").len(), 3);
+        assert_eq!(b.drop_remote("c").len(), 1);
+        assert_eq!(b.members_of("r1").len(), 2);
+        assert!(b.route(ana_sid, &ana_peer).is_none(), "not to oneself");
     }
 
     #[test]

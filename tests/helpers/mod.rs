@@ -10,6 +10,7 @@
 pub mod axe;
 pub mod browser;
 pub mod coturn;
+pub mod haproxy;
 pub mod journeys;
 pub mod netns;
 pub mod postgres;
