@@ -19,7 +19,7 @@ async fn the_benchmark_harness_measures_every_figure_in_quick_mode() {
         );
         // Browser figures (join to first frame, the floor, page weight) have no reference side.
         // Nor do the scheduling and visit-log figures (their targets compare Visitas figures),
-        // nor PostgreSQL's beside SQLite's.
+        // nor PostgreSQL's beside SQLite's, nor one node's beside two.
         let in_browser = [
             "join",
             "frame",
@@ -30,6 +30,8 @@ async fn the_benchmark_harness_measures_every_figure_in_quick_mode() {
             "CSV export",
             ": SQLite",
             ": PostgreSQL",
+            ": one node",
+            ": two nodes",
         ]
         .iter()
         .any(|w| metric.name.contains(w));
@@ -61,6 +63,9 @@ async fn the_benchmark_harness_measures_every_figure_in_quick_mode() {
         "year's CSV export, server RSS growth",
         "desk page, 2 wards: PostgreSQL",
         "scheduling a visit p99, 20 nurses: PostgreSQL",
+        "relay p99 on PostgreSQL: one node",
+        "relay p99 on PostgreSQL: two nodes",
+        "relayed messages lost: two nodes",
     ] {
         assert!(names.contains(&expected), "{expected} in {names:?}");
     }

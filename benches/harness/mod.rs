@@ -971,6 +971,31 @@ pub fn relay(
     (answer, cpu, elapsed)
 }
 
+/// A relay run whose `b` sockets connect to `url_b` (another node of the same database): the
+/// generator's answer.
+pub fn relay_across(url_a: &str, url_b: &str, pairs: &Value, opts: &Options) -> Value {
+    let mut child = load(&[
+        "relay",
+        &format!("{url_a}/"),
+        url_a,
+        &pairs.to_string(),
+        &opts.relay_rate.to_string(),
+        &opts.relay_seconds.to_string(),
+        &opts.relay_bytes.to_string(),
+        &format!("{url_b}/"),
+        url_b,
+    ]);
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap());
+    let started = json_line(&mut lines);
+    assert_eq!(
+        started["phase"], "sending",
+        "the load generator started sending"
+    );
+    let answer = json_line(&mut lines);
+    let _ = child.wait();
+    answer
+}
+
 /// wrk against one URL: (requests per second, p99 in ms).
 pub fn wrk(url: &str, cookie: Option<&str>, seconds: usize) -> (f64, f64) {
     let mut command = Command::new("wrk");
@@ -1415,8 +1440,73 @@ async fn engines(
         s_schedule,
         p_schedule,
     ));
+    metrics.extend(across_nodes(opts, &postgres, &node).await);
     drop(postgres);
     drop(cluster);
+    metrics
+}
+
+/// Signals relayed between two sockets of one node, and between a socket on each of two nodes
+/// (through socketioxide-postgres's adapter, LISTEN/NOTIFY): p50 and p99 at the relay rate.
+async fn across_nodes(opts: &Options, first: &Visitas, node: &PostgresNode) -> Vec<Metric> {
+    let data = tempfile::tempdir().unwrap();
+    let port = browser::free_port();
+    let child = Command::new(&opts.visitas_bin)
+        .args(["--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data.path())
+        .args(node.flags(data.path()))
+        .args(["--max-connections-per-address", "100000"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let second = Process { child, port };
+    wait_healthy("127.0.0.1", port).await;
+    let second_base = format!("https://127.0.0.1:{port}");
+    let mut pairs = Vec::new();
+    for i in 0..opts.relay_pairs {
+        let room = first.create_room(&format!("Nodos {i}")).await;
+        let mut tickets = first.relative_tickets(&room, &["A", "B"]).await;
+        let (a, b) = (tickets.remove(0), tickets.remove(0));
+        pairs.push(json!({ "a": a, "b": b, "room": room }));
+    }
+    let pairs = Value::Array(pairs);
+    let mut one = Vec::new();
+    let mut two = Vec::new();
+    for _ in 0..opts.rounds {
+        one.push(relay_across(&first.base, &first.base, &pairs, opts));
+        two.push(relay_across(&first.base, &second_base, &pairs, opts));
+    }
+    drop(second);
+    let pick = |answers: &[Value], key: &str| -> Option<f64> {
+        let mut values: Vec<f64> = answers.iter().filter_map(|a| a[key].as_f64()).collect();
+        (!values.is_empty()).then(|| median(&mut values))
+    };
+    let lost = |answers: &[Value]| -> f64 {
+        answers
+            .iter()
+            .map(|a| a["sent"].as_f64().unwrap_or(0.0) - a["received"].as_f64().unwrap_or(0.0))
+            .sum()
+    };
+    let side = |name: &str, key: &str| {
+        [
+            Metric::new(format!("{name}: one node"), "ms", pick(&one, key), None),
+            Metric::new(format!("{name}: two nodes"), "ms", pick(&two, key), None),
+        ]
+    };
+    let mut metrics = Vec::new();
+    metrics.extend(side("relay p50 on PostgreSQL", "p50_ms"));
+    metrics.extend(side("relay p99 on PostgreSQL", "p99_ms"));
+    metrics.push(
+        Metric::new(
+            "relayed messages lost: two nodes",
+            "messages",
+            Some(lost(&two)),
+            None,
+        )
+        .target("0", |v, _| v == 0.0),
+    );
     metrics
 }
 

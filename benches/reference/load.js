@@ -3,24 +3,25 @@
 //
 //   node load.js idle  URL ORIGIN COUNT TICKET
 //       opens COUNT idle connections, prints {"connected":n,"failed":m}, holds them until stdin closes
-//   node load.js relay URL ORIGIN PAIRS_JSON RATE SECONDS BYTES
+//   node load.js relay URL ORIGIN PAIRS_JSON RATE SECONDS BYTES [URL_B ORIGIN_B]
 //       PAIRS_JSON is [{"a": ticket, "b": ticket, "room": name}, ...]: one pair of sockets per entry,
 //       joined in one room, offer-sized signals from a to b at RATE messages/s (all pairs together)
 //       for SECONDS; prints {"phase":"sending"} once every pair has joined, then
-//       {"sent","received","p50_ms","p99_ms"} once the last message had 2 s to arrive, before closing
+//       {"sent","received","p50_ms","p99_ms"} once the last message had 2 s to arrive, before closing.
+//       With URL_B, every b socket connects there (another node of the same database).
 // The reference checks no ticket and takes the room name from the join, like the prototype.
 "use strict";
 const { io } = require("socket.io-client");
 
 const [mode, url, origin, ...rest] = process.argv.slice(2);
 
-function open(ticket) {
+function open(ticket, at = url, from = origin) {
   return new Promise((resolve) => {
-    const socket = io(url, {
+    const socket = io(at, {
       transports: ["websocket"],
       reconnection: false,
       rejectUnauthorized: false,
-      extraHeaders: { origin },
+      extraHeaders: { origin: from },
       auth: { ticket },
       timeout: 60000,
     });
@@ -61,12 +62,12 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-async function relay(ticketsJson, rate, seconds, bytes) {
+async function relay(ticketsJson, rate, seconds, bytes, urlB = url, originB = origin) {
   const entries = JSON.parse(ticketsJson);
   const pairs = [];
   for (const entry of entries) {
     const a = await open(entry.a);
-    const b = await open(entry.b);
+    const b = await open(entry.b, urlB, originB);
     if (!a || !b) throw new Error("could not connect a relay pair");
     await join(a, entry.room);
     const ack = await join(b, entry.room);
@@ -109,5 +110,5 @@ async function relay(ticketsJson, rate, seconds, bytes) {
 }
 
 if (mode === "idle") idle(rest[0], rest[1]);
-else if (mode === "relay") relay(rest[0], rest[1], rest[2], rest[3]);
+else if (mode === "relay") relay(rest[0], rest[1], rest[2], rest[3], rest[4], rest[5]);
 else { console.error("usage: node load.js idle|relay ..."); process.exit(2); }

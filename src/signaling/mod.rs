@@ -265,6 +265,8 @@ pub(crate) struct Hub {
     changed: tokio::sync::Notify,
     /// Messages for the other nodes, once connected to them.
     outbox: Mutex<Option<tokio::sync::mpsc::UnboundedSender<String>>>,
+    /// The server is stopping: what it published last stays (see [`Signaling::end_all`]).
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// The registry, locked; a change through it is published to the other nodes when it is dropped.
@@ -392,6 +394,7 @@ pub async fn build(
         alone,
         changed: tokio::sync::Notify::new(),
         outbox: Mutex::new(None),
+        stopping: std::sync::atomic::AtomicBool::new(false),
     });
     let (service, io) = SocketIo::builder()
         .with_adapter::<Adapter>(link::adapter(link, liveness))
@@ -650,12 +653,34 @@ impl Signaling {
     /// The server stops: closes every stay (`server-shutdown`) and every connection, without
     /// ending anyone's session: the pages reconnect by themselves, and when the server is back
     /// within the rejoin grace they take their stays back (media between browsers keeps
-    /// flowing meanwhile). On several nodes, they reconnect to another node.
+    /// flowing meanwhile). On several nodes they reconnect to another node, which takes their
+    /// stays over.
     pub async fn end_all(&self) {
+        if !self.hub.alone {
+            // The other nodes see everyone here as reconnecting: their pages take their places
+            // over on another node, and the survivors close the stays of those who do not.
+            self.hub
+                .stopping
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            let mut shared = self.hub.registry().share();
+            for member in &mut shared.members {
+                member.away = member.away.or(Some(0));
+            }
+            shared.waiting.clear();
+            shared.standby_rooms.clear();
+            let calls = serde_json::to_string(&shared).unwrap_or_default();
+            match db::nodes::publish_calls(&self.hub.db, &self.hub.node, &calls).await {
+                Ok(()) => self.hub.tell_nodes_raw("calls".to_string()),
+                Err(err) => tracing::warn!(error = %err, "could not publish this node's calls"),
+            }
+        }
         let waiters = self.hub.registry().stop_waiting_where(|_| true);
         let standing = self.hub.registry().all_standing_by();
         let removed = self.hub.registry().remove_where(|_| true);
-        for member in &removed {
+        // On several nodes the pages reconnect to another node and take their stays over there
+        // (those nobody takes over are closed by the survivors once this node is gone).
+        let others_may_take_over = !self.hub.alone;
+        for member in removed.iter().filter(|_| !others_may_take_over) {
             self.hub
                 .close_visit(member, EndReason::ServerShutdown)
                 .await;
@@ -744,7 +769,13 @@ impl Signaling {
     }
 
     async fn note_remote(&self, node: &str, calls: &str) {
-        if calls.is_empty() {
+        let known = self
+            .hub
+            .registry
+            .lock()
+            .map(|r| r.knows(node, calls))
+            .unwrap_or(false);
+        if calls.is_empty() || known {
             return;
         }
         let shared: Shared = match serde_json::from_str(calls) {
@@ -760,7 +791,7 @@ impl Signaling {
                 .registry
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            registry.set_remote(node, shared);
+            registry.set_remote(node, shared, calls);
             registry
                 .waiting()
                 .iter()
@@ -783,6 +814,9 @@ async fn publish(hub: Arc<Hub>) {
         hub.changed.notified().await;
         // Changes come in bursts (a join is several): publish once for the burst.
         tokio::time::sleep(Duration::from_millis(20)).await;
+        if hub.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let calls =
             serde_json::to_string(&hub.registry.lock().map(|r| r.share()).unwrap_or_default())
                 .unwrap_or_default();

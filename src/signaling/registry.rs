@@ -214,6 +214,8 @@ pub struct Registry {
     standby: HashMap<Sid, Standby>,
     /// What the other nodes hold, by node, as they last published it.
     remote: HashMap<String, Shared>,
+    /// The same, as published (JSON), to notice when it did not change.
+    remote_raw: HashMap<String, String>,
 }
 
 impl Participant {
@@ -516,9 +518,15 @@ impl Registry {
         }
     }
 
-    /// Notes what another node holds now.
-    pub fn set_remote(&mut self, node: &str, shared: Shared) {
+    /// True when `raw` is what this node holds of `node` already.
+    pub fn knows(&self, node: &str, raw: &str) -> bool {
+        self.remote_raw.get(node).is_some_and(|known| known == raw)
+    }
+
+    /// Notes what another node holds now (`raw`: as it published it).
+    pub fn set_remote(&mut self, node: &str, shared: Shared, raw: &str) {
         self.remote.insert(node.to_string(), shared);
+        self.remote_raw.insert(node.to_string(), raw.to_string());
     }
 
     /// The other nodes whose state this node holds.
@@ -529,6 +537,7 @@ impl Registry {
     /// Forgets a node that is gone; returns its members held nowhere else now (not taken over
     /// here or on another node): their stays are over.
     pub fn drop_remote(&mut self, node: &str) -> Vec<Member> {
+        self.remote_raw.remove(node);
         let Some(gone) = self.remote.remove(node) else {
             return Vec::new();
         };
@@ -850,7 +859,7 @@ mod tests {
         let bed_peer = patient.invite_id.clone().unwrap();
         admit(&mut a, bed, &patient, 3);
         a.set_visit_id("r1", &bed_peer, 7);
-        b.set_remote("a", a.share());
+        b.set_remote("a", a.share(), "a");
 
         // Node B sees node A's member: the relative joining there gets them as a peer, and the
         // room's capacity counts them.
@@ -890,7 +899,7 @@ mod tests {
         // A member nobody took over is left out when their node is gone.
         let mut c = Registry::default();
         admit(&mut c, Sid::new(), &participant("r1"), 3);
-        b.set_remote("c", c.share());
+        b.set_remote("c", c.share(), "c");
         assert_eq!(b.members_of("r1").len(), 3);
         assert_eq!(b.drop_remote("c").len(), 1);
         assert_eq!(b.members_of("r1").len(), 2);
