@@ -354,7 +354,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let config = Arc::new(config);
     let caches = Arc::new(Caches::default());
     let link = match &db {
-        db::Pool::Postgres(pool) => signaling::Link::Postgres(pool.clone()),
+        db::Pool::Postgres(pool) => signaling::Link::postgres(pool.clone()),
         db::Pool::Sqlite(_) => signaling::Link::Alone,
     };
     let liveness = signaling::Liveness {
@@ -371,11 +371,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         liveness,
     )
     .await?;
+    let mut background = Vec::new();
     if let db::Pool::Postgres(pool) = &db {
         // Several nodes may share this database: each says it is alive and tells the others
         // what it changed, and their signaling meets.
         db::nodes::beat(&db, &node, db::now()).await?;
-        crate::nodes::connect(
+        background = crate::nodes::connect(
             pool.clone(),
             caches.clone(),
             signaling.clone(),
@@ -422,12 +423,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         .max_buf_size(connections::MAX_HEAD_BYTES);
     let task = tokio::spawn(server.serve(app.into_make_service_with_connect_info::<SocketAddr>()));
 
-    let mut background = vec![
+    background.extend([
         tokio::spawn(delete_expired_sessions(state.sessions.clone())),
         tokio::spawn(unpair_unseen_devices(state.clone())),
         tokio::spawn(settle_visits(state.clone())),
         tokio::spawn(purge_expired(state.clone())),
-    ];
+    ]);
     if server_tls.ca_pem.is_some() {
         background.push(tokio::spawn(renew_certificate(rustls, generated)));
     }

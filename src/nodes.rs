@@ -13,7 +13,7 @@
 use std::{sync::Arc, time::Duration};
 
 use sqlx::{PgPool, postgres::PgListener};
-use tokio::sync::mpsc;
+use tokio::{sync::mpsc, task::JoinHandle};
 
 use crate::{
     cache::{Caches, Change},
@@ -30,18 +30,26 @@ pub const HEARTBEAT: Duration = Duration::from_secs(2);
 pub const NODE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Starts telling the other nodes of this node's changes and applying theirs, and noting that
-/// this node is alive: tasks that run as long as the server.
-pub fn connect(pool: PgPool, caches: Arc<Caches>, signaling: Signaling, node: String) {
+/// this node is alive: tasks that run as long as the server (stopped with it).
+pub fn connect(
+    pool: PgPool,
+    caches: Arc<Caches>,
+    signaling: Signaling,
+    node: String,
+) -> Vec<JoinHandle<()>> {
     let (sender, receiver) = mpsc::unbounded_channel();
     caches.tell_others_through(sender);
-    tokio::spawn(send(pool.clone(), receiver, node.clone(), |c: &Change| {
+    let changes = tokio::spawn(send(pool.clone(), receiver, node.clone(), |c: &Change| {
         c.as_str()
     }));
     let (sender, receiver) = mpsc::unbounded_channel();
     signaling.join_nodes(sender);
-    tokio::spawn(send(pool.clone(), receiver, node.clone(), String::as_str));
-    tokio::spawn(heartbeat(pool.clone(), signaling.clone(), node.clone()));
-    tokio::spawn(listen(pool, caches, signaling, node));
+    vec![
+        changes,
+        tokio::spawn(send(pool.clone(), receiver, node.clone(), String::as_str)),
+        tokio::spawn(heartbeat(pool.clone(), signaling.clone(), node.clone())),
+        tokio::spawn(listen(pool, caches, signaling, node)),
+    ]
 }
 
 /// Notes this node alive, and hands the signaling the nodes alive with their registries (the

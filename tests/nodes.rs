@@ -384,3 +384,132 @@ async fn a_call_spans_two_nodes_and_goes_on_when_one_dies() {
 /// How long after a node's death the others have forgotten it: its last heartbeat, the
 /// timeout, and a heartbeat of the survivor's to notice.
 const NODE_GONE: Duration = Duration::from_secs(2 + 10 + 2 + 1);
+
+/// The waiting room and a call across two nodes, at the protocol: a relative waiting on node B is
+/// listed on node A and let in from node A; signals cross both ways; both nodes list both. Node B
+/// stops and the relative does not come back: node A's side is told they left
+/// (`connection-lost`) once node B is gone, and the visit log says so.
+#[tokio::test]
+async fn the_waiting_room_and_a_call_span_nodes_and_a_gone_nodes_participant_is_closed() {
+    use helpers::socket::{id, with_ticket};
+    let server = postgres::Server::get();
+    let (a, b, _shared) = two_nodes(&server, &format!("nodes_w_{}", std::process::id())).await;
+    a.logged_in_nurse().await;
+    let patient = a.register_patient("Rosa Díaz", "").await;
+    let room = a.create_room(&patient).await;
+    let bed_ticket = a
+        .ticket_with(&a.client, &format!("/rooms/{room}/ticket?as=patient"))
+        .await;
+    let mut bedside = with_ticket(&a, &bed_ticket, Some(&a.cookie_header(&a.jar))).await;
+    let bed_id = id(&bedside.join().await);
+
+    // Marta, on node B, waits; node A's nurse sees her and lets her in.
+    let relative = a.authorise(&patient, "Marta", "es").await;
+    let visit = a.visit_now_with(&patient, &[&relative], false).await;
+    let card = a.card_of(&visit, &relative).await;
+    let (device, _) = a.admitted_relative(&card).await;
+    let ticket = a.ticket_with(&device, "/visit/ticket").await;
+    let mut marta = with_ticket(&b, &ticket, None).await;
+    let waiting = marta.join().await;
+    assert_eq!(waiting["waiting"], true, "{waiting}");
+    let signaling_of = |app: &TestApp| {
+        app.server
+            .as_ref()
+            .expect("running")
+            .state
+            .signaling
+            .clone()
+    };
+    let (on_a, on_b) = (signaling_of(&a), signaling_of(&b));
+    let started = Instant::now();
+    let invite = loop {
+        if let Some(w) = on_a.waiting().into_iter().find(|w| w.name == "Marta") {
+            break w.invite_id;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "node A lists the relative waiting on node B"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let admitted = a.post(&format!("/waiting/{invite}/admit"), &[]).await;
+    assert_eq!(admitted.status(), StatusCode::SEE_OTHER);
+    let entered = marta
+        .expect_event("admitted", Duration::from_secs(2))
+        .await
+        .expect("let in from node A within 2 s");
+    assert_eq!(entered["peers"][0]["id"], bed_id.as_str(), "{entered}");
+    let marta_id = id(&entered);
+    let joined = bedside
+        .expect_event("peer-joined", Duration::from_secs(2))
+        .await
+        .expect("the bedside on node A told");
+    assert_eq!(joined["id"], marta_id.as_str());
+
+    // Signals cross the nodes both ways, in order.
+    for n in 0..3 {
+        let sdp = format!("v=0\r\nn={n}\r\n");
+        marta
+            .emit(
+                "signal",
+                serde_json::json!({ "to": bed_id, "data": { "description": { "type": "offer", "sdp": sdp } } }),
+            )
+            .await;
+    }
+    for n in 0..3 {
+        let signal = bedside
+            .expect_event("signal", Duration::from_secs(2))
+            .await
+            .expect("a signal from node B");
+        assert_eq!(signal["from"], marta_id.as_str());
+        assert_eq!(
+            signal["data"]["description"]["sdp"],
+            format!("v=0\r\nn={n}\r\n"),
+            "in order"
+        );
+    }
+    bedside
+        .emit(
+            "signal",
+            serde_json::json!({ "to": marta_id, "data": { "candidate": null } }),
+        )
+        .await;
+    let answer = marta
+        .expect_event("signal", Duration::from_secs(2))
+        .await
+        .expect("a signal from node A");
+    assert_eq!(answer["from"], bed_id.as_str());
+    for (node, signaling) in [("A", &on_a), ("B", &on_b)] {
+        let started = Instant::now();
+        while signaling.presence().get(&room).map_or(0, Vec::len) != 2 {
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "node {node} lists both: {:?}",
+                signaling.presence()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    // Node B stops; Marta does not come back anywhere.
+    drop(marta);
+    let stopped = Instant::now();
+    drop(b.stop().await);
+    let left = bedside
+        .expect_event("peer-left", NODE_GONE + Duration::from_secs(5))
+        .await
+        .expect("told Marta left once node B was gone");
+    assert_eq!(left["id"], marta_id.as_str());
+    assert_eq!(left["reason"], "connection-lost");
+    assert!(
+        stopped.elapsed() >= Duration::from_secs(8),
+        "not before node B's timeout"
+    );
+    let log = stays(&a).await;
+    let stay = log
+        .iter()
+        .find(|s| s.0 == "relative")
+        .expect("Marta's stay");
+    assert_eq!(stay.2.as_deref(), Some("connection-lost"), "{log:?}");
+    assert_eq!(on_a.presence()[&room].len(), 1, "only the bedside");
+}

@@ -8,7 +8,11 @@
 //! server runs (the stock stream ends at the first failed reconnection, and with it every message
 //! from the other nodes).
 
-use std::{pin::Pin, time::Duration};
+use std::{
+    pin::Pin,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use futures_util::Stream;
 use socketioxide_postgres::{
@@ -16,7 +20,7 @@ use socketioxide_postgres::{
     drivers::{Driver, Notification},
 };
 use sqlx::{PgPool, postgres::PgListener};
-use tokio::sync::mpsc;
+use tokio::{sync::mpsc, task::AbortHandle};
 
 /// The adapter every socket of this server goes through.
 pub type Adapter = CustomPostgresAdapter<socketioxide::adapter::Emitter, Link>;
@@ -26,8 +30,34 @@ pub type Adapter = CustomPostgresAdapter<socketioxide::adapter::Emitter, Link>;
 pub enum Link {
     /// One node alone (SQLite): nothing to tell anyone.
     Alone,
-    /// The nodes sharing this PostgreSQL database.
-    Postgres(PgPool),
+    /// The nodes sharing this PostgreSQL database, and the task listening to them.
+    Postgres(PgPool, Listening),
+}
+
+/// The tasks listening to the other nodes, stopped with the server.
+#[derive(Debug, Clone, Default)]
+pub struct Listening(Arc<Mutex<Vec<AbortHandle>>>);
+
+impl Link {
+    /// The link of a node on this PostgreSQL database.
+    pub fn postgres(pool: PgPool) -> Link {
+        Link::Postgres(pool, Listening::default())
+    }
+
+    /// Stops listening to the other nodes (the server stops).
+    pub fn stop(&self) {
+        if let Link::Postgres(_, listening) = self {
+            let tasks = std::mem::take(
+                &mut *listening
+                    .0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            for task in tasks {
+                task.abort();
+            }
+        }
+    }
 }
 
 /// The adapter's settings: the nodes' liveness is counted like the `nodes` table's.
@@ -72,7 +102,7 @@ impl Driver for Link {
     }
 
     async fn listen(&self, channels: &[&str]) -> Result<Self::NotificationStream, Self::Error> {
-        let Link::Postgres(pool) = self else {
+        let Link::Postgres(pool, listening) = self else {
             return Ok(Box::pin(futures_util::stream::pending()));
         };
         let channels: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
@@ -82,7 +112,12 @@ impl Driver for Link {
         listener
             .listen_all(channels.iter().map(String::as_str))
             .await?;
-        tokio::spawn(keep_listening(pool.clone(), listener, channels, sender));
+        let task = tokio::spawn(keep_listening(pool.clone(), listener, channels, sender));
+        listening
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(task.abort_handle());
         Ok(Box::pin(futures_util::stream::unfold(
             receiver,
             |mut receiver| async move { receiver.recv().await.map(|heard| (heard, receiver)) },
@@ -90,7 +125,7 @@ impl Driver for Link {
     }
 
     async fn notify(&self, channel: &str, message: &str) -> Result<(), Self::Error> {
-        let Link::Postgres(pool) = self else {
+        let Link::Postgres(pool, _) = self else {
             return Ok(());
         };
         sqlx::query("SELECT pg_notify($1, $2)")
@@ -102,7 +137,7 @@ impl Driver for Link {
     }
 
     async fn push_attachment(&self, _table: &str, attachment: &[u8]) -> Result<i64, Self::Error> {
-        let Link::Postgres(pool) = self else {
+        let Link::Postgres(pool, _) = self else {
             return Err(sqlx::Error::RowNotFound);
         };
         let (id,): (i64,) = sqlx::query_as(
@@ -116,7 +151,7 @@ impl Driver for Link {
     }
 
     async fn get_attachment(&self, _table: &str, id: i64) -> Result<Vec<u8>, Self::Error> {
-        let Link::Postgres(pool) = self else {
+        let Link::Postgres(pool, _) = self else {
             return Err(sqlx::Error::RowNotFound);
         };
         let (payload,): (Vec<u8>,) =
@@ -132,7 +167,7 @@ impl Driver for Link {
         _table: &str,
         interval: Duration,
     ) -> Result<(), Self::Error> {
-        let Link::Postgres(pool) = self else {
+        let Link::Postgres(pool, _) = self else {
             return Ok(());
         };
         let before = crate::db::now() - interval.as_secs().max(60) as i64;

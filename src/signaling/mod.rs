@@ -267,6 +267,8 @@ pub(crate) struct Hub {
     outbox: Mutex<Option<tokio::sync::mpsc::UnboundedSender<String>>>,
     /// The server is stopping: what it published last stays (see [`Signaling::end_all`]).
     stopping: std::sync::atomic::AtomicBool,
+    /// The other nodes' Socket.IO servers.
+    link: Link,
 }
 
 /// The registry, locked; a change through it is published to the other nodes when it is dropped.
@@ -395,6 +397,7 @@ pub async fn build(
         changed: tokio::sync::Notify::new(),
         outbox: Mutex::new(None),
         stopping: std::sync::atomic::AtomicBool::new(false),
+        link: link.clone(),
     });
     let (service, io) = SocketIo::builder()
         .with_adapter::<Adapter>(link::adapter(link, liveness))
@@ -673,6 +676,7 @@ impl Signaling {
                 Ok(()) => self.hub.tell_nodes_raw("calls".to_string()),
                 Err(err) => tracing::warn!(error = %err, "could not publish this node's calls"),
             }
+            self.hub.link.stop();
         }
         let waiters = self.hub.registry().stop_waiting_where(|_| true);
         let standing = self.hub.registry().all_standing_by();
