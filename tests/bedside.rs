@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use helpers::{
     TestApp,
     browser::{Browser, CONNECT, Engine},
-    journeys::{assert_receiving, log_in, relative_joins},
+    journeys::{assert_receiving, bedside_pairing_code, log_in, pair_from_desk, relative_joins},
     location, spawn_app,
 };
 use visitas::domain::Role;
@@ -44,36 +44,12 @@ async fn the_bedside_answers_by_itself_with_sound(engine: Engine) {
 
     // The tablet: one tap, then its pairing code.
     let bedside = Browser::start_as(engine).await;
-    bedside.goto(&app.url("/bedside")).await;
-    bedside
-        .wait_for(
-            "document.querySelector('#start-device')",
-            CONNECT,
-            "the start screen",
-        )
-        .await;
-    bedside.click("#start-device").await;
-    bedside
-        .wait_for(
-            "/^\\d{3} \\d{3}$/.test(document.querySelector('#pairing-code').textContent)",
-            CONNECT,
-            "the pairing code",
-        )
-        .await;
-    let code = bedside.text("#pairing-code").await;
+    let code = bedside_pairing_code(&bedside, &app.base).await;
 
     // The nurse pairs it on the patient's page, from the ward's PC.
     let desk = Browser::start().await;
     log_in(&desk, &app, "nurse.ana").await;
-    desk.goto(&app.url(&format!("/patients/{patient}"))).await;
-    desk.type_into("#bedside input[name=code]", &code).await;
-    desk.click("#bedside .pair-form button[type=submit]").await;
-    desk.wait_for(
-        "document.querySelector('[data-device]')",
-        CONNECT,
-        "the paired device",
-    )
-    .await;
+    pair_from_desk(&desk, &app, &patient, &code).await;
     bedside
         .wait_for(
             "document.documentElement.dataset.bedsideScreen === 'idle' && /\\d/.test(document.querySelector('#clock').textContent)",

@@ -181,7 +181,10 @@ async fn a_call_spans_two_nodes_and_goes_on_when_one_dies() {
     use helpers::{
         browser::{Browser, CONNECT},
         haproxy::Haproxy,
-        journeys::{assert_receiving, frames, frames_grow, log_in, relative_joins_at},
+        journeys::{
+            assert_receiving, bedside_pairing_code, frames, frames_grow, log_in, pair_from_desk,
+            relative_joins_at,
+        },
         process::ServerProcess,
     };
     helpers::browser::ensure_chromium();
@@ -226,28 +229,10 @@ async fn a_call_spans_two_nodes_and_goes_on_when_one_dies() {
 
     // The tablet, through HAProxy (node A): one tap, its code, paired from the desk on node B.
     let bedside = Browser::start().await;
-    bedside.goto(&proxy.url("/bedside")).await;
-    bedside
-        .wait_for(
-            "document.querySelector('#start-device')",
-            CONNECT,
-            "the start screen",
-        )
-        .await;
-    bedside.click("#start-device").await;
-    bedside
-        .wait_for(
-            "/^\\d{3} \\d{3}$/.test(document.querySelector('#pairing-code').textContent)",
-            CONNECT,
-            "the pairing code",
-        )
-        .await;
-    let code = bedside.text("#pairing-code").await;
+    let code = bedside_pairing_code(&bedside, &proxy.url("")).await;
     let desk = Browser::start().await;
     log_in(&desk, &b, "nurse.ana").await;
-    desk.goto(&b.url(&format!("/patients/{patient}"))).await;
-    desk.type_into("#bedside input[name=code]", &code).await;
-    desk.click("#bedside .pair-form button[type=submit]").await;
+    pair_from_desk(&desk, &b, &patient, &code).await;
     bedside
         .wait_for(
             "document.documentElement.dataset.bedsideScreen === 'idle'",

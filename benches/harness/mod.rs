@@ -592,6 +592,19 @@ impl Visitas {
         (visitas, hospital)
     }
 
+    /// `count` rooms named `prefix N`, each with two relatives' tickets: the relay's pairs, as
+    /// the load generator takes them.
+    pub async fn relay_pairs(&self, prefix: &str, count: usize) -> Value {
+        let mut pairs = Vec::new();
+        for i in 0..count {
+            let room = self.create_room(&format!("{prefix} {i}")).await;
+            let mut tickets = self.relative_tickets(&room, &["A", "B"]).await;
+            let (a, b) = (tickets.remove(0), tickets.remove(0));
+            pairs.push(json!({ "a": a, "b": b, "room": room }));
+        }
+        Value::Array(pairs)
+    }
+
     /// Creates the nurse `bench.nurse`, working in `wards`, and signs them in; their cookie.
     pub async fn nurse_of(&self, wards: &[String]) -> Nurse {
         let created = self
@@ -1464,14 +1477,7 @@ async fn across_nodes(opts: &Options, first: &Visitas, node: &PostgresNode) -> V
     let second = Process { child, port };
     wait_healthy("127.0.0.1", port).await;
     let second_base = format!("https://127.0.0.1:{port}");
-    let mut pairs = Vec::new();
-    for i in 0..opts.relay_pairs {
-        let room = first.create_room(&format!("Nodos {i}")).await;
-        let mut tickets = first.relative_tickets(&room, &["A", "B"]).await;
-        let (a, b) = (tickets.remove(0), tickets.remove(0));
-        pairs.push(json!({ "a": a, "b": b, "room": room }));
-    }
-    let pairs = Value::Array(pairs);
+    let pairs = first.relay_pairs("Nodos", opts.relay_pairs).await;
     let mut one = Vec::new();
     let mut two = Vec::new();
     for _ in 0..opts.rounds {
@@ -1614,14 +1620,7 @@ async fn idle_and_relay(opts: &Options, visitas: &Visitas, reference: &Process) 
     }
 
     // 3. Relay with the largest idle load still held.
-    let mut pairs = Vec::new();
-    for i in 0..opts.relay_pairs {
-        let room = visitas.create_room(&format!("Relevo {i}")).await;
-        let mut tickets = visitas.relative_tickets(&room, &["A", "B"]).await;
-        let (a, b) = (tickets.remove(0), tickets.remove(0));
-        pairs.push(json!({ "a": a, "b": b, "room": room }));
-    }
-    let pairs = Value::Array(pairs);
+    let pairs = visitas.relay_pairs("Relevo", opts.relay_pairs).await;
     // What each server spends per second with the idle connections alone (their heartbeats):
     // measured over as long as a relay run, to show the relay's own cost beside the total.
     let idle_window = Duration::from_secs(opts.relay_seconds as u64 + 2);

@@ -277,16 +277,7 @@ impl Registry {
                 away: None,
                 media: earlier.media,
             });
-            self.room_of.insert(sid, room_id.clone());
-            let others = self
-                .members_of(&room_id)
-                .into_iter()
-                .filter(|m| m.peer_id != earlier.peer_id)
-                .collect();
-            return Admission::Back {
-                others,
-                earlier: Box::new(earlier),
-            };
+            return self.back(sid, &room_id, earlier);
         }
         let elsewhere_count = self.remote_members_of(&room_id).count();
         if !self.rooms.contains_key(&room_id) {
@@ -306,16 +297,7 @@ impl Registry {
             if earlier.away.is_none() {
                 self.room_of.remove(&earlier.sid);
             }
-            self.room_of.insert(sid, room_id.clone());
-            let others = self
-                .members_of(&room_id)
-                .into_iter()
-                .filter(|m| m.peer_id != earlier.peer_id)
-                .collect();
-            return Admission::Back {
-                others,
-                earlier: Box::new(earlier),
-            };
+            return self.back(sid, &room_id, earlier);
         }
         if members.len() + elsewhere_count >= capacity {
             if members.is_empty() {
@@ -339,6 +321,20 @@ impl Registry {
         });
         self.room_of.insert(sid, room_id);
         Admission::Admitted { others }
+    }
+
+    /// The socket `sid` has taken the place of `earlier` in `room_id`: it is that member now.
+    fn back(&mut self, sid: Sid, room_id: &str, earlier: Member) -> Admission {
+        self.room_of.insert(sid, room_id.to_string());
+        let others = self
+            .members_of(room_id)
+            .into_iter()
+            .filter(|m| m.peer_id != earlier.peer_id)
+            .collect();
+        Admission::Back {
+            others,
+            earlier: Box::new(earlier),
+        }
     }
 
     /// Notes why a member without a visit log row yet was removed.

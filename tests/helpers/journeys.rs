@@ -204,3 +204,39 @@ pub async fn wait_connected(browser: &Browser, who: &str) {
         )
         .await;
 }
+
+/// The tablet's first screens at `base` (the server or a balancer in front): one tap, then its
+/// pairing code, which this returns.
+pub async fn bedside_pairing_code(bedside: &Browser, base: &str) -> String {
+    bedside.goto(&format!("{base}/bedside")).await;
+    bedside
+        .wait_for(
+            "document.querySelector('#start-device')",
+            CONNECT,
+            "the start screen",
+        )
+        .await;
+    bedside.click("#start-device").await;
+    bedside
+        .wait_for(
+            "/^\\d{3} \\d{3}$/.test(document.querySelector('#pairing-code').textContent)",
+            CONNECT,
+            "the pairing code",
+        )
+        .await;
+    bedside.text("#pairing-code").await
+}
+
+/// On a nurse's `desk` (signed in on `app`): pairs the tablet showing `code` to `patient`, on
+/// the patient's page, as from the ward's PC.
+pub async fn pair_from_desk(desk: &Browser, app: &TestApp, patient: &str, code: &str) {
+    desk.goto(&app.url(&format!("/patients/{patient}"))).await;
+    desk.type_into("#bedside input[name=code]", code).await;
+    desk.click("#bedside .pair-form button[type=submit]").await;
+    desk.wait_for(
+        "document.querySelector('[data-device]')",
+        CONNECT,
+        "the paired device",
+    )
+    .await;
+}
