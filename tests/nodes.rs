@@ -125,6 +125,25 @@ async fn a_desk_on_one_node_hears_of_a_change_made_on_the_other() {
     assert!(helpers::text(rooms).await.contains("Carmen Ruiz"));
 }
 
+/// A node in a process of its own (to be killed) on the database `url`, with the shared files;
+/// its data directory.
+async fn node_process(
+    url: &str,
+    files: &postgres::NodeFiles,
+) -> (helpers::process::ServerProcess, tempfile::TempDir) {
+    let data = tempfile::tempdir().expect("the node's directory");
+    let flags = node_process_flags(url, files);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let node = helpers::process::ServerProcess::start("", data.path(), &flags).await;
+    (node, data)
+}
+
+fn node_process_flags(url: &str, files: &postgres::NodeFiles) -> Vec<String> {
+    let mut flags = vec!["--database".to_string(), url.to_string()];
+    flags.extend(files.flags());
+    flags
+}
+
 /// `GET /rooms/presence` on the server at `base`, as the nurse: the line of `room`.
 async fn presence_at(app: &TestApp, base: &str, room: &str) -> String {
     let response = app
@@ -201,19 +220,7 @@ async fn a_call_spans_two_nodes_and_goes_on_when_one_dies() {
         c.secret_file = Some(files.secret_file.clone());
     })
     .await;
-    let node_a_flags = [
-        "--database".to_string(),
-        url.clone(),
-        "--tls-cert".to_string(),
-        files.tls_cert.display().to_string(),
-        "--tls-key".to_string(),
-        files.tls_key.display().to_string(),
-        "--secret-file".to_string(),
-        files.secret_file.display().to_string(),
-    ];
-    let node_a_flags: Vec<&str> = node_a_flags.iter().map(String::as_str).collect();
-    let a_data = tempfile::tempdir().expect("node A's directory");
-    let a = ServerProcess::start("", a_data.path(), &node_a_flags).await;
+    let (a, a_data) = node_process(&url, &files).await;
     let proxy = Haproxy::start(a.port, b.addr.port());
 
     // The ward, the patient and a relative, on node B.
@@ -330,7 +337,9 @@ async fn a_call_spans_two_nodes_and_goes_on_when_one_dies() {
     assert!(rel.2.is_none(), "the relative's stay goes on: {log:?}");
 
     // Node A again (a new process); a revocation posted to it ends the relative on node B.
-    let a = ServerProcess::start("", a_data.path(), &node_a_flags).await;
+    let flags = node_process_flags(&url, &files);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let a = ServerProcess::start("", a_data.path(), &flags).await;
     let (invite,): (String,) = visitas::sql!(&b.db(), |c| sqlx::query_as(
         "SELECT id FROM invites WHERE visit_id = $1"
     )
@@ -370,15 +379,30 @@ async fn a_call_spans_two_nodes_and_goes_on_when_one_dies() {
 /// timeout, and a heartbeat of the survivor's to notice.
 const NODE_GONE: Duration = Duration::from_secs(2 + 10 + 2 + 1);
 
-/// The waiting room and a call across two nodes, at the protocol: a relative waiting on node B is
-/// listed on node A and let in from node A; signals cross both ways; both nodes list both. Node B
-/// stops and the relative does not come back: node A's side is told they left
-/// (`connection-lost`) once node B is gone, and the visit log says so.
+/// The waiting room and a call across two nodes, at the protocol: a relative waiting on node B (a
+/// process of its own) is listed on node A and let in from node A; signals cross both ways, in
+/// order; both nodes list both. Node B is killed (`SIGKILL`) and the relative does not come back:
+/// once node B is past its timeout, node A tells the bedside they left (`connection-lost`) and
+/// closes their stay so.
 #[tokio::test]
-async fn the_waiting_room_and_a_call_span_nodes_and_a_gone_nodes_participant_is_closed() {
-    use helpers::socket::{id, with_ticket};
+async fn the_waiting_room_and_a_call_span_nodes_and_a_dead_nodes_participant_is_closed() {
+    use helpers::socket::{connect_at, id, with_ticket};
     let server = postgres::Server::get();
-    let (a, b, _shared) = two_nodes(&server, &format!("nodes_w_{}", std::process::id())).await;
+    let url = server
+        .database(&format!("nodes_w_{}", std::process::id()))
+        .await;
+    let shared = tempfile::tempdir().expect("a directory");
+    let files = postgres::NodeFiles::beside(&shared.path().join("data"));
+    let a = spawn_app_with(|c| {
+        c.database = Some(url.clone());
+        c.tls_cert = Some(files.tls_cert.clone());
+        c.tls_key = Some(files.tls_key.clone());
+        c.secret_file = Some(files.secret_file.clone());
+    })
+    .await;
+    let (mut b, _b_data) = node_process(&url, &files).await;
+    let b_base = b.url("");
+
     a.logged_in_nurse().await;
     let patient = a.register_patient("Rosa Díaz", "").await;
     let room = a.create_room(&patient).await;
@@ -394,18 +418,24 @@ async fn the_waiting_room_and_a_call_span_nodes_and_a_gone_nodes_participant_is_
     let card = a.card_of(&visit, &relative).await;
     let (device, _) = a.admitted_relative(&card).await;
     let ticket = a.ticket_with(&device, "/visit/ticket").await;
-    let mut marta = with_ticket(&b, &ticket, None).await;
+    let b_addr = std::net::SocketAddr::from(([127, 0, 0, 1], b.port));
+    let ca_dir = files
+        .tls_cert
+        .parent()
+        .expect("the certificate's directory");
+    let mut marta = connect_at(
+        b_addr,
+        ca_dir,
+        Some(&format!("https://localhost:{}", b.port)),
+        None,
+        serde_json::json!({ "ticket": ticket }),
+        &[],
+    )
+    .await
+    .expect_connected();
     let waiting = marta.join().await;
     assert_eq!(waiting["waiting"], true, "{waiting}");
-    let signaling_of = |app: &TestApp| {
-        app.server
-            .as_ref()
-            .expect("running")
-            .state
-            .signaling
-            .clone()
-    };
-    let (on_a, on_b) = (signaling_of(&a), signaling_of(&b));
+    let on_a = a.server.as_ref().expect("running").state.signaling.clone();
     let started = Instant::now();
     let invite = loop {
         if let Some(w) = on_a.waiting().into_iter().find(|w| w.name == "Marta") {
@@ -464,22 +494,26 @@ async fn the_waiting_room_and_a_call_span_nodes_and_a_gone_nodes_participant_is_
         .await
         .expect("a signal from node A");
     assert_eq!(answer["from"], bed_id.as_str());
-    for (node, signaling) in [("A", &on_a), ("B", &on_b)] {
+    for (node, base) in [("A", a.base.as_str()), ("B", b_base.as_str())] {
         let started = Instant::now();
-        while signaling.presence().get(&room).map_or(0, Vec::len) != 2 {
+        loop {
+            let line = presence_at(&a, base, &room).await;
+            if line.contains("Rosa Díaz (") && line.contains("Marta (") {
+                break;
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(1),
-                "node {node} lists both: {:?}",
-                signaling.presence()
+                "node {node} lists both: {line:?}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
-    // Node B stops; Marta does not come back anywhere.
+    // Node B dies; Marta does not come back anywhere.
+    b.child.kill().expect("SIGKILL node B");
+    b.child.wait().expect("node B gone");
+    let killed = Instant::now();
     drop(marta);
-    let stopped = Instant::now();
-    drop(b.stop().await);
     let left = bedside
         .expect_event("peer-left", NODE_GONE + Duration::from_secs(5))
         .await
@@ -487,8 +521,9 @@ async fn the_waiting_room_and_a_call_span_nodes_and_a_gone_nodes_participant_is_
     assert_eq!(left["id"], marta_id.as_str());
     assert_eq!(left["reason"], "connection-lost");
     assert!(
-        stopped.elapsed() >= Duration::from_secs(8),
-        "not before node B's timeout"
+        killed.elapsed() >= Duration::from_secs(8),
+        "not before node B's timeout ({:?})",
+        killed.elapsed()
     );
     let log = stays(&a).await;
     let stay = log

@@ -75,6 +75,13 @@
 //! session: the pages reconnect, and within the grace after the restart they take their stays
 //! back (media between browsers does not pass through the server and keeps flowing).
 //!
+//! **Several nodes** (PostgreSQL): the participants of one call may be connected to different
+//! nodes; everything above holds across them. When a node stops, the others in its
+//! participants' calls get `peer-left` (`connection-lost`) and the pages take their stays back
+//! wherever they reconnect. When a node dies, a page reconnecting to another node takes its
+//! place back there (`rejoined: true`, the others get `peer-back`); those who do not come back
+//! leave (`connection-lost`) once the node has been silent for 10 s.
+//!
 //! **The waiting room.** A waiting socket is in no room: its `signal`s are dropped, it gets no
 //! peer list, no `peer-joined`/`peer-left`, no ICE servers; no event lets it in. A nurse (an
 //! HTTP request, audited, stored in `admissions`) or the ward's automatic admission (at the
@@ -265,7 +272,7 @@ pub(crate) struct Hub {
     changed: tokio::sync::Notify,
     /// Messages for the other nodes, once connected to them.
     outbox: Mutex<Option<tokio::sync::mpsc::UnboundedSender<String>>>,
-    /// The server is stopping: what it published last stays (see [`Signaling::end_all`]).
+    /// The server is stopping: it publishes nothing more (see [`Signaling::end_all`]).
     stopping: std::sync::atomic::AtomicBool,
     /// The other nodes' Socket.IO servers.
     link: Link,
@@ -656,38 +663,46 @@ impl Signaling {
     /// The server stops: closes every stay (`server-shutdown`) and every connection, without
     /// ending anyone's session: the pages reconnect by themselves, and when the server is back
     /// within the rejoin grace they take their stays back (media between browsers keeps
-    /// flowing meanwhile). On several nodes they reconnect to another node, which takes their
-    /// stays over.
+    /// flowing meanwhile). On several nodes they may take them back on another node.
     pub async fn end_all(&self) {
+        let waiters = self.hub.registry().stop_waiting_where(|_| true);
+        let standing = self.hub.registry().all_standing_by();
+        let removed = self.hub.registry().remove_where(|_| true);
+        for member in &removed {
+            self.hub
+                .close_visit(member, EndReason::ServerShutdown)
+                .await;
+        }
         if !self.hub.alone {
-            // The other nodes see everyone here as reconnecting: their pages take their places
-            // over on another node, and the survivors close the stays of those who do not.
+            // The other nodes forget this node's participants at once: their stays are closed
+            // here and taken back within the grace wherever the pages reconnect (as after a
+            // restart); the others in their calls see them leave, and come back. Then this node
+            // says nothing more.
+            for member in &removed {
+                let message = json!({
+                    "id": member.peer_id,
+                    "reason": EndReason::ConnectionLost.as_str(),
+                });
+                let room_id = &member.participant.room_id;
+                self.hub
+                    .tell_room(
+                        &self.io,
+                        room_id,
+                        Some(&member.peer_id),
+                        "peer-left",
+                        &message,
+                    )
+                    .await;
+            }
             self.hub
                 .stopping
                 .store(true, std::sync::atomic::Ordering::SeqCst);
-            let mut shared = self.hub.registry().share();
-            for member in &mut shared.members {
-                member.away = member.away.or(Some(0));
-            }
-            shared.waiting.clear();
-            shared.standby_rooms.clear();
-            let calls = serde_json::to_string(&shared).unwrap_or_default();
+            let calls = serde_json::to_string(&Shared::default()).unwrap_or_default();
             match db::nodes::publish_calls(&self.hub.db, &self.hub.node, &calls).await {
                 Ok(()) => self.hub.tell_nodes_raw("calls".to_string()),
                 Err(err) => tracing::warn!(error = %err, "could not publish this node's calls"),
             }
             self.hub.link.stop();
-        }
-        let waiters = self.hub.registry().stop_waiting_where(|_| true);
-        let standing = self.hub.registry().all_standing_by();
-        let removed = self.hub.registry().remove_where(|_| true);
-        // On several nodes the pages reconnect to another node and take their stays over there
-        // (those nobody takes over are closed by the survivors once this node is gone).
-        let others_may_take_over = !self.hub.alone;
-        for member in removed.iter().filter(|_| !others_may_take_over) {
-            self.hub
-                .close_visit(member, EndReason::ServerShutdown)
-                .await;
         }
         let sids = waiters
             .iter()

@@ -57,7 +57,19 @@ pub async fn connect_sending(
     auth: Value,
     early: &[String],
 ) -> Handshake {
-    let ca = std::fs::read(app.ca_dir().join("ca.pem")).expect("the CA");
+    connect_at(app.addr, &app.ca_dir(), origin, cookie, auth, early).await
+}
+
+/// [`connect_sending`] to the server at `addr` whose certificate's CA is in `ca_dir`.
+pub async fn connect_at(
+    addr: std::net::SocketAddr,
+    ca_dir: &std::path::Path,
+    origin: Option<&str>,
+    cookie: Option<&str>,
+    auth: Value,
+    early: &[String],
+) -> Handshake {
+    let ca = std::fs::read(ca_dir.join("ca.pem")).expect("the CA");
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&ca) {
         roots
@@ -69,7 +81,7 @@ pub async fn connect_sending(
         .with_no_client_auth();
     let url = format!(
         "wss://localhost:{}/socket.io/?EIO=4&transport=websocket",
-        app.addr.port()
+        addr.port()
     );
     let mut request = url.into_client_request().expect("a request");
     if let Some(origin) = origin {
@@ -82,7 +94,7 @@ pub async fn connect_sending(
             .headers_mut()
             .insert("cookie", HeaderValue::from_str(cookie).unwrap());
     }
-    let tcp = TcpStream::connect(app.addr).await.expect("tcp connect");
+    let tcp = TcpStream::connect(addr).await.expect("tcp connect");
     let connected =
         client_async_tls_with_config(request, tcp, None, Some(Connector::Rustls(Arc::new(tls))))
             .await;
