@@ -533,3 +533,68 @@ async fn the_waiting_room_and_a_call_span_nodes_and_a_dead_nodes_participant_is_
     assert_eq!(stay.2.as_deref(), Some("connection-lost"), "{log:?}");
     assert_eq!(on_a.presence()[&room].len(), 1, "only the bedside");
 }
+
+/// Withdrawing a relative, ending a visit and discharging the patient, each posted to node A,
+/// remove the participants whose sockets node B holds, within 2 s.
+#[tokio::test]
+async fn removals_posted_to_one_node_reach_the_sockets_on_the_other() {
+    use helpers::socket::{SocketClient, with_ticket};
+    let server = postgres::Server::get();
+    let (a, b, _shared) = two_nodes(&server, &format!("nodes_r_{}", std::process::id())).await;
+    a.logged_in_nurse().await;
+    let patient = a.register_patient("Rosa Díaz", "").await;
+    let room = a.create_room(&patient).await;
+    let bed_ticket = a
+        .ticket_with(&a.client, &format!("/rooms/{room}/ticket?as=patient"))
+        .await;
+    let mut bedside = with_ticket(&b, &bed_ticket, Some(&a.cookie_header(&a.jar))).await;
+    bedside.join().await;
+    let marta = a.authorise(&patient, "Marta", "es").await;
+    let lola = a.authorise(&patient, "Lola", "es").await;
+    let visit = a.visit_now_with(&patient, &[&marta, &lola], true).await;
+    let mut in_call = Vec::new();
+    for relative in [&marta, &lola] {
+        let card = a.card_of(&visit, relative).await;
+        let (device, _) = a.admitted_relative(&card).await;
+        let ticket = a.ticket_with(&device, "/visit/ticket").await;
+        let mut socket = with_ticket(&b, &ticket, None).await;
+        let ack = socket.join().await;
+        assert!(ack.get("waiting").is_none(), "let in on arrival: {ack}");
+        in_call.push(socket);
+    }
+    let mut lola_socket = in_call.pop().expect("Lola");
+    let mut marta_socket = in_call.pop().expect("Marta");
+    async fn ended_within_2s(socket: &mut SocketClient, who: &str) -> String {
+        let ended = socket
+            .expect_event("ended", Duration::from_secs(2))
+            .await
+            .unwrap_or_else(|| panic!("{who} removed on node B within 2 s"));
+        ended["reason"].as_str().unwrap_or_default().to_string()
+    }
+
+    let withdrawn = a
+        .post(
+            &format!("/patients/{patient}/relatives/{lola}/withdraw"),
+            &[],
+        )
+        .await;
+    assert_eq!(withdrawn.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        ended_within_2s(&mut lola_socket, "Lola, withdrawn").await,
+        "revoked"
+    );
+
+    let ended = a.post(&format!("/visits/{visit}/end"), &[]).await;
+    assert_eq!(ended.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        ended_within_2s(&mut marta_socket, "Marta, the visit ended").await,
+        "revoked"
+    );
+
+    let discharged = a.post(&format!("/patients/{patient}/discharge"), &[]).await;
+    assert_eq!(discharged.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        ended_within_2s(&mut bedside, "the bedside, the patient discharged").await,
+        "room-closed"
+    );
+}
