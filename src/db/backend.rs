@@ -85,10 +85,13 @@ impl Pool {
         }
     }
 
-    /// Begins a transaction.
+    /// Begins a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`,
+    /// waiting up to the busy timeout for it): a deferred transaction that read before its first
+    /// write is refused at once (`database is locked`, no wait) when another connection wrote in
+    /// between, as a stay's end written by the signaling does beside a nurse's request.
     pub async fn begin(&self) -> sqlx::Result<Tx> {
         Ok(match self {
-            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
             Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
