@@ -564,6 +564,13 @@ async fn removals_posted_to_one_node_reach_the_sockets_on_the_other() {
     }
     let mut lola_socket = in_call.pop().expect("Lola");
     let mut marta_socket = in_call.pop().expect("Marta");
+    // Each arrival told once to the bedside (its node's sockets directly, not again through the
+    // adapter).
+    let mut joined = 0;
+    while let Some((name, _)) = bedside.next_event(Duration::from_millis(500)).await {
+        joined += usize::from(name == "peer-joined");
+    }
+    assert_eq!(joined, 2, "one peer-joined per relative");
     async fn ended_within_2s(socket: &mut SocketClient, who: &str) -> String {
         let ended = socket
             .expect_event("ended", Duration::from_secs(2))

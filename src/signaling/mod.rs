@@ -997,7 +997,11 @@ impl Hub {
         if self.alone {
             return;
         }
-        let skip: Vec<String> = here.iter().map(|m| m.sid.to_string()).collect();
+        // This node's members were told above: each socket is in its own peer room.
+        let skip: Vec<String> = here
+            .iter()
+            .map(|m| peer_room(room_id, &m.peer_id))
+            .collect();
         let mut elsewhere = io.to(call_room(room_id));
         if !skip.is_empty() {
             elsewhere = elsewhere.except(skip);
