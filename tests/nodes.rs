@@ -16,15 +16,20 @@ async fn two_nodes(server: &postgres::Server, name: &str) -> (TestApp, TestApp, 
     let url = server.database(name).await;
     let shared = tempfile::tempdir().expect("a directory");
     let files = postgres::NodeFiles::beside(&shared.path().join("data"));
-    let node = |c: &mut visitas::config::Config| {
-        c.database = Some(url.clone());
+    let a = in_process_node(&url, &files).await;
+    let b = in_process_node(&url, &files).await;
+    (a, b, shared)
+}
+
+/// A node in this process on the database `url`, with the files the nodes share.
+async fn in_process_node(url: &str, files: &postgres::NodeFiles) -> TestApp {
+    spawn_app_with(|c| {
+        c.database = Some(url.to_string());
         c.tls_cert = Some(files.tls_cert.clone());
         c.tls_key = Some(files.tls_key.clone());
         c.secret_file = Some(files.secret_file.clone());
-    };
-    let a = spawn_app_with(node).await;
-    let b = spawn_app_with(node).await;
-    (a, b, shared)
+    })
+    .await
 }
 
 #[tokio::test]
@@ -213,13 +218,7 @@ async fn a_call_spans_two_nodes_and_goes_on_when_one_dies() {
         .await;
     let shared = tempfile::tempdir().expect("a directory");
     let files = postgres::NodeFiles::beside(&shared.path().join("data"));
-    let b = spawn_app_with(|c| {
-        c.database = Some(url.clone());
-        c.tls_cert = Some(files.tls_cert.clone());
-        c.tls_key = Some(files.tls_key.clone());
-        c.secret_file = Some(files.secret_file.clone());
-    })
-    .await;
+    let b = in_process_node(&url, &files).await;
     let (a, a_data) = node_process(&url, &files).await;
     let proxy = Haproxy::start(a.port, b.addr.port());
 
@@ -393,13 +392,7 @@ async fn the_waiting_room_and_a_call_span_nodes_and_a_dead_nodes_participant_is_
         .await;
     let shared = tempfile::tempdir().expect("a directory");
     let files = postgres::NodeFiles::beside(&shared.path().join("data"));
-    let a = spawn_app_with(|c| {
-        c.database = Some(url.clone());
-        c.tls_cert = Some(files.tls_cert.clone());
-        c.tls_key = Some(files.tls_key.clone());
-        c.secret_file = Some(files.secret_file.clone());
-    })
-    .await;
+    let a = in_process_node(&url, &files).await;
     let (mut b, _b_data) = node_process(&url, &files).await;
     let b_base = b.url("");
 
