@@ -10,10 +10,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 
-use crate::{
-    db::StorageFailure,
-    i18n::{Text, with_number},
-};
+use crate::{db::StorageFailure, i18n::Text};
 
 /// Which message an error page shows.
 #[derive(Debug, Clone, Copy)]
@@ -29,9 +26,7 @@ impl ErrorMessage {
     pub fn render(self, t: &Text) -> String {
         match self {
             ErrorMessage::Fixed(message) => message(t).to_string(),
-            ErrorMessage::Throttled { wait_minutes } => {
-                with_number(t.login_throttled, wait_minutes)
-            }
+            ErrorMessage::Throttled { wait_minutes } => t.login_throttled.of(wait_minutes),
         }
     }
 

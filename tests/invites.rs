@@ -196,11 +196,12 @@ async fn five_wrong_codes_lock_the_invite_and_the_nurse_sees_it() {
     for left in (1..=4).rev() {
         let response = app.type_code(&relative, &jar, wrong).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-        assert!(
-            text(response)
-                .await
-                .contains(&format!("Le quedan {left} intentos"))
-        );
+        let expected = if left == 1 {
+            "Le queda 1 intento.".to_string()
+        } else {
+            format!("Le quedan {left} intentos.")
+        };
+        assert!(text(response).await.contains(&expected), "{expected}");
     }
     let fifth = app.type_code(&relative, &jar, wrong).await;
     assert_eq!(fifth.status(), StatusCode::GONE);

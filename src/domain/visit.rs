@@ -4,7 +4,7 @@
 use chrono::{Datelike, Duration, NaiveDate};
 
 use super::hours::Span;
-use crate::i18n::{Text, with_number};
+use crate::i18n::Text;
 
 /// Why a visit is booked outside the ward's visiting hours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,8 +142,8 @@ impl Refusal {
             Refusal::NoVisits(reason) => t.refuse_no_visits.replace("{reason}", reason),
             Refusal::RelativeWithdrawn(name) => t.refuse_withdrawn.replace("{name}", name),
             Refusal::NoRelatives => t.refuse_no_relatives.to_string(),
-            Refusal::TooManyRelatives { max } => with_number(t.refuse_too_many_relatives, max),
-            Refusal::TooLong { max } => with_number(t.refuse_too_long, max),
+            Refusal::TooManyRelatives { max } => t.refuse_too_many_relatives.of(max),
+            Refusal::TooLong { max } => t.refuse_too_long.of(max),
             Refusal::NonexistentTime => t.refuse_nonexistent_time.to_string(),
             Refusal::NotChangeable => t.refuse_not_changeable.to_string(),
         }

@@ -17,7 +17,6 @@ use crate::{
     auth::{password::MAX_PASSWORD_BYTES, session, throttle},
     db,
     error::AppError,
-    i18n::with_number,
     state::AppState,
 };
 
@@ -73,7 +72,7 @@ pub async fn submit(
                 &LoginPage {
                     ctx,
                     username: account,
-                    error: Some(with_number(t.login_throttled, wait_minutes)),
+                    error: Some(t.login_throttled.of(wait_minutes)),
                 },
             );
         }

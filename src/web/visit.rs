@@ -27,7 +27,7 @@ use crate::{
     db::{self, invites::Invite},
     domain::{AccessCode, CallRole, InviteStatus},
     error::AppError,
-    i18n::{LANG_COOKIE, Lang, cookie_value, with_number},
+    i18n::{LANG_COOKIE, Lang, cookie_value},
     state::AppState,
 };
 
@@ -291,10 +291,7 @@ pub async fn submit_code(
     match relative::check_code(&state.db, &state.secret, &invite, &client, &code).await? {
         CodeCheck::Right => {}
         CodeCheck::Wrong { tries_left } => {
-            return again(
-                StatusCode::BAD_REQUEST,
-                with_number(ctx.t.code_wrong, tries_left),
-            );
+            return again(StatusCode::BAD_REQUEST, ctx.t.code_wrong.of(tries_left));
         }
         CodeCheck::Locked => return message(ctx.clone(), StatusCode::GONE, ctx.t.invite_locked),
         CodeCheck::Throttled => {
