@@ -17,7 +17,7 @@ use std::{
     collections::VecDeque,
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -44,8 +44,15 @@ pub(super) struct Connection {
     /// When the socket was opened, and its last event after that (milliseconds), as a sign of
     /// life: a lost person's place is kept for the grace counted from it.
     opened: Instant,
-    last_event_ms: AtomicU64,
+    last_event_ms: Arc<AtomicU64>,
+    /// Its silence is watched (it sent `alive`: a page in a call).
+    watched: AtomicBool,
 }
+
+/// A page that sends `alive` (every 2 s in a call) and then says nothing for this long has lost
+/// its connection: the server closes it at once, the others see the person reconnecting (and
+/// the desk and presence say so) instead of waiting for the transport's ping timeout (45 s).
+const SILENT_LIMIT: Duration = Duration::from_secs(8);
 
 impl Connection {
     /// How long since the socket last sent anything.
@@ -57,6 +64,31 @@ impl Connection {
     fn note_event(&self) {
         let now = u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_event_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// From its first `alive` on, watches the socket's silence: past [`SILENT_LIMIT`] its
+    /// connection is closed as lost (the person keeps their place for the grace, counted from
+    /// their last event). Sockets that never send `alive` are left to the transport's pings.
+    fn watch_silence(&self, socket: SocketRef<Adapter>) {
+        if self.watched.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let (opened, last) = (self.opened, self.last_event_ms.clone());
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                every.tick().await;
+                if !socket.connected() {
+                    return;
+                }
+                let heard = Duration::from_millis(last.load(Ordering::Relaxed));
+                if opened.elapsed().saturating_sub(heard) > SILENT_LIMIT {
+                    tracing::info!(sid = %socket.id, "a page's heartbeat stopped: its connection is lost");
+                    super::drop_connection(&socket);
+                    return;
+                }
+            }
+        });
     }
 }
 
@@ -131,7 +163,8 @@ impl Inbox {
                 io,
                 participant,
                 opened: Instant::now(),
-                last_event_ms: AtomicU64::new(0),
+                last_event_ms: Arc::new(AtomicU64::new(0)),
+                watched: AtomicBool::new(false),
             },
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -281,7 +314,10 @@ async fn dispatch(connection: &Connection, item: Item) {
             let Ok(TryData(report)) = TryData::from_message_parts(&socket, &mut value, &ack);
             events::quality(connection, &SocketRef::from(socket), report).await;
         }
-        "alive" => events::alive(AckSender::from_message_parts(&socket, &mut value, &ack).ok()),
+        "alive" => {
+            events::alive(AckSender::from_message_parts(&socket, &mut value, &ack).ok());
+            connection.watch_silence(SocketRef::from(socket));
+        }
         _ => tracing::warn!(event = %event, "dropped an unknown Socket.IO event"),
     }
 }
