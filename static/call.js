@@ -707,7 +707,7 @@ async function applySenderLimits(peer) {
 }
 
 /** Watches each connection's sending side every 2 s (getStats: loss, round trip, the available
- * outgoing bitrate) and steps down with hysteresis: after two bad readings to a
+ * outgoing bitrate, the encoder's quality limitation reason) and steps down with hysteresis: after two bad readings to a
  * lower resolution and the floor bitrate, after two more to sound only (video paused, the
  * person told); back up by itself after the link has been good for a while (10 s to leave the
  * floor; from sound only a try after 10 s, then 20, 40, 80 s if the link falls again). */
@@ -778,9 +778,11 @@ async function checkQuality(peer) {
   let lost = 0;
   let rtt = null;
   let available = null;
+  let limited = false;
   report.forEach((s) => {
     if (s.type === "outbound-rtp") {
       sent += s.packetsSent || 0;
+      if (s.kind === "video" && s.qualityLimitationReason === "bandwidth") limited = true;
     } else if (s.type === "remote-inbound-rtp") {
       lost += Math.max(0, s.packetsLost || 0);
       if (typeof s.roundTripTime === "number") rtt = Math.max(rtt ?? 0, s.roundTripTime);
@@ -800,9 +802,13 @@ async function checkQuality(peer) {
   const capBps = videoKbps(peer) * 1000;
   const floorBps = state.floorKbps * 1000;
   const starved = available !== null && capBps > 0 && available < (q.level === 0 ? capBps * 0.6 : floorBps);
-  const bad = loss > 0.08 || (rtt !== null && rtt > 1) || starved;
+  // The encoder's own word (qualityLimitationReason): at full quality, held back by the
+  // bandwidth while the estimate is under the cap, it already sends less than the cap allows.
+  // (At the floor it is held back by our own cap, so it says nothing there.)
+  const squeezed = q.level === 0 && limited && available !== null && capBps > 0 && available < capBps * 0.85;
+  const bad = loss > 0.08 || (rtt !== null && rtt > 1) || starved || squeezed;
   const roomy = available === null || q.level !== 1 || available >= floorBps * 1.5;
-  const good = loss < 0.03 && (rtt === null || rtt < 0.5) && !starved && roomy;
+  const good = loss < 0.03 && (rtt === null || rtt < 0.5) && !starved && !squeezed && roomy;
   judge(peer, bad, good);
 }
 
@@ -1089,13 +1095,28 @@ $("rejoin").addEventListener("click", () => {
   $("after").hidden = true;
   startCall();
 });
+// The language switch reloads the page. In a call that is not hanging up: the page goes without
+// `leave` (the others see "reconnecting" for a moment), and the reloaded page, in the other
+// language, goes straight back in after its device check and takes the same place.
+const BACK_IN = "visitas-back-in-call";
+document.querySelector(".lang-switch")?.addEventListener("submit", () => {
+  if (!state.joined || state.ended) return;
+  state.switchingLanguage = true;
+  try { sessionStorage.setItem(BACK_IN, String(Date.now())); } catch { /* private mode: a plain reload */ }
+});
+function backInCall() {
+  let at = null;
+  try { at = Number(sessionStorage.getItem(BACK_IN)); sessionStorage.removeItem(BACK_IN); } catch { /* none */ }
+  return at !== null && Date.now() - at < 30000;
+}
 window.addEventListener("pagehide", () => {
   sendSummary();
-  state.socket?.emit("leave");
+  if (!state.switchingLanguage) state.socket?.emit("leave");
 });
 
 if (state.role === "relative") {
-  runDeviceCheck();
+  const back = backInCall();
+  runDeviceCheck().then(() => { if (back && !$("join").disabled) startCall(); });
 } else if (state.role === "bedside") {
   // The bedside page (bedside.js) starts each call when it is let in.
 } else {
