@@ -54,6 +54,18 @@ pub struct Caches {
     /// The booked visits that their ward's hours no longer allow, of the wards a staff member
     /// reaches (by staff id, `None` for every ward) and the hour they were read in.
     pub misfits: UntilDeskChanges<(Option<String>, i64), Arc<Vec<Visit>>>,
+    /// Where the audit page last found the audit chain intact, and when it last walked it
+    /// whole: the next load checks only the rows after it (see [`crate::db::audit::verify_since`]).
+    pub audit_chain: tokio::sync::Mutex<Option<AuditChecked>>,
+}
+
+/// The audit chain as last found intact.
+#[derive(Debug, Clone)]
+pub struct AuditChecked {
+    /// When the whole chain was last walked.
+    pub whole_at: std::time::Instant,
+    /// Its end then, or at a later part walk.
+    pub point: crate::db::audit::Checkpoint,
 }
 
 /// Room id → the start of its current or next visit, written in each language's format.

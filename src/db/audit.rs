@@ -207,6 +207,26 @@ pub enum Break {
 
 /// Walks the whole chain in order, streaming (a million rows hold no more memory than one).
 pub async fn verify(pool: impl Into<Handle<'_>>) -> sqlx::Result<ChainState> {
+    Ok(verify_since(pool, None).await?.0)
+}
+
+/// A point of the chain already found to hold: its last row checked, that row's hash, and how
+/// many rows led to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub id: i64,
+    pub hash: String,
+    pub rows: u64,
+}
+
+/// Like [`verify`], but from `since` on when given: the rows after it are checked, and the
+/// checkpoint's own row must still hold the hash it had (rows before it are taken as checked;
+/// a row changed or removed there shows at the next whole walk). Also returns where an intact
+/// chain now ends, to continue from next time.
+pub async fn verify_since(
+    pool: impl Into<Handle<'_>>,
+    since: Option<&Checkpoint>,
+) -> sqlx::Result<(ChainState, Option<Checkpoint>)> {
     crate::on_db!(pool, |pool| {
         // One snapshot for the rows and the chain's end; ended here, not left to the drop (a
         // connection handed back inside a transaction is closed by the pool).
@@ -217,13 +237,30 @@ pub async fn verify(pool: impl Into<Handle<'_>>) -> sqlx::Result<ChainState> {
                 .execute(&mut *tx)
                 .await?;
         }
-        let state = walk(&mut *tx).await;
+        let mut state = walk(&mut *tx, since).await;
+        if matches!(
+            &state,
+            Ok((
+                ChainState {
+                    broken: Some(_),
+                    ..
+                },
+                _
+            ))
+        ) && since.is_some()
+        {
+            // Where a part walk finds a break, the whole walk names the first one.
+            state = walk(&mut *tx, None).await;
+        }
         tx.rollback().await?;
         state
     })
 }
 
-async fn walk(conn: impl Into<Handle<'_>>) -> sqlx::Result<ChainState> {
+async fn walk(
+    conn: impl Into<Handle<'_>>,
+    since: Option<&Checkpoint>,
+) -> sqlx::Result<(ChainState, Option<Checkpoint>)> {
     crate::on_db!(conn, |conn| {
         let (head_seq, head): (i64, String) =
             sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
@@ -236,9 +273,23 @@ async fn walk(conn: impl Into<Handle<'_>>) -> sqlx::Result<ChainState> {
         };
         let mut previous = GENESIS.to_string();
         let mut last = 0;
+        if let Some(point) = since {
+            let held: Option<(Option<String>,)> =
+                sqlx::query_as("SELECT hash FROM audit_events WHERE id = $1")
+                    .bind(point.id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if held.and_then(|(hash,)| hash).as_deref() != Some(point.hash.as_str()) {
+                state.broken = Some(Break::Row(point.id));
+                return Ok((state, None));
+            }
+            (state.rows, previous, last) = (point.rows, point.hash.clone(), point.id);
+        }
         let mut rows = sqlx::query_as::<_, RowWithHash>(
-            "SELECT id, at, actor_id, action, subject, detail, hash FROM audit_events ORDER BY id",
+            "SELECT id, at, actor_id, action, subject, detail, hash FROM audit_events
+             WHERE id > $1 ORDER BY id",
         )
+        .bind(last)
         .fetch(&mut *conn);
         while let Some(found) = rows.try_next().await? {
             state.rows += 1;
@@ -246,7 +297,7 @@ async fn walk(conn: impl Into<Handle<'_>>) -> sqlx::Result<ChainState> {
             let hash = chain_hash(&previous, &found.row);
             if found.hash.as_deref() != Some(hash.as_str()) {
                 state.broken = Some(Break::Row(found.row.id));
-                return Ok(state);
+                return Ok((state, None));
             }
             previous = hash;
         }
@@ -257,8 +308,14 @@ async fn walk(conn: impl Into<Handle<'_>>) -> sqlx::Result<ChainState> {
         };
         if !end_holds {
             state.broken = Some(Break::End { last, head_seq });
+            return Ok((state, None));
         }
-        Ok(state)
+        let point = Checkpoint {
+            id: last,
+            hash: previous,
+            rows: state.rows,
+        };
+        Ok((state, Some(point)))
     })
 }
 

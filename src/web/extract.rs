@@ -36,7 +36,8 @@ impl FromRequestParts<AppState> for StaffMember {
     }
 }
 
-/// A signed-in administrator; anyone else gets 403.
+/// A signed-in administrator; anyone else gets 403, and the refusal is audited (who asked for
+/// which administrators' page).
 #[derive(Debug, Clone)]
 pub struct AdminStaff(pub StaffMember);
 
@@ -46,6 +47,7 @@ impl FromRequestParts<AppState> for AdminStaff {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let staff = StaffMember::from_request_parts(parts, state).await?;
         if !staff.is_admin() {
+            crate::actions::refuse_access(state, &staff, "admin", parts.uri.path()).await;
             return Err(AppError::forbidden());
         }
         Ok(AdminStaff(staff))
