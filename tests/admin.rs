@@ -428,6 +428,26 @@ async fn the_audit_page_shows_the_chain_and_filters_and_pages_the_rows() {
         .await;
     let refused = app.get_with(&nurse_client, "/admin/audit").await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let (refusals,): (i64,) = visitas::sql!(&db, |c| sqlx::query_as(
+        "SELECT COUNT(*) FROM audit_events
+         WHERE action = 'access.refused' AND subject = 'admin' AND detail = '/admin/audit'",
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .expect("a count");
+    assert_eq!(refusals, 1, "the refusal is audited");
+
+    // Later loads check only the rows written since (the last whole walk is recent), and
+    // still count every row.
+    for _ in 0..3 {
+        let html = text(app.get("/admin/audit").await).await;
+        let total = app.count("audit_events").await;
+        assert!(html.contains("data-chain=\"intact\""), "{html}");
+        assert!(
+            html.contains(&format!("se comprobaron {total} filas")),
+            "{total}"
+        );
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -677,6 +697,18 @@ async fn the_visit_log_filters_pages_and_exports_fifty_thousand_visits() {
             "outcome=network".to_string(),
             expected(|i| outcome_of(i) == "network"),
         ),
+        (
+            "outcome=completed".to_string(),
+            expected(|i| outcome_of(i) == "completed"),
+        ),
+        (
+            "outcome=cancelled".to_string(),
+            expected(|i| outcome_of(i) == "cancelled"),
+        ),
+        (
+            "outcome=revoked".to_string(),
+            expected(|i| outcome_of(i) == "revoked"),
+        ),
         ("override=on".to_string(), expected(|i| i % 25 == 0)),
         (
             format!("ward={}&outcome=revoked&override=on", g.wards[0]),
@@ -835,11 +867,144 @@ async fn the_visit_log_filters_pages_and_exports_fifty_thousand_visits() {
         "data-ward-stats=\"UCI\"><td>UCI</td><td data-visits=\"{uci}\""
     )));
     assert!(stats.contains("<svg class=\"chart\" id=\"chart-days\""));
+    assert!(stats.contains("<svg class=\"chart\" id=\"chart-wards\""));
+    // Missed among the visits due (not cancelled), as the page writes a share.
+    let share = |part: usize, whole: usize| {
+        let tenths = (part * 1000 + whole / 2) / whole;
+        format!("{}.{} %", tenths / 10, tenths % 10)
+    };
+    let of = |outcome: &str| {
+        (0..GENERATED)
+            .filter(|i| in_range(*i) && outcome_of(*i) == outcome)
+            .count()
+    };
+    let missed_rate = share(of("missed"), total - of("cancelled"));
+    assert!(
+        stats.contains(&format!("data-missed-rate>{missed_rate}</dd>")),
+        "{missed_rate}"
+    );
+    // The generated visits have no stays: no call held, so no length and no share of network
+    // trouble among them ("—"; the rates themselves are counted in the unit tests of stats).
+    for figure in ["data-network-share>—</dd>", "data-average>—</dd>"] {
+        assert!(stats.contains(figure), "{figure}");
+    }
+    // A nurse's statistics count her ward only.
+    let hers = text(app.get("/visit-log/stats").await).await;
+    assert!(hers.contains(&format!("data-total=\"{uci}\"")), "{uci}");
+    assert_eq!(hers.matches("<tr data-ward-stats=").count(), 1);
     let too_long = app
         .get_with(&admin, "/visit-log/stats?from=2025-01-01&until=2026-06-01")
         .await;
     assert_eq!(too_long.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(text(too_long).await.contains("Elija como mucho 366 días."));
+}
+
+/// The resident memory of a process, in KiB (`VmRSS` in `/proc/PID/status`).
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn exporting_fifty_thousand_visits_keeps_the_servers_memory_flat() {
+    // The 50,000 visits written by the test, then the real binary serving them: its own
+    // memory, read from /proc every 5 ms while the export streams, is what is judged.
+    let app = spawn_app().await;
+    let g = generate_visits(&app).await;
+    let (dir, config) = app.stop().await;
+    let server = helpers::process::ServerProcess::start("", &config.data_dir, &[]).await;
+    let (client, jar) = new_client();
+    let login = client
+        .get(server.url("/login"))
+        .send()
+        .await
+        .expect("login page");
+    assert_eq!(login.status(), StatusCode::OK);
+    let token = helpers::cookie_in(
+        &jar,
+        &server.url("/").parse().expect("a URL"),
+        "__Host-visitas-csrf",
+    )
+    .expect("a form token");
+    let signed_in = client
+        .post(server.url("/login"))
+        .form(&[
+            ("username", "jefa.ana"),
+            ("password", PASSWORD),
+            ("csrf", token.as_str()),
+        ])
+        .send()
+        .await
+        .expect("signed in");
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    // Warm: the log's first page, and the export of one ward (a third of the rows: the same
+    // tables, the database connections' page caches filled, the allocator's arenas made). A
+    // server that held an export whole would still grow by the other two thirds below.
+    for path in [
+        "/visit-log".to_string(),
+        format!("/visit-log/export.csv?ward={}", g.wards[0]),
+    ] {
+        let warm = client.get(server.url(&path)).send().await.expect("warm");
+        assert_eq!(warm.status(), StatusCode::OK, "{path}");
+        let _ = warm.bytes().await;
+    }
+
+    let pid = server.child.id();
+    let before = rss_kib(pid);
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling) = (peak.clone(), sampling.clone());
+        std::thread::spawn(move || {
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak.fetch_max(rss_kib(pid), std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        })
+    };
+    // Read piece by piece and counted, never kept: this side holds nothing either.
+    let mut response = client
+        .get(server.url("/visit-log/export.csv"))
+        .send()
+        .await
+        .expect("the export");
+    assert_eq!(response.status(), StatusCode::OK);
+    let (mut bytes, mut lines) = (0_usize, 0_usize);
+    while let Some(piece) = response.chunk().await.expect("a piece") {
+        bytes += piece.len();
+        lines += piece.iter().filter(|b| **b == b'\n').count();
+    }
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().expect("the sampler");
+    let grew_kib = peak
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .saturating_sub(before);
+    println!(
+        "export: {lines} lines, {} KiB; server RSS {before} KiB before, grew by at most {grew_kib} KiB",
+        bytes / 1024
+    );
+    assert_eq!(lines, 50_001, "a header and every visit");
+    assert!(before > 0, "the server's memory is read");
+    // Holding this export whole would grow the server by at least the two thirds the warm-up
+    // did not cover (3.6 MB); streamed, it grows by a few buffers.
+    assert!(
+        bytes > 5 * 1000 * 1000,
+        "{bytes} bytes: large enough to tell"
+    );
+    assert!(
+        grew_kib < 2 * 1024,
+        "the server grew by {grew_kib} KiB while streaming {} KiB",
+        bytes / 1024
+    );
+    drop(server);
+    drop(dir);
 }
 
 /// The `href` of the paging link with this `rel`, unescaped.
@@ -866,10 +1031,31 @@ async fn a_visits_detail_shows_its_stays_who_let_them_in_and_the_calls_quality()
     .fetch_one(&mut *c)
     .await)
     .expect("the visit");
+    // Booked outside the hours on purpose (the schedule form's override, tested with the
+    // scheduler), with its reason.
+    visitas::sql!(&app.db(), |c| sqlx::query(
+        "UPDATE visits SET override_reason = 'end-of-life', override_note = 'Viene de lejos'
+         WHERE id = $1",
+    )
+    .bind(&visit)
+    .execute(&mut *c)
+    .await
+    .map(|done| done.rows_affected()))
+    .expect("an override");
     let (device, _) = app.admitted_relative(&card).await;
+    let ticket = app.ticket_with(&device, "/visit/ticket").await;
+    let mut first = helpers::socket::with_ticket(&app, &ticket, None).await;
+    first.join().await;
+    // The same relative from a second connection (a reload): it takes the place, one rejoin.
     let ticket = app.ticket_with(&device, "/visit/ticket").await;
     let mut call = helpers::socket::with_ticket(&app, &ticket, None).await;
     call.join().await;
+    assert!(
+        first
+            .expect_event("ended", std::time::Duration::from_secs(2))
+            .await
+            .is_some()
+    );
     // An impossible report is dropped; a real one is kept, the latest one counting.
     let impossible = serde_json::json!({
         "sentKbps": 400, "receivedKbps": 380, "lossPermille": 5000, "audioOnlySecs": 0
@@ -914,6 +1100,28 @@ async fn a_visits_detail_shows_its_stays_who_let_them_in_and_the_calls_quality()
         html.contains("al llegar, sin esperar"),
         "how Lola was let in"
     );
+    let (scheduler,): (String,) = visitas::sql!(&app.db(), |c| {
+        sqlx::query_as(
+        "SELECT s.display_name FROM visits v JOIN staff s ON s.id = v.created_by WHERE v.id = $1"
+    )
+    .bind(&visit)
+    .fetch_one(&mut *c)
+    .await
+    })
+    .expect("who scheduled");
+    assert!(
+        html.contains(&format!("Programada por: {scheduler}</dd>")),
+        "who scheduled it: {scheduler}"
+    );
+    assert!(
+        html.contains("data-override>Final de vida: Viene de lejos"),
+        "the override and its reason"
+    );
+    assert!(
+        html.contains("<td data-rejoins=\"1\">1</td>"),
+        "the stay's rejoin: {html}"
+    );
+    assert!(html.contains("<td>Colgó</td>"), "how the stay ended");
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1092,6 +1300,9 @@ async fn a_backup_taken_during_a_write_storm_restores_every_acknowledged_write()
 
 #[tokio::test]
 async fn records_older_than_the_retention_are_removed_and_the_purge_audited() {
+    use clap::Parser;
+    let defaults = visitas::cli::Cli::try_parse_from(["visitas"]).expect("no flags");
+    assert_eq!(defaults.config.retain_days, 400, "the default retention");
     let app = spawn_app_with(|config| config.retain_days = 400).await;
     let (patient, _) = visit_running(&app).await;
     let db = app.db();
@@ -1121,13 +1332,52 @@ async fn records_older_than_the_retention_are_removed_and_the_purge_audited() {
     app.visit_now(&other, &[&son]).await;
     let before = (app.count("visits").await, app.count("relatives").await);
     assert_eq!(before, (2, 2));
+    // Stays: the old visit's relative's, a call outside any visit long ago, and the recent
+    // visit's, still open. The first two go.
+    for statement in [
+        "INSERT INTO visit_log (room_id, patient_id, role, display_name, joined_at, left_at,
+                                end_reason, scheduled_visit_id)
+         SELECT room_id, patient_id, 'relative', 'Lola', starts_at, starts_at + 600, 'hangup', id
+         FROM visits WHERE patient_id = $1",
+        "INSERT INTO visit_log (room_id, patient_id, role, display_name, joined_at, left_at,
+                                end_reason)
+         SELECT room_id, patient_id, 'staff', 'Ana', starts_at, starts_at + 60, 'hangup'
+         FROM visits WHERE patient_id = $1",
+        "INSERT INTO visit_log (room_id, patient_id, role, display_name, joined_at,
+                                scheduled_visit_id)
+         SELECT room_id, patient_id, 'relative', 'Iván', starts_at, id
+         FROM visits WHERE patient_id <> $1",
+    ] {
+        visitas::sql!(&db, |c| sqlx::query(statement)
+            .bind(&patient)
+            .execute(&mut *c)
+            .await
+            .map(|done| done.rows_affected()))
+        .expect("a stay");
+    }
+    assert_eq!(app.count("visit_log").await, 3);
 
     let state = &app.server.as_ref().expect("running").state;
     let purged = visitas::actions::purge_expired(state)
         .await
         .expect("purged");
-    assert_eq!((purged.visits, purged.invites, purged.relatives), (1, 1, 1));
+    assert_eq!(
+        (
+            purged.visits,
+            purged.stays,
+            purged.invites,
+            purged.relatives
+        ),
+        (1, 2, 1, 1)
+    );
     assert_eq!(app.count("visits").await, 1);
+    let (stay,): (String,) = visitas::sql!(&db, |c| sqlx::query_as(
+        "SELECT display_name FROM visit_log"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .expect("one stay left");
+    assert_eq!(stay, "Iván");
     assert_eq!(app.count("relatives").await, 1);
     let (left,): (String,) = visitas::sql!(&db, |c| sqlx::query_as(
         "SELECT display_name FROM relatives"
@@ -1144,7 +1394,7 @@ async fn records_older_than_the_retention_are_removed_and_the_purge_audited() {
     .expect("the purge is audited");
     assert_eq!(
         detail,
-        "older than 400 days: visits=1 stays=0 invites=1 relatives=1"
+        "older than 400 days: visits=1 stays=2 invites=1 relatives=1"
     );
     assert!(!detail.contains("Lola"), "counts, never contents");
     assert_eq!(
@@ -1557,6 +1807,13 @@ async fn destructive_actions_ask_first_and_say_what_will_happen() {
     let ticket = app.ticket_with(&device, "/visit/ticket").await;
     let mut call = helpers::socket::with_ticket(&app, &ticket, None).await;
     call.join().await;
+    // The bedside, from the nurse's browser: two people in the call.
+    let bedside_ticket = app
+        .ticket_with(&app.client, &format!("/rooms/{room}/ticket?as=patient"))
+        .await;
+    let cookie = app.cookie_header(&app.jar);
+    let mut bedside = helpers::socket::bedside(&app, &bedside_ticket, &cookie).await;
+    bedside.join().await;
 
     let ask = |path: String| {
         let app = &app;
@@ -1569,7 +1826,7 @@ async fn destructive_actions_ask_first_and_say_what_will_happen() {
     let discharge = ask(format!("/patients/{patient}/discharge")).await;
     for says in [
         "Se cancela 1 visita programada.",
-        "1 persona sale de la llamada ahora.",
+        "2 personas salen de la llamada ahora.",
         "Si es un error, puede readmitirse",
     ] {
         assert!(discharge.contains(says), "{says}: {discharge}");
@@ -1588,7 +1845,17 @@ async fn destructive_actions_ask_first_and_say_what_will_happen() {
     let withdraw = ask(format!("/patients/{patient}/relatives/{relative}/withdraw")).await;
     assert!(withdraw.contains("1 visita próxima se cancela o sigue sin este familiar."));
     let close = ask(format!("/rooms/{room}/close")).await;
-    assert!(close.contains("1 persona sale de la llamada ahora."));
+    assert!(close.contains("2 personas salen de la llamada ahora."));
+    // The same in English, for a nurse whose browser asks for it.
+    let english = text(
+        app.get_in_language(&format!("/rooms/{room}/close"), "en")
+            .await,
+    )
+    .await;
+    assert!(
+        english.contains("2 people leave the call now."),
+        "{english}"
+    );
 
     // Asking changed nothing.
     let (discharged, revoked, cancelled): (Option<i64>, Option<i64>, Option<i64>) =
@@ -1624,8 +1891,13 @@ async fn destructive_actions_ask_first_and_say_what_will_happen() {
         .post(&format!("/patients/{patient}/discharge"), &[])
         .await;
     assert_eq!(done.status(), StatusCode::SEE_OTHER);
-    let page = text(app.get(&format!("/patients/{patient}")).await).await;
-    assert!(page.contains("Paciente dado de alta."), "{page}");
+    // The message after the action, in the language the browser asks for.
+    let page = text(
+        app.get_in_language(&format!("/patients/{patient}"), "en")
+            .await,
+    )
+    .await;
+    assert!(page.contains("Patient discharged."), "{page}");
     assert!(page.contains("id=\"readmit\""));
     call.expect_event("ended", std::time::Duration::from_secs(3))
         .await

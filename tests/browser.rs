@@ -371,6 +371,99 @@ async fn revoking_the_invite_mid_call_drops_the_relative_within_two_seconds() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn a_language_switch_mid_call_keeps_the_place_and_each_end_screen_fits_its_reason() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let app = spawn_app().await;
+    let (_, room) = app.nurse_with_room("Ramón Gil").await;
+    let card = app.create_invite(&room, "Teresa").await;
+    let bedside = Browser::start().await;
+    log_in(&bedside, &app, "nurse.ana").await;
+    bedside
+        .goto(&app.url(&format!("/rooms/{room}/call?as=patient")))
+        .await;
+    let relative = relative_joins(&app, &card.link, &card.code).await;
+    let connected = "document.documentElement.dataset.callState === 'connected'";
+    relative.wait_for(connected, CONNECT, "connected").await;
+    assert_receiving(&relative, 1, "relative").await;
+    // The call's timer runs.
+    relative
+        .wait_for(
+            "!document.querySelector('#call-timer').hidden && /^0:0[1-9]$|^0:[1-5]\\d$/.test(document.querySelector('#call-timer').textContent)",
+            Duration::from_secs(5),
+            "the call timer counting",
+        )
+        .await;
+
+    // The switch reloads the page in English; the relative is back in the call by itself, in
+    // the same stay (one rejoin), not hung up.
+    relative.click(".lang-switch button").await;
+    relative
+        .wait_for(
+            &format!("document.documentElement.lang === 'en' && {connected}"),
+            CONNECT,
+            "back in the call, in English",
+        )
+        .await;
+    assert_receiving(&relative, 1, "relative after the switch").await;
+    assert_receiving(&bedside, 1, "bedside after the switch").await;
+    let stays: Vec<(i64, Option<String>)> = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT rejoins, end_reason FROM visit_log WHERE role = 'relative' ORDER BY id",
+    )
+    .fetch_all(&mut *c)
+    .await)
+    .unwrap();
+    assert_eq!(stays, vec![(1, None)], "one open stay with one rejoin");
+
+    // Hanging up: thanks, and joining again is offered.
+    relative.click("#hangup").await;
+    relative
+        .wait_for(
+            "document.documentElement.dataset.callState === 'ended'",
+            CONNECT,
+            "hung up",
+        )
+        .await;
+    let ended = |css: &str| format!("return !document.querySelector('{css}').hidden");
+    assert_eq!(relative.eval(&ended("#after")).await, true);
+    assert_eq!(
+        relative.eval(&ended("#rejoin")).await,
+        true,
+        "join again offered"
+    );
+    let notice = relative.text("#notice").await;
+    assert!(notice.contains("Thank"), "thanked, in English: {notice:?}");
+
+    // Joining again works; then the invite is revoked: told why, and no "join again" that
+    // would fail.
+    relative.click("#rejoin").await;
+    relative.wait_for(connected, CONNECT, "joined again").await;
+    let invite_id: String = app.scalar("SELECT id FROM invites").await;
+    let revoked = app
+        .post(&format!("/rooms/{room}/invites/{invite_id}/revoke"), &[])
+        .await;
+    assert_eq!(revoked.status(), reqwest::StatusCode::SEE_OTHER);
+    relative
+        .wait_for(
+            "document.documentElement.dataset.callState === 'ended'",
+            Duration::from_secs(2),
+            "removed within 2 s",
+        )
+        .await;
+    assert_eq!(
+        relative.eval(&ended("#rejoin")).await,
+        false,
+        "no join again after being removed"
+    );
+    let notice = relative.text("#notice").await;
+    assert!(
+        !notice.is_empty() && !notice.contains("Thank"),
+        "{notice:?}"
+    );
+    drop((bedside, relative));
+    app.stop().await;
+}
+
 /// Makes the page's WebSockets silently drop the next `localStorage["drop-joins"]` `join` events,
 /// as a server that never answers them would look.
 const DROP_JOINS: &str = r#"(() => {

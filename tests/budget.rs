@@ -41,10 +41,10 @@ async fn calls_share_the_budget_down_to_the_floor_then_new_ones_are_audio_only()
         bed_a.expect_event("video-cap", SOON).await,
         Some(json!({ "kbps": 150 }))
     );
-    let caps_b = bed_b.expect_event("video-cap", SOON).await;
-    assert!(
-        caps_b.is_some(),
-        "the second call's bedside is told its cap"
+    assert_eq!(
+        bed_b.expect_event("video-cap", SOON).await,
+        Some(json!({ "kbps": 150 })),
+        "the second call's bedside is told its cap: the floor too"
     );
 
     let desk = helpers::text(app.get("/desk").await).await;
@@ -53,6 +53,41 @@ async fn calls_share_the_budget_down_to_the_floor_then_new_ones_are_audio_only()
         "the desk shows the site at its limit"
     );
     assert!(desk.contains("150 kbit/s"), "{desk}");
+}
+
+#[tokio::test]
+async fn the_desk_says_when_a_ward_is_at_its_limit_of_video_visits() {
+    let app = spawn_app_with(|_| {}).await;
+    // A ward that takes one video visit at a time (the scheduler's limit).
+    app.ward_with("UCI", "00:00-24:00", 1).await;
+    app.logged_in_nurse().await;
+    let patient = app.register_patient("Ana Pérez", "").await;
+    let room = app.create_room(&patient).await;
+    let full = "UCI: 1 de 1 videovisitas a la vez (el límite de la unidad).";
+    let desk = helpers::text(app.get("/desk").await).await;
+    assert!(!desk.contains(full), "nobody in a call yet");
+
+    let (mut lola, _) = joined_relative(&app, &room, "Lola").await;
+    let deadline = std::time::Instant::now() + SOON;
+    loop {
+        let desk = helpers::text(app.get("/desk").await).await;
+        if desk.contains(full) {
+            assert!(desk.contains("data-limit"), "{desk}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the desk says the ward is at its limit: {desk}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The call over, the note goes.
+    lola.emit("leave", Value::Null).await;
+    let deadline = std::time::Instant::now() + SOON;
+    while helpers::text(app.get("/desk").await).await.contains(full) {
+        assert!(std::time::Instant::now() < deadline, "the note goes");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]

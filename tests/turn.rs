@@ -87,6 +87,9 @@ async fn turn_credentials_last_the_visit_and_only_participants_in_the_call_get_t
 
 #[tokio::test]
 async fn calls_go_through_coturn_when_the_site_sends_every_call_through_it() {
+    if helpers::postgres::media_test_stands_down("the relayed call") {
+        return;
+    }
     let _turn = ONE_AT_A_TIME.lock().await;
     let Some(coturn) = Coturn::start() else {
         return;
@@ -147,6 +150,9 @@ async fn gather(browser: &Browser, url: &str, username: &str, credential: &str) 
 
 #[tokio::test]
 async fn coturn_refuses_a_credential_that_has_expired() {
+    if helpers::postgres::media_test_stands_down("the expired credential") {
+        return;
+    }
     let _turn = ONE_AT_A_TIME.lock().await;
     let Some(coturn) = Coturn::start() else {
         return;

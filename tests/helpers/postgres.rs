@@ -12,6 +12,22 @@ pub fn leg() -> Option<String> {
         .filter(|url| !url.trim().is_empty())
 }
 
+/// Whether a test of browsers and networks (network faults, coturn, Firefox, axe) stands down on
+/// this leg: they test the pages, WebRTC and the network, not the storage, and run on the
+/// SQLite leg; the storage they touch (stays, rejoins, admissions, restarts) is tested on both
+/// legs at the wire level. Saying so, it keeps `.ci/run` within its time.
+/// `VISITAS_TEST_MEDIA_ON_POSTGRES=1` runs them on this leg too.
+pub fn media_test_stands_down(test: &str) -> bool {
+    if leg().is_none() || std::env::var_os("VISITAS_TEST_MEDIA_ON_POSTGRES").is_some() {
+        return false;
+    }
+    eprintln!(
+        "SKIPPED on the PostgreSQL leg: {test} tests browsers and the network, not the storage; \
+         it runs on the SQLite leg (VISITAS_TEST_MEDIA_ON_POSTGRES=1 runs it here too)"
+    );
+    true
+}
+
 /// The `--database` of a server whose data directory is `data`: none on the SQLite leg (its
 /// file in `data`), else a PostgreSQL database of its own, created on first use.
 pub fn database_for(data: &Path) -> Option<String> {
