@@ -527,6 +527,7 @@ function resync(peer) {
 
 function restartIce(peer) {
   clearTimeout(peer.restartTimer);
+  state.iceRestarts = (state.iceRestarts || 0) + 1;
   peer.pc.restartIce?.();
 }
 

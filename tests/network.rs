@@ -197,6 +197,14 @@ async fn after_seventy_seconds_cut_the_relative_is_gone_and_may_rejoin_without_t
         vec![(0, None)],
         "her stay is open"
     );
+    // The bedside's connection to her failed meanwhile: it restarted ICE by itself.
+    let restarts = bedside
+        .eval("return window.visitas.state.iceRestarts || 0")
+        .await;
+    assert!(
+        restarts.as_u64().is_some_and(|n| n >= 1),
+        "the bedside restarted ICE: {restarts}"
+    );
     bedside
         .wait_for(
             "document.querySelectorAll('.tile').length === 0",
