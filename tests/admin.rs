@@ -920,30 +920,7 @@ async fn exporting_fifty_thousand_visits_keeps_the_servers_memory_flat() {
     let g = generate_visits(&app).await;
     let (dir, config) = app.stop().await;
     let server = helpers::process::ServerProcess::start("", &config.data_dir, &[]).await;
-    let (client, jar) = new_client();
-    let login = client
-        .get(server.url("/login"))
-        .send()
-        .await
-        .expect("login page");
-    assert_eq!(login.status(), StatusCode::OK);
-    let token = helpers::cookie_in(
-        &jar,
-        &server.url("/").parse().expect("a URL"),
-        "__Host-visitas-csrf",
-    )
-    .expect("a form token");
-    let signed_in = client
-        .post(server.url("/login"))
-        .form(&[
-            ("username", "jefa.ana"),
-            ("password", PASSWORD),
-            ("csrf", token.as_str()),
-        ])
-        .send()
-        .await
-        .expect("signed in");
-    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let client = server.signed_in("jefa.ana", PASSWORD).await;
     // Warm: the log's first page, and the export of one ward (a third of the rows: the same
     // tables, the database connections' page caches filled, the allocator's arenas made). A
     // server that held an export whole would still grow by the other two thirds below.

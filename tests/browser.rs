@@ -317,18 +317,17 @@ async fn three_parties_each_receive_video_from_both_others() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn revoking_the_invite_mid_call_drops_the_relative_within_two_seconds() {
-    let _turn = ONE_AT_A_TIME.lock().await;
-    let app = spawn_app().await;
+/// A nurse's room for Ramón Gil with its bedside page open in one Chromium, and Teresa, invited
+/// to it, in the call from another, receiving video: the room, the bedside and the relative.
+async fn bedside_and_relative_in_call(app: &helpers::TestApp) -> (String, Browser, Browser) {
     let (_, room) = app.nurse_with_room("Ramón Gil").await;
     let card = app.create_invite(&room, "Teresa").await;
     let bedside = Browser::start().await;
-    log_in(&bedside, &app, "nurse.ana").await;
+    log_in(&bedside, app, "nurse.ana").await;
     bedside
         .goto(&app.url(&format!("/rooms/{room}/call?as=patient")))
         .await;
-    let relative = relative_joins(&app, &card.link, &card.code).await;
+    let relative = relative_joins(app, &card.link, &card.code).await;
     relative
         .wait_for(
             "document.documentElement.dataset.callState === 'connected'",
@@ -337,6 +336,14 @@ async fn revoking_the_invite_mid_call_drops_the_relative_within_two_seconds() {
         )
         .await;
     assert_receiving(&relative, 1, "relative").await;
+    (room, bedside, relative)
+}
+
+#[tokio::test]
+async fn revoking_the_invite_mid_call_drops_the_relative_within_two_seconds() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let app = spawn_app().await;
+    let (room, bedside, relative) = bedside_and_relative_in_call(&app).await;
     let invite_id: String = app.scalar("SELECT id FROM invites").await;
 
     let revoked = app
@@ -375,17 +382,8 @@ async fn revoking_the_invite_mid_call_drops_the_relative_within_two_seconds() {
 async fn a_language_switch_mid_call_keeps_the_place_and_each_end_screen_fits_its_reason() {
     let _turn = ONE_AT_A_TIME.lock().await;
     let app = spawn_app().await;
-    let (_, room) = app.nurse_with_room("Ramón Gil").await;
-    let card = app.create_invite(&room, "Teresa").await;
-    let bedside = Browser::start().await;
-    log_in(&bedside, &app, "nurse.ana").await;
-    bedside
-        .goto(&app.url(&format!("/rooms/{room}/call?as=patient")))
-        .await;
-    let relative = relative_joins(&app, &card.link, &card.code).await;
+    let (room, bedside, relative) = bedside_and_relative_in_call(&app).await;
     let connected = "document.documentElement.dataset.callState === 'connected'";
-    relative.wait_for(connected, CONNECT, "connected").await;
-    assert_receiving(&relative, 1, "relative").await;
     // The call's timer runs.
     relative
         .wait_for(

@@ -146,26 +146,7 @@ async fn under_a_lax_umask_every_file_the_server_and_cli_create_is_owner_only() 
     );
     let server = process::ServerProcess::start("umask 022", &data, &sqlite).await;
     // A login writes a session, so the WAL and its index exist and hold something.
-    let (client, jar) = helpers::new_client();
-    let login = client.get(server.url("/login")).send().await.unwrap();
-    assert_eq!(login.status(), StatusCode::OK);
-    let token = helpers::cookie_in(
-        &jar,
-        &server.url("/").parse().unwrap(),
-        "__Host-visitas-csrf",
-    )
-    .expect("a form token");
-    let signed_in = client
-        .post(server.url("/login"))
-        .form(&[
-            ("username", "jefa.ana"),
-            ("password", helpers::PASSWORD),
-            ("csrf", token.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    server.signed_in("jefa.ana", helpers::PASSWORD).await;
 
     let names: Vec<String> = std::fs::read_dir(&data)
         .unwrap()

@@ -96,6 +96,31 @@ impl ServerProcess {
     pub fn url(&self, path: &str) -> String {
         format!("https://127.0.0.1:{}{path}", self.port)
     }
+
+    /// A fresh client signed in to this server as `username` through the login form.
+    pub async fn signed_in(&self, username: &str, password: &str) -> reqwest::Client {
+        let (client, jar) = super::new_client();
+        let login = client
+            .get(self.url("/login"))
+            .send()
+            .await
+            .expect("the login page");
+        assert_eq!(login.status(), reqwest::StatusCode::OK);
+        let url = self.url("/").parse().expect("a URL");
+        let token = super::cookie_in(&jar, &url, "__Host-visitas-csrf").expect("a form token");
+        let signed_in = client
+            .post(self.url("/login"))
+            .form(&[
+                ("username", username),
+                ("password", password),
+                ("csrf", token.as_str()),
+            ])
+            .send()
+            .await
+            .expect("signed in");
+        assert_eq!(signed_in.status(), reqwest::StatusCode::SEE_OTHER);
+        client
+    }
 }
 
 impl Drop for ServerProcess {
