@@ -66,14 +66,14 @@ impl Connection {
         self.last_event_ms.store(now, Ordering::Relaxed);
     }
 
-    /// From its first `alive` on, watches the socket's silence: past [`SILENT_LIMIT`] its
-    /// connection is closed as lost (the person keeps their place for the grace, counted from
+    /// From its first `alive` on, watches the socket's silence: past [`SILENT_LIMIT`], while it
+    /// is in a call, its connection is closed as lost (the person keeps their place for the grace, counted from
     /// their last event). Sockets that never send `alive` are left to the transport's pings.
     fn watch_silence(&self, socket: SocketRef<Adapter>) {
         if self.watched.swap(true, Ordering::Relaxed) {
             return;
         }
-        let (opened, last) = (self.opened, self.last_event_ms.clone());
+        let (opened, last, hub) = (self.opened, self.last_event_ms.clone(), self.hub.clone());
         tokio::spawn(async move {
             let mut every = tokio::time::interval(Duration::from_secs(2));
             loop {
@@ -82,7 +82,11 @@ impl Connection {
                     return;
                 }
                 let heard = Duration::from_millis(last.load(Ordering::Relaxed));
-                if opened.elapsed().saturating_sub(heard) > SILENT_LIMIT {
+                // Only a person in a call: a relative in the waiting room keeps the socket the
+                // transport's pings keep (a page in a background tab may beat once a minute).
+                if opened.elapsed().saturating_sub(heard) > SILENT_LIMIT
+                    && hub.registry().member_of(socket.id).is_some()
+                {
                     tracing::info!(sid = %socket.id, "a page's heartbeat stopped: its connection is lost");
                     super::drop_connection(&socket);
                     return;

@@ -56,7 +56,7 @@
 //! | `decline` | none | bedside devices only: the patient pressed "Not now"; audited, and the relatives in the call get `notice` `{ key: "patient-declined" }`. |
 //! | `media` | `{ microphone, camera, paused }` (booleans, all three) | what this page sends now (`paused`: video paused to keep the sound on a weak link or by the site's budget); relayed to the others as `peer-media`, and part of `peers`/`peer-joined`/`peer-back` for those who come later. No answer. |
 //! | `quality` | `{ sentKbps, receivedKbps, lossPermille, audioOnlySecs }` (whole numbers) | the page's call-quality summary since it joined (every 30 s and at hang-up): average bitrate sent and received, packets lost per thousand received, seconds its video was paused to keep the sound. Stored on the sender's stay for the visit log; impossible figures are dropped. No answer. |
-//! | `alive` | none | the page's heartbeat (every 2 s in a call): ack `{}` at once. A page that gets no answer within 3 s closes its connection and reconnects. From a socket's first `alive` on, the server closes its connection when it has said nothing for 8 s (lost: the person keeps their place for the grace). |
+//! | `alive` | none | the page's heartbeat (every 2 s in a call): ack `{}` at once. A page that gets no answer within 3 s closes its connection and reconnects. From a socket's first `alive` on, the server closes its connection when it has said nothing for 8 s while in a call (lost: the person keeps their place for the grace). |
 //!
 //! **Rejoining.** A participant is a person, not a socket: `id` (the peer id) is issued by the
 //! server, the same for that person in that room for the whole visit, across reconnections
