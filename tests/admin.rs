@@ -897,6 +897,46 @@ async fn the_visit_log_filters_pages_and_exports_fifty_thousand_visits() {
         .await;
     assert_eq!(too_long.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(text(too_long).await.contains("Elija como mucho 366 días."));
+
+    // A nurse of two wards reads each ward's visits by its own index and gets both, in order,
+    // whole through the pages and the export, and a filter within them.
+    app.assign(&g.nurse, &g.wards[2]).await;
+    let both = expected(|i| i % 3 != 1);
+    let (nurse_rows, _) = export(&app, &app.client, "").await;
+    let ids: Vec<String> = nurse_rows.iter().map(|row| row[0].clone()).collect();
+    assert_eq!(ids, both, "both wards' visits, newest first");
+    let (nurse_missed, _) = export(&app, &app.client, "outcome=missed").await;
+    assert_eq!(
+        nurse_missed.len(),
+        expected(|i| i % 3 != 1 && outcome_of(i) == "missed").len()
+    );
+    let window = format!("from={from}&until={until}");
+    let in_window = expected(|i| i % 3 != 1 && (start..end).contains(&started_at(&g, i)));
+    assert!(in_window.len() > 100, "a few pages: {}", in_window.len());
+    let (mut paged, mut path, mut last) =
+        (Vec::new(), format!("/visit-log?{window}"), String::new());
+    while !path.is_empty() {
+        let html = text(app.get(&path).await).await;
+        paged.extend(
+            html.split("data-logged-visit=\"")
+                .skip(1)
+                .map(|s| s[..s.find('"').expect("an id")].to_string()),
+        );
+        last = std::mem::replace(&mut path, link(&html, "next").unwrap_or_default());
+        assert!(paged.len() <= in_window.len(), "the walk ends");
+    }
+    assert_eq!(paged, in_window, "every page of both wards, in order");
+    let back = link(&text(app.get(&last).await).await, "prev").expect("newer");
+    let first_of_back = text(app.get(&back).await)
+        .await
+        .split("data-logged-visit=\"")
+        .nth(1)
+        .map(|s| s[..s.find('"').expect("an id")].to_string());
+    let before_last = (in_window.len() - 1) / 50 - 1;
+    assert_eq!(
+        first_of_back.as_deref(),
+        Some(in_window[before_last * 50].as_str())
+    );
 }
 
 /// The resident memory of a process, in KiB (`VmRSS` in `/proc/PID/status`).

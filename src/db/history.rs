@@ -152,6 +152,9 @@ pub struct LoggedVisit {
     pub open_stays: i64,
     #[sqlx(default)]
     pub rejoins: i64,
+    /// The invited relatives' names in invite order, joined by ", " (read with a page).
+    #[sqlx(default)]
+    pub relatives: Option<String>,
 }
 
 impl LoggedVisit {
@@ -220,13 +223,35 @@ async fn add_stays(db: impl Into<Handle<'_>>, visits: &mut [LoggedVisit]) -> sql
     })
 }
 
-/// What a [`LoggedVisit`] is read from, up to the condition on the start (bound next).
+/// What a [`LoggedVisit`] is read from, up to its conditions ([`push_filters`]).
 const FROM_VISITS: &str = "
          FROM visits v
          JOIN wards w ON w.id = v.ward_id
          JOIN patients p ON p.id = v.patient_id
          JOIN staff s ON s.id = v.created_by
-         WHERE v.starts_at <= ";
+         WHERE";
+
+/// Up to this many patients matching a name, a page reads each one's visits by the patient's
+/// index; past it, it reads visits by time and keeps those of a matching patient.
+const PATIENT_BRANCHES: usize = 32;
+
+/// Up to this many relatives matching a name, a page reads their invites' visits; past it, it
+/// reads visits by time and keeps those with an invite of a matching relative.
+const RELATIVE_LIST: usize = 32;
+
+/// One part of a page's query, read by its own index: the page is the newest (or oldest) of
+/// all parts' visits. A reader of some wards reads each ward's visits by the ward's index:
+/// with `ward_id IN (..)` SQLite sorted every visit of those wards for each page (100 ms over
+/// a million visits; one part per ward takes 0.4 ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Branch<'a> {
+    /// Every visit the other conditions let through, by the start's index.
+    All,
+    /// One ward's visits.
+    Ward(&'a str),
+    /// One patient's visits.
+    Patient(&'a str),
+}
 
 /// `limit` visits of the log matching `filter` from `page`, newest first, and whether there are
 /// more in the direction the page went (`limit + 1` were found).
@@ -237,46 +262,133 @@ pub async fn page(
     limit: i64,
 ) -> sqlx::Result<(Vec<LoggedVisit>, bool)> {
     crate::on_db!(db, |db| {
-        // One upper bound on the start, the tighter one: with two, the planner may walk the index
-        // from the looser (every newer visit) to reach the cursor.
-        let upper = match page {
-            Page::Older(c) => filter.now.min(c.starts_at),
-            _ => filter.now,
+        let engine = super::engine_of(&*db);
+        let patients: Option<Vec<(String,)>> = match &filter.patient {
+            Some(name) => Some(
+                sqlx::query_as(
+                    "SELECT id FROM patients WHERE lower(display_name) LIKE lower($1) ESCAPE '\\'
+                     LIMIT $2",
+                )
+                .bind(contains_pattern(name))
+                .bind(i64::try_from(PATIENT_BRANCHES + 1).unwrap_or(i64::MAX))
+                .fetch_all(&mut *db)
+                .await?,
+            ),
+            None => None,
+        };
+        let relatives: Option<Vec<String>> = match &filter.relative {
+            Some(name) => Some(
+                sqlx::query_scalar(
+                    "SELECT id FROM relatives WHERE lower(display_name) LIKE lower($1) ESCAPE '\\'
+                     LIMIT $2",
+                )
+                .bind(contains_pattern(name))
+                .bind(i64::try_from(RELATIVE_LIST + 1).unwrap_or(i64::MAX))
+                .fetch_all(&mut *db)
+                .await?,
+            ),
+            None => None,
+        };
+        if relatives.as_ref().is_some_and(Vec::is_empty) {
+            // Nobody of that name: no visit to look for.
+            return Ok((Vec::new(), false));
+        }
+        let few_relatives = relatives
+            .as_deref()
+            .filter(|ids| ids.len() <= RELATIVE_LIST);
+        let few_patients = patients
+            .as_ref()
+            .filter(|ids| ids.len() <= PATIENT_BRANCHES);
+        let branches: Vec<Branch> = match (few_patients, &filter.ward_id, &filter.readable_wards) {
+            (Some(ids), _, _) => ids.iter().map(|(id,)| Branch::Patient(id)).collect(),
+            (None, Some(ward), _) => vec![Branch::Ward(ward)],
+            (None, None, Some(wards)) => wards.iter().map(|w| Branch::Ward(w)).collect(),
+            (None, None, None) => vec![Branch::All],
+        };
+        if branches.is_empty() {
+            // No patient of that name, or a reader of no ward.
+            return Ok((Vec::new(), false));
+        }
+        let cursor = match page {
+            Page::Older(c) => (Some(c.starts_at), None),
+            Page::Newer(c) => (None, Some(c.starts_at)),
+            Page::Newest | Page::Oldest => (None, None),
+        };
+        let ascending = matches!(page, Page::Newer(_) | Page::Oldest);
+        let order = if ascending {
+            "starts_at, id"
+        } else {
+            "starts_at DESC, id DESC"
         };
         let mut query = QueryBuilder::new(LOGGED_VISIT);
-        query.push(FROM_VISITS);
-        query.push_bind(upper);
-        push_filters(&mut query, filter);
-        let ascending = matches!(page, Page::Newer(_) | Page::Oldest);
-        match page {
-            Page::Older(c) => {
-                query.push(" AND (v.starts_at < ");
-                query.push_bind(c.starts_at);
-                query.push(" OR (v.starts_at = ");
-                query.push_bind(c.starts_at);
-                query.push(" AND v.id < ");
-                query.push_bind(c.id.clone());
-                query.push("))");
+        // The relatives with the page (one statement less per page).
+        query.push(format!(
+            ", (SELECT {}(r.display_name, ', ' ORDER BY i.created_at, i.id)
+                FROM invites i JOIN relatives r ON r.id = i.relative_id
+                WHERE i.visit_id = v.id) AS relatives FROM (",
+            match engine {
+                super::Engine::Sqlite => "group_concat",
+                super::Engine::Postgres => "string_agg",
             }
-            Page::Newer(c) => {
-                query.push(" AND v.starts_at >= ");
-                query.push_bind(c.starts_at);
-                query.push(" AND (v.starts_at > ");
-                query.push_bind(c.starts_at);
-                query.push(" OR (v.starts_at = ");
-                query.push_bind(c.starts_at);
-                query.push(" AND v.id > ");
-                query.push_bind(c.id.clone());
-                query.push("))");
+        ));
+        for (i, branch) in branches.iter().enumerate() {
+            if i > 0 {
+                query.push(" UNION ALL ");
             }
-            Page::Newest | Page::Oldest => {}
+            query.push("SELECT * FROM (SELECT v.* FROM visits v");
+            // Without statistics, SQLite's planner took the outcome's index over the ward's and
+            // outcome's for a month of one ward's outcome (and read every ward's visits).
+            if engine == super::Engine::Sqlite
+                && matches!(branch, Branch::Ward(_))
+                && filter.outcome.is_some()
+            {
+                query.push(" INDEXED BY visits_ward_outcome_time");
+            }
+            query.push(" WHERE");
+            push_filters(&mut query, filter, cursor, *branch, few_relatives);
+            match page {
+                Page::Older(c) => {
+                    query.push(" AND (v.starts_at < ");
+                    query.push_bind(c.starts_at);
+                    query.push(" OR (v.starts_at = ");
+                    query.push_bind(c.starts_at);
+                    query.push(" AND v.id < ");
+                    query.push_bind(c.id.clone());
+                    query.push("))");
+                }
+                Page::Newer(c) => {
+                    query.push(" AND (v.starts_at > ");
+                    query.push_bind(c.starts_at);
+                    query.push(" OR (v.starts_at = ");
+                    query.push_bind(c.starts_at);
+                    query.push(" AND v.id > ");
+                    query.push_bind(c.id.clone());
+                    query.push("))");
+                }
+                Page::Newest | Page::Oldest => {}
+            }
+            query.push(if ascending {
+                " ORDER BY v.starts_at, v.id LIMIT "
+            } else {
+                " ORDER BY v.starts_at DESC, v.id DESC LIMIT "
+            });
+            // The limit is written, not bound: SQLite compiles a statement again whenever a bound
+            // LIMIT is bound anew (it plans by its value), and that was 8% of a page's time.
+            query.push((limit + 1).to_string());
+            query.push(format!(") AS b{i}"));
         }
+        if branches.len() > 1 {
+            query.push(format!(" ORDER BY {order} LIMIT {}", limit + 1));
+        }
+        query.push(
+            ") v JOIN wards w ON w.id = v.ward_id JOIN patients p ON p.id = v.patient_id
+             JOIN staff s ON s.id = v.created_by ORDER BY ",
+        );
         query.push(if ascending {
-            " ORDER BY v.starts_at, v.id LIMIT "
+            "v.starts_at, v.id"
         } else {
-            " ORDER BY v.starts_at DESC, v.id DESC LIMIT "
+            "v.starts_at DESC, v.id DESC"
         });
-        query.push_bind(limit + 1);
         let mut rows: Vec<LoggedVisit> = query.build_query_as().fetch_all(&mut *db).await?;
         let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
@@ -288,36 +400,69 @@ pub async fn page(
     })
 }
 
-/// The filters' conditions, each only when it is set: the planner then uses the index that fits
-/// (a ward's visits by time, an outcome's by time, one person's by time).
-fn push_filters<DB: sqlx::Database>(query: &mut QueryBuilder<DB>, filter: &LogFilter)
-where
+/// The conditions on a visit (`v`) that the filters set, each only when it is set (the planner
+/// then uses the index that fits: a ward's visits by time, an outcome's by time, one person's
+/// by time), and `branch`'s, for a query whose `WHERE` comes just before.
+///
+/// The start gets one upper bound and at most one lower: the tightest of `now`, the filter's
+/// dates and the page's cursor (`cursor`: a start the page stays at or before, or at or after).
+/// Given two bounds on one side, SQLite's planner (which has no statistics here) took the index
+/// of the start alone over the ward's, and a month of one ward's visits read every ward's.
+fn push_filters<DB: sqlx::Database>(
+    query: &mut QueryBuilder<DB>,
+    filter: &LogFilter,
+    cursor: (Option<i64>, Option<i64>),
+    branch: Branch,
+    relatives: Option<&[String]>,
+) where
     for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
-    if let Some(wards) = &filter.readable_wards {
-        if wards.is_empty() {
-            query.push(" AND 1 = 0");
-        } else {
-            query.push(" AND v.ward_id IN (");
-            let mut list = query.separated(", ");
-            for ward in wards {
-                list.push_bind(ward.clone());
-            }
-            list.push_unseparated(")");
-        }
-    }
-    if let Some(ward) = &filter.ward_id {
-        query.push(" AND v.ward_id = ");
-        query.push_bind(ward.clone());
-    }
-    if let Some(from) = filter.from {
+    let (at_most, at_least) = cursor;
+    let upper = [
+        Some(filter.now),
+        filter.until.map(|u| u.saturating_sub(1)),
+        at_most,
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+    .unwrap_or(filter.now);
+    query.push(" v.starts_at <= ");
+    query.push_bind(upper);
+    if let Some(lower) = filter.from.into_iter().chain(at_least).max() {
         query.push(" AND v.starts_at >= ");
-        query.push_bind(from);
+        query.push_bind(lower);
     }
-    if let Some(until) = filter.until {
-        query.push(" AND v.starts_at < ");
-        query.push_bind(until);
+    match branch {
+        Branch::Ward(ward) => {
+            query.push(" AND v.ward_id = ");
+            query.push_bind(ward.to_string());
+        }
+        Branch::Patient(patient) => {
+            query.push(" AND v.patient_id = ");
+            query.push_bind(patient.to_string());
+        }
+        Branch::All => {}
+    }
+    // A ward's part reads one of the reader's wards (the chosen one, when chosen).
+    if !matches!(branch, Branch::Ward(_)) {
+        if let Some(wards) = &filter.readable_wards {
+            if wards.is_empty() {
+                query.push(" AND 1 = 0");
+            } else {
+                query.push(" AND v.ward_id IN (");
+                let mut list = query.separated(", ");
+                for ward in wards {
+                    list.push_bind(ward.clone());
+                }
+                list.push_unseparated(")");
+            }
+        }
+        if let Some(ward) = &filter.ward_id {
+            query.push(" AND v.ward_id = ");
+            query.push_bind(ward.clone());
+        }
     }
     if let Some(outcome) = filter.outcome {
         query.push(" AND v.outcome = ");
@@ -326,25 +471,49 @@ where
     if filter.override_used {
         query.push(" AND v.override_reason IS NOT NULL");
     }
-    if let Some(name) = &filter.patient {
-        query.push(" AND lower(p.display_name) LIKE lower(");
-        query.push_bind(contains_pattern(name));
-        query.push(") ESCAPE '\\'");
-    }
-    if let Some(name) = &filter.relative {
+    // A patient's part reads a patient of that name.
+    if let Some(name) = filter
+        .patient
+        .as_ref()
+        .filter(|_| !matches!(branch, Branch::Patient(_)))
+    {
         query.push(
-            " AND EXISTS (SELECT 1 FROM invites i JOIN relatives r ON r.id = i.relative_id
-                          WHERE i.visit_id = v.id AND lower(r.display_name) LIKE lower(",
+            " AND v.patient_id IN (SELECT id FROM patients
+                                   WHERE lower(display_name) LIKE lower(",
         );
         query.push_bind(contains_pattern(name));
         query.push(") ESCAPE '\\')");
     }
+    // A few relatives of that name: their invites' visits (a visit read by its id, then
+    // sorted); many: visits read by time, each checked for one.
+    match relatives {
+        Some(ids) => {
+            query.push(
+                " AND v.id IN (SELECT i.visit_id FROM invites i WHERE i.visit_id IS NOT NULL
+                                 AND i.relative_id IN (",
+            );
+            let mut list = query.separated(", ");
+            for id in ids {
+                list.push_bind(id.clone());
+            }
+            list.push_unseparated("))");
+        }
+        None => {
+            if let Some(name) = &filter.relative {
+                query.push(
+                    " AND EXISTS (SELECT 1 FROM invites i JOIN relatives r ON r.id = i.relative_id
+                                  WHERE i.visit_id = v.id AND lower(r.display_name) LIKE lower(",
+                );
+                query.push_bind(contains_pattern(name));
+                query.push(") ESCAPE '\\')");
+            }
+        }
+    }
+    // Written as a list rather than EXISTS, SQLite reads both by index (its multi-index OR).
     if let Some(staff) = &filter.staff_id {
         query.push(" AND (v.created_by = ");
         query.push_bind(staff.clone());
-        query.push(
-            " OR EXISTS (SELECT 1 FROM admissions a WHERE a.visit_id = v.id AND a.admitted_by = ",
-        );
+        query.push(" OR v.id IN (SELECT a.visit_id FROM admissions a WHERE a.admitted_by = ");
         query.push_bind(staff.clone());
         query.push("))");
     }
@@ -424,8 +593,7 @@ pub async fn find(
         let mut query = QueryBuilder::new(LOGGED_VISIT);
         query.push(", v.ward_id");
         query.push(FROM_VISITS);
-        query.push_bind(filter.now);
-        push_filters(&mut query, &filter);
+        push_filters(&mut query, &filter, (None, None), Branch::All, None);
         query.push(" AND v.id = ");
         query.push_bind(id.to_string());
         #[derive(FromRow)]
@@ -515,10 +683,9 @@ pub async fn for_each_counted(
                         AS network_trouble
              FROM visits v JOIN wards w ON w.id = v.ward_id
              JOIN patients p ON p.id = v.patient_id
-             WHERE v.outcome IS NOT NULL AND v.starts_at <= ",
+             WHERE v.outcome IS NOT NULL AND",
         );
-        query.push_bind(filter.now);
-        push_filters(&mut query, &filter);
+        push_filters(&mut query, &filter, (None, None), Branch::All, None);
         let mut rows = query.build_query_as::<Counted>().fetch(&mut *db);
         while let Some(row) = rows.try_next().await? {
             each(row);

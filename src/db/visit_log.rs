@@ -221,10 +221,13 @@ pub async fn unscheduled_stays(
     limit: i64,
 ) -> sqlx::Result<Vec<VisitRow>> {
     crate::on_db!(db, |db| {
-        sqlx::query_as(select_stays!(
-            "WHERE v.scheduled_visit_id IS NULL ORDER BY v.joined_at DESC, v.id DESC LIMIT $1"
-        ))
-        .bind(limit)
+        // The limit written, not bound (see `history::page`).
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{} {limit}",
+            select_stays!(
+                "WHERE v.scheduled_visit_id IS NULL ORDER BY v.joined_at DESC, v.id DESC LIMIT"
+            )
+        )))
         .fetch_all(&mut *db)
         .await
     })

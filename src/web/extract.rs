@@ -77,6 +77,20 @@ pub async fn ward_access(state: &AppState, staff: &StaffMember) -> Result<WardAc
     Ok(WardAccess::of(staff, &state.db, &state.caches).await?)
 }
 
+/// The wards `access` reaches, by name, from the wards' cache (the visit log's and statistics'
+/// ward lists).
+pub async fn readable_wards(
+    state: &AppState,
+    access: &WardAccess,
+) -> Result<Vec<crate::db::wards::Ward>, AppError> {
+    Ok(crate::actions::ward_rules(state)
+        .await?
+        .iter()
+        .filter(|rules| access.allows(&rules.ward.id))
+        .map(|rules| rules.ward.clone())
+        .collect())
+}
+
 /// Lets `staff` at something of `ward_id` (named `subject`, asked at `path`), or answers 404 as
 /// for an unknown id (nothing tells them it exists) after auditing the refusal.
 pub async fn require_ward(

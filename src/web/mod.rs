@@ -28,7 +28,7 @@ pub mod week;
 
 use std::collections::HashMap;
 
-pub use extract::{AdminStaff, CurrentStaff, IdPath, require_ward, ward_access};
+pub use extract::{AdminStaff, CurrentStaff, IdPath, readable_wards, require_ward, ward_access};
 
 use askama::Template;
 use axum::{

@@ -181,11 +181,7 @@ pub async fn page(
     actions::settle_visits(&state).await?;
     let t = ctx.t;
     let access = ward_access(&state, &staff).await?;
-    let wards: Vec<Ward> = db::wards::list(&state.db)
-        .await?
-        .into_iter()
-        .filter(|w| access.allows(&w.id))
-        .collect();
+    let wards = super::readable_wards(&state, &access).await?;
     let mut errors = FormErrors::default();
     let today = ctx.today();
     let default_first = today

@@ -113,11 +113,7 @@ async fn read_filters(
 ) -> Result<Filters, AppError> {
     let t = ctx.t;
     let access = ward_access(state, staff).await?;
-    let wards: Vec<Ward> = db::wards::list(&state.db)
-        .await?
-        .into_iter()
-        .filter(|w| access.allows(&w.id))
-        .collect();
+    let wards = super::readable_wards(state, &access).await?;
     let all_staff = db::staff::list(&state.db).await?;
     let mut errors = FormErrors::default();
     let mut filter = LogFilter {
@@ -177,19 +173,6 @@ async fn read_filters(
     })
 }
 
-/// The invited relatives of each visit, by visit id.
-async fn relatives_by_visit(
-    state: &AppState,
-    visits: &[LoggedVisit],
-) -> Result<HashMap<String, Vec<String>>, AppError> {
-    let ids: Vec<String> = visits.iter().map(|v| v.id.clone()).collect();
-    let mut by_visit: HashMap<String, Vec<String>> = HashMap::new();
-    for (visit, name) in db::history::relatives_of(&state.db, &ids).await? {
-        by_visit.entry(visit).or_default().push(name);
-    }
-    Ok(by_visit)
-}
-
 #[derive(Template)]
 #[template(path = "visit_log/list.html")]
 struct LogPage {
@@ -199,7 +182,6 @@ struct LogPage {
     wards: Vec<Ward>,
     staff: Vec<Staff>,
     visits: Vec<LoggedVisit>,
-    relatives: HashMap<String, Vec<String>>,
     newer: Option<String>,
     older: Option<String>,
     /// Not on the newest page.
@@ -238,10 +220,7 @@ impl LogPage {
     }
 
     fn relatives_of(&self, visit: &LoggedVisit) -> String {
-        self.relatives
-            .get(&visit.id)
-            .map(|names| names.join(", "))
-            .unwrap_or_default()
+        visit.relatives.clone().unwrap_or_default()
     }
 
     fn actual(&self, visit: &LoggedVisit) -> String {
@@ -304,7 +283,6 @@ pub async fn list(
     } else {
         (Vec::new(), false)
     };
-    let relatives = relatives_by_visit(&state, &visits).await?;
     let first = visits.first().map(|v| v.cursor().to_param());
     let last = visits.last().map(|v| v.cursor().to_param());
     let (newer, older, show_newest, show_oldest) = match page {
@@ -333,7 +311,6 @@ pub async fn list(
             wards,
             staff: all_staff,
             visits,
-            relatives,
             newer,
             older,
             show_newest,
@@ -513,7 +490,6 @@ async fn stream_export(
         let batch = async {
             let (visits, more) = db::history::page(&state.db, &filter, &page, EXPORT_BATCH).await?;
             let ids: Vec<String> = visits.iter().map(|v| v.id.clone()).collect();
-            let relatives = relatives_by_visit(&state, &visits).await?;
             let mut admitted: HashMap<String, Vec<String>> = HashMap::new();
             for (visit, name, how) in db::history::admissions_of(&state.db, &ids).await? {
                 admitted
@@ -521,10 +497,10 @@ async fn stream_export(
                     .or_default()
                     .push(admitted_by(&ctx, name, &how));
             }
-            Ok::<_, AppError>((visits, more, relatives, admitted))
+            Ok::<_, AppError>((visits, more, admitted))
         }
         .await;
-        let (visits, more, relatives, admitted) = match batch {
+        let (visits, more, admitted) = match batch {
             Ok(batch) => batch,
             Err(err) => {
                 tracing::error!(error = ?err, "exporting the visit log");
@@ -552,10 +528,7 @@ async fn stream_export(
                     local(Some(v.ended_at.unwrap_or(v.ends_at))),
                     local(actual_start),
                     local(actual_end),
-                    relatives
-                        .get(&v.id)
-                        .map(|n| n.join(", "))
-                        .unwrap_or_default(),
+                    v.relatives.clone().unwrap_or_default(),
                     v.outcome
                         .map_or(t.outcome_pending, |o| o.label(t))
                         .to_string(),
