@@ -683,6 +683,19 @@ async fn the_visit_log_filters_pages_and_exports_fifty_thousand_visits() {
             expected(|i| (start..end).contains(&started_at(&g, i))),
         ),
         ("patient=Zoe".to_string(), expected(|i| i % 90 == 5)),
+        // Eleven patients: each one's visits by the patient's index, merged.
+        (
+            "patient=Paciente%201".to_string(),
+            expected(|i| i % 90 == 1 || (10..20).contains(&(i % 90))),
+        ),
+        // Most patients: visits by time, those of a matching patient kept.
+        (
+            "patient=Paciente".to_string(),
+            expected(|i| i % 90 != 5 && i % 90 != 7),
+        ),
+        // Nobody of that name: nothing, without reading the visits.
+        ("patient=Nadie".to_string(), expected(|_| false)),
+        ("relative=Nadie".to_string(), expected(|_| false)),
         ("relative=HYPERLINK".to_string(), expected(|i| i % 90 == 7)),
         (format!("staff={}", g.scheduler), expected(|i| i % 4 == 0)),
         (
