@@ -18,6 +18,7 @@ use crate::{
     db::{
         patients::Patient,
         rooms::RoomView,
+        staff::StaffName,
         visits::{Attendance, Visit, VisitInvite},
         wards::WardRules,
     },
@@ -35,6 +36,13 @@ pub struct Caches {
     /// Every open room, as [`crate::db::rooms::list_open`] returns them, with its times
     /// already written.
     pub open_rooms: Cached<(), Arc<Vec<OpenRoom>>>,
+    /// Every account's name (the visit log's staff filter). An account `visitas admin create`
+    /// adds while the server runs joins this list at the next change to an account; the filter
+    /// itself asks the database for an id it does not find here.
+    pub staff_names: Cached<(), Arc<Vec<StaffName>>>,
+    /// The desk's version and the second in which no visit was found over and unsettled: until
+    /// either moves, the visit log's pages need not ask again ([`Caches::nothing_to_settle`]).
+    pub settled: Mutex<Option<(u64, i64)>>,
     /// Every ward with its hours and exceptions.
     pub ward_rules: Cached<(), Arc<Vec<WardRules>>>,
     /// The wards each staff member is assigned to, by staff id.
@@ -306,7 +314,10 @@ impl Caches {
     /// Forgets what `change` makes stale, here only: for changes another node made.
     pub fn apply(&self, change: Change) {
         match change {
-            Change::Staff => self.staff.clear(),
+            Change::Staff => {
+                self.staff.clear();
+                self.staff_names.clear();
+            }
             Change::Rooms => {
                 self.open_rooms.clear();
                 self.desk.bump_here();
@@ -320,12 +331,31 @@ impl Caches {
             Change::Desk => self.desk.bump_here(),
             Change::Everything => {
                 self.staff.clear();
+                self.staff_names.clear();
                 self.ward_rules.clear();
                 self.ward_access.clear();
                 self.open_rooms.clear();
                 self.desk.bump_here();
             }
         }
+    }
+
+    /// True when a look in this second, at this desk version, found nothing to settle: a visit
+    /// comes due only as seconds pass or as the desk moves (a visit ended, a relative left).
+    pub fn nothing_to_settle(&self, now: i64) -> bool {
+        *self
+            .settled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            == Some((self.desk.get(), now))
+    }
+
+    /// Notes that nothing was due at `now`, at the desk version read before looking.
+    pub fn settled_at(&self, version: u64, now: i64) {
+        *self
+            .settled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((version, now));
     }
 
     /// From now on, every change this node makes is also sent to `others` (once, at start, on

@@ -40,5 +40,5 @@ pub use visits::{
 pub use waiting::{admit_on_arrival, admit_relative, admit_visit, send_away, tell_not_now};
 pub use wards::{
     WardSaved, add_ward_exception, assign_wards, create_ward, refuse_access, remove_ward_exception,
-    update_ward, visits_outside, ward_rules,
+    staff_names, update_ward, visits_outside, ward_rules,
 };

@@ -538,7 +538,13 @@ pub async fn add_relative_to_visit(
 /// (one indexed read), so pages of the log call it before they read.
 pub async fn settle_visits(state: &AppState) -> Result<u64, AppError> {
     let now = db::now();
+    if state.caches.nothing_to_settle(now) {
+        return Ok(0);
+    }
+    // Read before looking: a change during the look moves it, and the next page looks again.
+    let version = state.caches.desk.get();
     if !db::history::unsettled_exist(&state.db, now).await? {
+        state.caches.settled_at(version, now);
         return Ok(0);
     }
     Ok(db::history::settle_outcomes(&state.db, now).await?)

@@ -38,6 +38,19 @@ pub async fn ward_rules(state: &AppState) -> Result<Arc<Vec<WardRules>>, AppErro
     Ok(rules)
 }
 
+/// Every account's name, from the cache or the database.
+pub async fn staff_names(state: &AppState) -> Result<Arc<Vec<db::staff::StaffName>>, AppError> {
+    let names = state
+        .caches
+        .staff_names
+        .get_or_load(&(), || async {
+            Ok::<_, AppError>(Some(Arc::new(db::staff::list_names(&state.db).await?)))
+        })
+        .await?
+        .unwrap_or_default();
+    Ok(names)
+}
+
 /// The booked visits of a ward, not yet started and booked without an override, that `hours`
 /// no longer allow.
 pub async fn visits_outside(

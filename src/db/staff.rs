@@ -89,6 +89,26 @@ pub async fn list(db: impl Into<Handle<'_>>) -> sqlx::Result<Vec<Staff>> {
     })
 }
 
+/// An account as a list of names shows it (the visit log's staff filter).
+#[derive(Debug, Clone, FromRow)]
+pub struct StaffName {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+}
+
+/// Every account's name, in [`list`]'s order.
+pub async fn list_names(db: impl Into<Handle<'_>>) -> sqlx::Result<Vec<StaffName>> {
+    crate::on_db!(db, |db| {
+        sqlx::query_as(
+            "SELECT id, username, display_name FROM staff
+             ORDER BY role = 'admin' DESC, active DESC, display_name",
+        )
+        .fetch_all(&mut *db)
+        .await
+    })
+}
+
 /// Deactivates an account; returns false when it does not exist. Sessions check `active` on every
 /// request, so this ends them at once.
 pub async fn deactivate(conn: impl Into<Handle<'_>>, id: &str) -> sqlx::Result<bool> {

@@ -3,7 +3,7 @@
 //! and paged by keyset; a visit's detail with each participant's stays and call quality; the
 //! filtered list exported as CSV, streamed; and the statistics page with server-drawn charts.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use askama::Template;
 use axum::{
@@ -21,7 +21,7 @@ use crate::{
     db::{
         self,
         history::{Cursor, LogFilter, LoggedVisit, Page},
-        staff::Staff,
+        staff::StaffName,
         visit_log::VisitRow,
         wards::Ward,
     },
@@ -100,7 +100,7 @@ struct Filters {
     filter: LogFilter,
     errors: FormErrors,
     wards: Vec<Ward>,
-    staff: Vec<Staff>,
+    staff: Arc<Vec<StaffName>>,
 }
 
 /// Reads the filters against what the reader may see: a ward they do not work in, an unknown
@@ -114,7 +114,7 @@ async fn read_filters(
     let t = ctx.t;
     let access = ward_access(state, staff).await?;
     let wards = super::readable_wards(state, &access).await?;
-    let all_staff = db::staff::list(&state.db).await?;
+    let all_staff = actions::staff_names(state).await?;
     let mut errors = FormErrors::default();
     let mut filter = LogFilter {
         readable_wards: match &access {
@@ -151,7 +151,9 @@ async fn read_filters(
     filter.relative = name(&query.relative, "relative");
     let member = query.staff.trim();
     if !member.is_empty() {
-        if all_staff.iter().any(|s| s.id == member) {
+        let known = all_staff.iter().any(|s| s.id == member)
+            || db::staff::find_by_id(&state.db, member).await?.is_some();
+        if known {
             filter.staff_id = Some(member.to_string());
         } else {
             errors.add("staff", FieldError::ChooseFromList, t);
@@ -180,7 +182,7 @@ struct LogPage {
     query: LogQuery,
     errors: FormErrors,
     wards: Vec<Ward>,
-    staff: Vec<Staff>,
+    staff: Arc<Vec<StaffName>>,
     visits: Vec<LoggedVisit>,
     newer: Option<String>,
     older: Option<String>,
