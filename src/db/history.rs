@@ -254,6 +254,38 @@ const PATIENT_BRANCHES: usize = 32;
 /// reads visits by time and keeps those with an invite of a matching relative.
 const RELATIVE_LIST: usize = 32;
 
+/// Whose names a filter looks up first.
+#[derive(Debug, Clone, Copy)]
+enum Named {
+    Patients,
+    Relatives,
+}
+
+/// The ids of up to `most + 1` patients or relatives whose name contains `name` (one more than
+/// `most` tells "many").
+async fn named(
+    db: impl Into<Handle<'_>>,
+    whose: Named,
+    name: &str,
+    most: usize,
+) -> sqlx::Result<Vec<String>> {
+    let sql = match whose {
+        Named::Patients => {
+            "SELECT id FROM patients WHERE lower(display_name) LIKE lower($1) ESCAPE '\\' LIMIT $2"
+        }
+        Named::Relatives => {
+            "SELECT id FROM relatives WHERE lower(display_name) LIKE lower($1) ESCAPE '\\' LIMIT $2"
+        }
+    };
+    crate::on_db!(db, |db| {
+        sqlx::query_scalar(sql)
+            .bind(contains_pattern(name))
+            .bind(i64::try_from(most + 1).unwrap_or(i64::MAX))
+            .fetch_all(&mut *db)
+            .await
+    })
+}
+
 /// One part of a page's query, read by its own index: the page is the newest (or oldest) of
 /// all parts' visits. A reader of some wards reads each ward's visits by the ward's index:
 /// with `ward_id IN (..)` SQLite sorted every visit of those wards for each page (100 ms over
@@ -278,30 +310,12 @@ pub async fn page(
 ) -> sqlx::Result<(Vec<LoggedVisit>, bool)> {
     crate::on_db!(db, |db| {
         let engine = super::engine_of(&*db);
-        let patients: Option<Vec<(String,)>> = match &filter.patient {
-            Some(name) => Some(
-                sqlx::query_as(
-                    "SELECT id FROM patients WHERE lower(display_name) LIKE lower($1) ESCAPE '\\'
-                     LIMIT $2",
-                )
-                .bind(contains_pattern(name))
-                .bind(i64::try_from(PATIENT_BRANCHES + 1).unwrap_or(i64::MAX))
-                .fetch_all(&mut *db)
-                .await?,
-            ),
+        let patients = match &filter.patient {
+            Some(name) => Some(named(&mut *db, Named::Patients, name, PATIENT_BRANCHES).await?),
             None => None,
         };
-        let relatives: Option<Vec<String>> = match &filter.relative {
-            Some(name) => Some(
-                sqlx::query_scalar(
-                    "SELECT id FROM relatives WHERE lower(display_name) LIKE lower($1) ESCAPE '\\'
-                     LIMIT $2",
-                )
-                .bind(contains_pattern(name))
-                .bind(i64::try_from(RELATIVE_LIST + 1).unwrap_or(i64::MAX))
-                .fetch_all(&mut *db)
-                .await?,
-            ),
+        let relatives = match &filter.relative {
+            Some(name) => Some(named(&mut *db, Named::Relatives, name, RELATIVE_LIST).await?),
             None => None,
         };
         if relatives.as_ref().is_some_and(Vec::is_empty) {
@@ -315,7 +329,7 @@ pub async fn page(
             .as_ref()
             .filter(|ids| ids.len() <= PATIENT_BRANCHES);
         let branches: Vec<Branch> = match (few_patients, &filter.ward_id, &filter.readable_wards) {
-            (Some(ids), _, _) => ids.iter().map(|(id,)| Branch::Patient(id)).collect(),
+            (Some(ids), _, _) => ids.iter().map(|id| Branch::Patient(id)).collect(),
             (None, Some(ward), _) => vec![Branch::Ward(ward)],
             (None, None, Some(wards)) => wards.iter().map(|w| Branch::Ward(w)).collect(),
             (None, None, None) => vec![Branch::All],
