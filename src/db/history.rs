@@ -366,26 +366,20 @@ pub async fn page(
             }
             query.push(" WHERE");
             push_filters(&mut query, filter, cursor, *branch, few_relatives);
-            match page {
-                Page::Older(c) => {
-                    query.push(" AND (v.starts_at < ");
-                    query.push_bind(c.starts_at);
-                    query.push(" OR (v.starts_at = ");
-                    query.push_bind(c.starts_at);
-                    query.push(" AND v.id < ");
-                    query.push_bind(c.id.clone());
-                    query.push("))");
-                }
-                Page::Newer(c) => {
-                    query.push(" AND (v.starts_at > ");
-                    query.push_bind(c.starts_at);
-                    query.push(" OR (v.starts_at = ");
-                    query.push_bind(c.starts_at);
-                    query.push(" AND v.id > ");
-                    query.push_bind(c.id.clone());
-                    query.push("))");
-                }
-                Page::Newest | Page::Oldest => {}
+            // Past the cursor: before it going older, after it going newer (ties by id).
+            let past = match page {
+                Page::Older(c) => Some((c, "<")),
+                Page::Newer(c) => Some((c, ">")),
+                Page::Newest | Page::Oldest => None,
+            };
+            if let Some((c, beyond)) = past {
+                query.push(format!(" AND (v.starts_at {beyond} "));
+                query.push_bind(c.starts_at);
+                query.push(" OR (v.starts_at = ");
+                query.push_bind(c.starts_at);
+                query.push(format!(" AND v.id {beyond} "));
+                query.push_bind(c.id.clone());
+                query.push("))");
             }
             query.push(if ascending {
                 " ORDER BY v.starts_at, v.id LIMIT "
