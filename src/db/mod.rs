@@ -144,9 +144,11 @@ async fn open_sqlite(path: &Path) -> anyhow::Result<SqlitePool> {
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(5))
-        // A hospital's database is small: a 1 MiB page cache per connection is plenty, and keeps
-        // the server light on a small box.
-        .pragma("cache_size", "-1024");
+        // 2 MiB of pages per connection (8 MiB for the pool at most, filled only as pages are
+        // read). A page of the visit log over a year's visits reads a few hundred pages, its
+        // visits' invites, stays and patients scattered by their random ids; with 1 MiB it did
+        // not fit, every page was read again from the file, and the newest page cost 14% more.
+        .pragma("cache_size", "-2048");
     // SQLite runs one writer at a time anyway; on a 2-core box a few connections (each with its
     // own worker thread) serve more requests than many.
     let pool = SqlitePoolOptions::new()
