@@ -470,6 +470,55 @@ async fn relative_form_errors_are_shown_and_nothing_is_stored() {
 }
 
 #[tokio::test]
+async fn parallel_wrong_codes_cannot_slip_past_the_address_limit() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let limit = visitas::auth::relative::MAX_CODE_FAILURES_PER_CLIENT;
+    // Five guesses per invite (never more than an invite allows), from one address, all at once:
+    // half again as many as the address may make.
+    let invites = (limit * 3 / 2 + 4) / 5;
+    let mut guesses = Vec::new();
+    for i in 0..invites {
+        let patient = app.register_patient(&format!("Paciente {i}"), "").await;
+        let room = app.create_room(&patient).await;
+        let card = app.create_invite(&room, "Ana").await;
+        let (relative, jar) = new_client();
+        app.get_with(&relative, &TestApp::invite_path(&card)).await;
+        let token = app.csrf_token(&relative, &jar).await;
+        let right: u32 = card.code.replace(' ', "").parse().unwrap();
+        for n in 0..5 {
+            let wrong = format!("{:06}", (right + 1 + n) % 1_000_000);
+            guesses.push(
+                relative
+                    .post(app.url("/visit/code"))
+                    .header(reqwest::header::ORIGIN, &app.base)
+                    .form(&[("code", wrong.as_str()), ("csrf", token.as_str())]),
+            );
+        }
+    }
+    let sent = guesses.len() as i64;
+
+    let statuses = futures_util::future::join_all(
+        guesses
+            .into_iter()
+            .map(|request| async move { request.send().await.unwrap().status() }),
+    )
+    .await;
+
+    let throttled = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count() as i64;
+    let judged = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::BAD_REQUEST || **s == StatusCode::GONE)
+        .count() as i64;
+    assert_eq!(judged, limit, "{statuses:?}");
+    assert_eq!(throttled, sent - limit, "{statuses:?}");
+    assert_eq!(app.count("code_failures").await, limit);
+}
+
+#[tokio::test]
 async fn parallel_guesses_cannot_get_more_than_five_tries() {
     let app = spawn_app().await;
     let room = room(&app).await;

@@ -160,8 +160,8 @@ pub async fn reserve_code_attempt(
     id: &str,
 ) -> sqlx::Result<Option<i64>> {
     crate::on_db!(conn, |conn| {
-        // fetch_all, not fetch_one/fetch_optional: SQLite reports a failed commit (a full disk) when
-        // the statement runs to its end, which fetching only the first row never does.
+        // fetch_all, not fetch_one/fetch_optional: the statement runs to its end, so that what
+        // goes wrong on the way (a full disk) is reported here.
         let reserved: Vec<(i64,)> = sqlx::query_as(
             "UPDATE invites SET failed_attempts = failed_attempts + 1
              WHERE id = $1 AND locked_at IS NULL AND revoked_at IS NULL AND expires_at > $2
@@ -282,7 +282,8 @@ pub async fn revoke(conn: impl Into<Handle<'_>>, id: &str, by: &str) -> sqlx::Re
     })
 }
 
-/// Reserves one wrong-code slot for a client address (check and insert in one statement);
+/// Reserves one wrong-code slot for a client address (check and insert in one statement, lined up
+/// behind parallel ones: [`super::line_up_count`]);
 /// `None` when the address used up its slots in the window.
 pub async fn reserve_code_failure(
     db: impl Into<Handle<'_>>,
@@ -292,8 +293,10 @@ pub async fn reserve_code_failure(
 ) -> sqlx::Result<Option<i64>> {
     crate::on_db!(db, |db| {
         let now = super::now();
-        // fetch_all, not fetch_one/fetch_optional: SQLite reports a failed commit (a full disk) when
-        // the statement runs to its end, which fetching only the first row never does.
+        let mut tx = sqlx::Connection::begin(&mut *db).await?;
+        super::line_up_count(&mut *tx, super::CountLock::CodeFailures).await?;
+        // fetch_all, not fetch_one/fetch_optional: the statement runs to its end, so that what
+        // goes wrong on the way (a full disk) is reported here.
         let reserved: Vec<(i64,)> = sqlx::query_as(
             "INSERT INTO code_failures (client, at)
              SELECT $1, $2 WHERE (SELECT COUNT(*) FROM code_failures WHERE client = $1 AND at > $3) < $4
@@ -303,8 +306,9 @@ pub async fn reserve_code_failure(
         .bind(now)
         .bind(now - window_secs)
         .bind(max)
-        .fetch_all(&mut *db)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(reserved.into_iter().next().map(|(id,)| id))
     })
 }

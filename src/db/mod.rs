@@ -466,6 +466,36 @@ pub async fn begin_write(pool: &Pool, gate: &WriteGate) -> sqlx::Result<WriteTx>
     Ok(WriteTx { tx, _gate: gate })
 }
 
+/// Advisory locks that line up the count-then-insert reservations of one table on PostgreSQL
+/// (any numbers: each names only its lock, in this database).
+#[derive(Debug, Clone, Copy)]
+#[repr(i64)]
+pub(crate) enum CountLock {
+    LoginFailures = 0x5669_7369_7461_7302,
+    CodeFailures = 0x5669_7369_7461_7303,
+}
+
+/// Makes a reservation that counts rows and inserts one when the count is under a limit
+/// (`INSERT ... SELECT ... WHERE (SELECT COUNT(*) ...) < $N`) see every reservation before it.
+/// Call it first in the reservation's transaction.
+///
+/// SQLite needs nothing: one writer at a time, and a write statement takes the write lock
+/// before it reads. PostgreSQL's statements read a snapshot taken when they start (READ
+/// COMMITTED), so parallel ones would all count the same rows and all slip under the limit; the
+/// lock, held until the transaction ends, makes each one start after the one before committed.
+pub(crate) async fn line_up_count(
+    conn: &mut (dyn std::any::Any + Send),
+    lock: CountLock,
+) -> sqlx::Result<()> {
+    if let Some(pg) = conn.downcast_mut::<sqlx::PgConnection>() {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(lock as i64)
+            .execute(pg)
+            .await?;
+    }
+    Ok(())
+}
+
 /// The current time as Unix seconds, the unit every table uses.
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()

@@ -15,7 +15,8 @@ pub const STALE_PENDING_SECS: i64 = 60;
 
 /// Reserves one attempt for an account name and client address, pending until
 /// [`forget_attempt`] (it succeeded) or [`confirm_failure`]. Check and insert are one statement,
-/// so parallel attempts cannot all slip under the limit. `None` when failures and pending
+/// lined up behind parallel ones ([`super::line_up_count`]), so they cannot all slip under the
+/// limit. `None` when failures and pending
 /// attempts together reach a limit.
 pub async fn reserve_attempt(
     db: impl Into<Handle<'_>>,
@@ -25,8 +26,10 @@ pub async fn reserve_attempt(
 ) -> sqlx::Result<Option<i64>> {
     crate::on_db!(db, |db| {
         let now = super::now();
-        // fetch_all, not fetch_one/fetch_optional: SQLite reports a failed commit (a full disk) when
-        // the statement runs to its end, which fetching only the first row never does.
+        let mut tx = sqlx::Connection::begin(&mut *db).await?;
+        super::line_up_count(&mut *tx, super::CountLock::LoginFailures).await?;
+        // fetch_all, not fetch_one/fetch_optional: the statement runs to its end, so that what
+        // goes wrong on the way (a full disk) is reported here.
         let reserved: Vec<(i64,)> = sqlx::query_as(
             "INSERT INTO login_failures (account, client, at, pending)
              SELECT $1, $2, $3, TRUE
@@ -40,8 +43,9 @@ pub async fn reserve_attempt(
         .bind(now - limits.window_secs)
         .bind(limits.per_account)
         .bind(limits.per_client)
-        .fetch_all(&mut *db)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(reserved.into_iter().next().map(|(id,)| id))
     })
 }

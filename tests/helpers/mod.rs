@@ -509,6 +509,7 @@ impl TestApp {
             "wards" => "SELECT COUNT(*) FROM wards",
             "ward_exceptions" => "SELECT COUNT(*) FROM ward_exceptions",
             "visit_log" => "SELECT COUNT(*) FROM visit_log",
+            "code_failures" => "SELECT COUNT(*) FROM code_failures",
             "audit_events" => "SELECT COUNT(*) FROM audit_events",
             other => panic!("unknown table {other}"),
         };
