@@ -431,6 +431,47 @@ async fn a_pairing_code_works_once_expires_and_wrong_codes_are_throttled() {
     assert_eq!(audit_count(&app, "device.pair_refused").await, 6);
 }
 
+#[tokio::test]
+async fn parallel_wrong_pairing_codes_cannot_slip_past_the_limit() {
+    let app = spawn_app().await;
+    app.logged_in_nurse().await;
+    let patient = app.register_patient("Ana", "").await;
+    let (_, _, code) = tablet(&app).await;
+    let right: u32 = code.parse().expect("six digits");
+    let limit = visitas::actions::MAX_PAIRING_FAILURES;
+    let guesses = (0..limit * 3).map(|i| {
+        let app = &app;
+        let patient = patient.clone();
+        let wrong = format!("{:06}", (right + 1 + i as u32) % 1_000_000);
+        async move {
+            app.post(&format!("/patients/{patient}/devices"), &[("code", &wrong)])
+                .await
+                .status()
+        }
+    });
+
+    let statuses = futures_util::future::join_all(guesses).await;
+
+    let wrong = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::BAD_REQUEST)
+        .count() as i64;
+    let throttled = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count() as i64;
+    assert_eq!(wrong, limit, "{statuses:?}");
+    assert_eq!(throttled, limit * 2, "{statuses:?}");
+    let (noted,): (i64,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
+        "SELECT COUNT(*) FROM pairing_failures"
+    )
+    .fetch_one(&mut *c)
+    .await)
+    .expect("a test step");
+    assert_eq!(noted, limit);
+    assert_eq!(audit_count(&app, "device.pair_refused").await, limit * 3);
+}
+
 /// A tablet paired to the room's patient, standing by: its client and socket.
 async fn standing_bedside(app: &TestApp, room: &str) -> (Client, SocketClient) {
     let patient = patient_of(app, room).await;
@@ -809,24 +850,40 @@ async fn the_ward_admits_by_itself_only_while_its_setting_is_on() {
 }
 
 #[tokio::test]
-async fn one_address_cannot_hoard_pairing_codes() {
+async fn one_address_cannot_hoard_pairing_codes_even_all_at_once() {
     let app = spawn_app().await;
-    for _ in 0..visitas::actions::MAX_CODES_PER_ADDRESS {
-        tablet(&app).await;
+    let limit = visitas::actions::MAX_CODES_PER_ADDRESS;
+    let mut tablets = Vec::new();
+    for _ in 0..limit + limit / 2 {
+        let (client, jar) = new_client();
+        app.get_with(&client, "/bedside").await;
+        tablets.push((client, jar));
     }
-    let (client, jar) = new_client();
-    app.get_with(&client, "/bedside").await;
 
-    let refused = app.post_with(&client, &jar, "/bedside/pairing", &[]).await;
+    let statuses = futures_util::future::join_all(tablets.iter().map(|(client, jar)| {
+        let app = &app;
+        async move {
+            app.post_with(client, jar, "/bedside/pairing", &[])
+                .await
+                .status()
+        }
+    }))
+    .await;
 
-    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let given = statuses.iter().filter(|s| **s == StatusCode::OK).count() as i64;
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count() as i64;
+    assert_eq!(given, limit, "{statuses:?}");
+    assert_eq!(refused, limit / 2, "{statuses:?}");
     let (pending,): (i64,) = visitas::sql!(&app.db(), |c| sqlx::query_as(
         "SELECT COUNT(*) FROM bedside_devices WHERE pairing_expires_at IS NOT NULL"
     )
     .fetch_one(&mut *c)
     .await)
     .unwrap();
-    assert_eq!(pending, visitas::actions::MAX_CODES_PER_ADDRESS);
+    assert_eq!(pending, limit);
 }
 
 #[tokio::test]

@@ -48,13 +48,14 @@ pub async fn start_pairing(
     client: &str,
 ) -> Result<PairingCode, AppError> {
     let now = db::now();
+    // Counted inside the checked write that adds the code: parallel requests line up behind it.
+    let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
     let (all, mine) =
-        db::devices::pending_codes(&state.db, client, device.map(|d| d.id.as_str()), now).await?;
+        db::devices::pending_codes(&mut tx, client, device.map(|d| d.id.as_str()), now).await?;
     if all >= MAX_PENDING_CODES || mine >= MAX_CODES_PER_ADDRESS {
         tracing::warn!("refused a pairing code: too many pending");
         return Err(AppError::too_many());
     }
-    let mut tx = state.db.begin().await?;
     let (device_id, credential) = match device {
         Some(device) => (device.id.clone(), None),
         None => {
@@ -95,7 +96,8 @@ pub enum Paired {
 
 /// Pairs the tablet showing `code` to a patient's bed (opening the patient's room if none is
 /// open): it replaces any device the bed had. Wrong codes are counted and audited; the fifth in
-/// ten minutes holds the nurse back.
+/// ten minutes holds the nurse back. The count is read, and a wrong code noted, inside one
+/// checked write, so parallel guesses cannot slip past the limit.
 pub async fn pair_device(
     state: &AppState,
     by: &StaffMember,
@@ -103,24 +105,24 @@ pub async fn pair_device(
     code: &str,
 ) -> Result<Paired, AppError> {
     let now = db::now();
-    let failures = db::devices::failures_since(&state.db, &by.id, now - PAIRING_SECS).await?;
+    let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
+    let failures = db::devices::failures_since(&mut tx, &by.id, now - PAIRING_SECS).await?;
     if failures >= MAX_PAIRING_FAILURES {
-        refuse(state, by, patient_id, "throttled").await?;
+        refuse(&mut tx, by, patient_id, "throttled").await?;
+        tx.commit().await?;
         return Ok(Paired::Throttled);
     }
-    let Some(code) = AccessCode::parse(code) else {
-        db::devices::note_failure(&state.db, &by.id, now).await?;
-        refuse(state, by, patient_id, "wrong-code").await?;
-        return Ok(Paired::WrongCode);
+    let paired = match AccessCode::parse(code) {
+        Some(code) => {
+            let hash = pairing_hash(&state.secret, &code);
+            db::devices::pair_by_code(&mut tx, &hash, patient_id, &by.id, now).await?
+        }
+        None => None,
     };
-    let hash = pairing_hash(&state.secret, &code);
-    let mut tx = db::begin_write(&state.db, &state.write_gate).await?;
-    let Some(device_id) =
-        db::devices::pair_by_code(&mut tx, &hash, patient_id, &by.id, now).await?
-    else {
-        drop(tx);
-        db::devices::note_failure(&state.db, &by.id, now).await?;
-        refuse(state, by, patient_id, "wrong-code").await?;
+    let Some(device_id) = paired else {
+        db::devices::note_failure(&mut tx, &by.id, now).await?;
+        refuse(&mut tx, by, patient_id, "wrong-code").await?;
+        tx.commit().await?;
         return Ok(Paired::WrongCode);
     };
     // The bed's room, so the device can stand by for calls at once.
@@ -148,15 +150,15 @@ pub async fn pair_device(
     Ok(Paired::Device(device_id))
 }
 
+/// Audits a refused pairing, inside the caller's transaction.
 async fn refuse(
-    state: &AppState,
+    conn: impl Into<crate::db::Handle<'_>>,
     by: &StaffMember,
     patient_id: &str,
     why: &str,
 ) -> Result<(), AppError> {
-    let mut conn = state.db.acquire().await?;
     db::audit::record_detail(
-        &mut conn,
+        conn,
         Some(&by.id),
         AuditAction::DevicePairRefused,
         Some(patient_id),
