@@ -160,8 +160,8 @@ pub async fn reserve_code_attempt(
     id: &str,
 ) -> sqlx::Result<Option<i64>> {
     crate::on_db!(conn, |conn| {
-        // fetch_all, not fetch_one/fetch_optional: the statement runs to its end, so that what
-        // goes wrong on the way (a full disk) is reported here.
+        // fetch_all, not fetch_one/fetch_optional: SQLite reports a failed commit (a full disk) when
+        // the statement runs to its end, which fetching only the first row never does.
         let reserved: Vec<(i64,)> = sqlx::query_as(
             "UPDATE invites SET failed_attempts = failed_attempts + 1
              WHERE id = $1 AND locked_at IS NULL AND revoked_at IS NULL AND expires_at > $2

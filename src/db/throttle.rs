@@ -16,8 +16,7 @@ pub const STALE_PENDING_SECS: i64 = 60;
 /// Reserves one attempt for an account name and client address, pending until
 /// [`forget_attempt`] (it succeeded) or [`confirm_failure`]. Check and insert are one statement,
 /// lined up behind parallel ones ([`super::line_up_count`]), so they cannot all slip under the
-/// limit. `None` when failures and pending
-/// attempts together reach a limit.
+/// limit. `None` when failures and pending attempts together reach a limit.
 pub async fn reserve_attempt(
     db: impl Into<Handle<'_>>,
     account: &str,
